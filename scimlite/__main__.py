@@ -1,0 +1,7 @@
+"""`python -m scimlite` is the `scimlite` command."""
+
+import sys
+
+from scimlite.cli import main
+
+sys.exit(main())

@@ -1,0 +1,13 @@
+"""Every `web.AppKey` scimlite uses, in one place, so state is typed and never global."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from scimlite.auth import AuthState
+from scimlite.settings import Settings
+from scimlite.store import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+AUTH = web.AppKey("auth", AuthState)

@@ -1,0 +1,1 @@
+"""Thin SCIM endpoint handlers: parse → store → render."""

@@ -1,0 +1,55 @@
+"""Reading SCIM requests and writing SCIM responses: the one place headers are set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from scimlite.keys import SETTINGS
+from scimlite.scim.errors import InvalidSyntax, ScimError
+
+SCIM_CONTENT_TYPE = "application/scim+json"
+
+
+def respond(
+    body: Any,
+    status: int = 200,
+    *,
+    etag: str | None = None,
+    location: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """A SCIM JSON response (RFC 7644 §3.1: application/scim+json; ETag and Location)."""
+    response = web.Response(body=orjson.dumps(body), status=status, content_type=SCIM_CONTENT_TYPE)
+    if etag is not None:
+        response.headers["ETag"] = etag
+    if location is not None:
+        response.headers["Location"] = location
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def error_response(error: ScimError) -> web.Response:
+    return respond(error.body(), error.status, headers=error.headers)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON; anything unparsable is 400 invalidSyntax."""
+    raw = await request.read()
+    if not raw.strip():
+        raise InvalidSyntax("the request body is empty; send a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidSyntax(f"the request body is not valid JSON: {exc}") from None
+
+
+def base_url(request: web.Request) -> str:
+    """The SCIM base URL clients should use, e.g. `https://host/scim/v2`."""
+    public = request.config_dict[SETTINGS].public_url
+    if public:
+        return public.rstrip("/") + "/scim/v2"
+    return f"{request.scheme}://{request.host}/scim/v2"

@@ -1,0 +1,327 @@
+"""Wire models: what a client may send for a User or a Group, and how it is normalised.
+
+Input is lenient where real identity providers deviate (attribute-name case, URN-qualified
+keys, `"False"` for false, a bare manager id) and each normalisation is noted as a quirk.
+The validated result is the stored *document*: canonical attribute names, no id, meta,
+schemas, groups/members or password, empty values dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from scimlite.scim.errors import InvalidSyntax, InvalidValue
+from scimlite.scim.schema import (
+    COMMON_ATTRIBUTES,
+    ENTERPRISE_USER_SCHEMA,
+    GROUP_RESOURCE,
+    USER_RESOURCE,
+    Attribute,
+    ResourceType,
+)
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+def _bool_from_text(value: Any) -> Any:
+    """Entra ID sends booleans as "True"/"False"; accept exactly those spellings too."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def _strict_bool(value: Any) -> Any:
+    value = _bool_from_text(value)
+    if not isinstance(value, bool) and value is not None:
+        raise ValueError("must be a boolean")
+    return value
+
+
+WireBool = Annotated[bool | None, BeforeValidator(_strict_bool)]
+Text = Annotated[str, Field(strict=True)]
+
+
+class MultiValue(_Wire):
+    """The common shape of multi-valued attributes (RFC 7643 §2.4)."""
+
+    value: Text | None = None
+    display: Text | None = None
+    type: Text | None = None
+    primary: WireBool = None
+
+
+class Name(_Wire):
+    formatted: Text | None = None
+    familyName: Text | None = None
+    givenName: Text | None = None
+    middleName: Text | None = None
+    honorificPrefix: Text | None = None
+    honorificSuffix: Text | None = None
+
+
+class Address(_Wire):
+    formatted: Text | None = None
+    streetAddress: Text | None = None
+    locality: Text | None = None
+    region: Text | None = None
+    postalCode: Text | None = None
+    country: Text | None = None
+    type: Text | None = None
+    primary: WireBool = None
+
+
+class Manager(_Wire):
+    value: Text | None = None
+    ref: Text | None = Field(default=None, alias="$ref")
+    displayName: Text | None = None
+
+
+def _manager_from_id(value: Any) -> Any:
+    """Entra ID sends the manager as a bare id string; RFC 7643 §4.3 wants {"value": id}."""
+    if isinstance(value, str):
+        return {"value": value} if value else None
+    return value
+
+
+class EnterpriseUser(_Wire):
+    employeeNumber: Text | None = None
+    costCenter: Text | None = None
+    organization: Text | None = None
+    division: Text | None = None
+    department: Text | None = None
+    manager: Annotated[Manager | None, BeforeValidator(_manager_from_id)] = None
+
+
+class Reference(_Wire):
+    """A team membership reference: `groups` items on a User, `members` items on a Group."""
+
+    value: Text
+    ref: Text | None = Field(default=None, alias="$ref")
+    display: Text | None = None
+    type: Text | None = None
+
+
+class _Resource(_Wire):
+    schemas: list[Text] = Field(min_length=1)
+    externalId: Text | None = None
+
+
+def _single_primary(values: list[Any] | None) -> list[Any] | None:
+    # RFC 7643 §2.4: the primary attribute value "true" MUST appear no more than once.
+    if values and sum(1 for v in values if getattr(v, "primary", None)) > 1:
+        raise ValueError("at most one value may have primary=true")
+    return values
+
+
+class UserIn(_Resource):
+    """A User as sent on POST and PUT (RFC 7643 §4.1, §4.3)."""
+
+    userName: Text = Field(min_length=1)
+    name: Name | None = None
+    displayName: Text | None = None
+    nickName: Text | None = None
+    profileUrl: Text | None = None
+    title: Text | None = None
+    userType: Text | None = None
+    preferredLanguage: Text | None = None
+    locale: Text | None = None
+    timezone: Text | None = None
+    active: WireBool = None
+    password: Text | None = None
+    emails: list[MultiValue] | None = None
+    phoneNumbers: list[MultiValue] | None = None
+    ims: list[MultiValue] | None = None
+    photos: list[MultiValue] | None = None
+    addresses: list[Address] | None = None
+    entitlements: list[MultiValue] | None = None
+    roles: list[MultiValue] | None = None
+    x509Certificates: list[MultiValue] | None = None
+    groups: list[Reference] | None = None
+    enterprise: EnterpriseUser | None = Field(default=None, alias=ENTERPRISE_USER_SCHEMA)
+
+    _one_primary = field_validator(
+        "emails",
+        "phoneNumbers",
+        "ims",
+        "photos",
+        "addresses",
+        "entitlements",
+        "roles",
+        "x509Certificates",
+    )(_single_primary)
+
+    @field_validator("userName")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class GroupIn(_Resource):
+    """A Group (team) as sent on POST and PUT (RFC 7643 §4.2)."""
+
+    displayName: Text = Field(min_length=1)
+    members: list[Reference] | None = None
+
+
+@dataclass(slots=True)
+class Parsed:
+    """A validated request resource, split into the stored document and membership refs."""
+
+    doc: dict[str, Any]
+    refs: list[str] | None  # None: the request did not mention groups/members
+    quirks: list[str] = field(default_factory=list)
+
+
+def _prune(value: Any) -> Any:
+    """Drop nulls and empty containers: RFC 7643 §2.5 treats them as unassigned."""
+    if isinstance(value, dict):
+        pruned = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
+    if isinstance(value, list):
+        items = [_prune(v) for v in value]
+        return [v for v in items if v not in (None, {}, [])]
+    return value
+
+
+def _canonical_sub(attr: Attribute, value: Any, where: str, quirks: list[str]) -> Any:
+    """Canonicalise the sub-attribute keys of a complex value, case-insensitively."""
+    if attr.type != "complex" or not attr.sub_attributes:
+        return value
+    if attr.multi_valued and isinstance(value, list):
+        return [_canonical_sub_one(attr, item, where, quirks) for item in value]
+    return _canonical_sub_one(attr, value, where, quirks)
+
+
+def _canonical_sub_one(attr: Attribute, value: Any, where: str, quirks: list[str]) -> Any:
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        sub = attr.sub(key)
+        if sub is None:
+            quirks.append(f'ignored unknown attribute "{where}.{key}"')
+            continue
+        if sub.name != key:
+            quirks.append(f'attribute "{where}.{key}" read as "{sub.name}"')
+        out[sub.name] = item
+    return out
+
+
+def canonicalize(resource: ResourceType, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Map attribute names to their schema spelling (RFC 7643 §2.1: case-insensitive).
+
+    URN-qualified core keys (`urn:…:User:userName`) become plain keys; extension objects
+    keep their URN key (canonical spelling). Unknown attributes are dropped and noted.
+    """
+    quirks: list[str] = []
+    out: dict[str, Any] = {}
+    core_prefix = resource.schema.id.lower() + ":"
+    common = {a.name.lower(): a for a in COMMON_ATTRIBUTES}
+    for key, value in body.items():
+        lowered = key.lower()
+        if lowered == "schemas":
+            out["schemas"] = value
+            continue
+        if lowered.startswith(core_prefix):
+            key = key[len(core_prefix) :]
+            lowered = key.lower()
+            quirks.append(f'attribute "{resource.schema.id}:{key}" read as "{key}"')
+        ext = resource.extension(key)
+        if ext is not None:
+            if isinstance(value, dict):
+                fields: dict[str, Any] = {}
+                for ext_key, ext_value in value.items():
+                    attr = ext.attribute(ext_key)
+                    if attr is None:
+                        quirks.append(f'ignored unknown attribute "{ext.id}:{ext_key}"')
+                        continue
+                    fields[attr.name] = _canonical_sub(attr, ext_value, attr.name, quirks)
+                value = fields
+            out[ext.id] = value
+            continue
+        attr = resource.schema.attribute(key) or common.get(lowered)
+        if attr is None:
+            quirks.append(f'ignored unknown attribute "{key}"')
+            continue
+        out[attr.name] = _canonical_sub(attr, value, attr.name, quirks)
+    return out, quirks
+
+
+def _check_schemas(resource: ResourceType, doc: dict[str, Any], quirks: list[str]) -> None:
+    schemas = doc.get("schemas")
+    if not isinstance(schemas, list) or not schemas:
+        raise InvalidValue(f'"schemas" must list "{resource.schema.id}"')
+    lowered = {s.lower() for s in schemas if isinstance(s, str)}
+    aliases = {a.lower() for a in resource.schema_aliases}
+    if resource.schema.id.lower() not in lowered:
+        if lowered & aliases:
+            quirks.append(f'schema {sorted(lowered & aliases)[0]} read as "{resource.schema.id}"')
+        else:
+            raise InvalidValue(f'"schemas" must include "{resource.schema.id}"')
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """`("emails", 0, "value")` → `emails[0].value`; the extension reads as its URN."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = ENTERPRISE_USER_SCHEMA if part == "enterprise" else part
+            out += f".{name}" if out else name
+    return out or "body"
+
+
+def _describe(error: ValidationError) -> tuple[bool, str]:
+    """A person-readable summary of pydantic errors; True when a required value is missing."""
+    missing = False
+    parts = []
+    for err in error.errors()[:5]:
+        where = _where(err["loc"])
+        if err["type"] == "missing":
+            missing = True
+            parts.append(f'attribute "{where}" is required')
+        else:
+            parts.append(f'attribute "{where}": {err["msg"]}')
+    return missing, "; ".join(parts)
+
+
+def parse_resource(resource: ResourceType, body: Any) -> Parsed:
+    """Validate a POST/PUT body for `resource` into a document and membership refs."""
+    if not isinstance(body, dict):
+        raise InvalidSyntax("the request body must be a JSON object")
+    canonical, quirks = canonicalize(resource, body)
+    _check_schemas(resource, canonical, quirks)
+    model_type: type[UserIn] | type[GroupIn] = UserIn if resource is USER_RESOURCE else GroupIn
+    try:
+        model = model_type.model_validate(canonical)
+    except ValidationError as exc:
+        missing, detail = _describe(exc)
+        raise (InvalidValue if missing else InvalidSyntax)(detail) from None
+    ref_field = "groups" if resource is USER_RESOURCE else "members"
+    refs_in: list[Reference] | None = getattr(model, ref_field)
+    if isinstance(model, UserIn) and model.password is not None:
+        quirks.append("password accepted and discarded (scimlite stores no passwords)")
+    doc = model.model_dump(
+        by_alias=True,
+        exclude_none=True,
+        exclude={"schemas", "password", ref_field},
+    )
+    if resource is GROUP_RESOURCE:
+        doc.pop("groups", None)
+    refs = None if refs_in is None else list(dict.fromkeys(r.value for r in refs_in))
+    return Parsed(doc=_prune(doc), refs=refs, quirks=quirks)

@@ -1,0 +1,151 @@
+"""`attributes` and `excludedAttributes` (RFC 7644 §3.4.2.5, §3.9), applied to wire documents.
+
+Paths are resolved against the schema once per request, so applying a projection to many
+resources of a page is a plain walk over dictionaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from scimlite.scim.errors import InvalidValue
+from scimlite.scim.schema import COMMON_ATTRIBUTES, ResourceType
+
+# RFC 7643 §7: returned "always" — never removed by a projection.
+_ALWAYS = frozenset({"id", "schemas"})
+
+Path = tuple[str, ...]  # (attr,) | (attr, sub) | (urn,) | (urn, attr) | (urn, attr, sub)
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    include: frozenset[Path] | None = None
+    exclude: frozenset[Path] = frozenset()
+
+    def wants(self, attr: str) -> bool:
+        """Whether the top-level attribute `attr` will be in the output (to skip loading it)."""
+        if self.include is not None and not any(p[0] == attr for p in self.include):
+            return attr in _ALWAYS
+        return (attr,) not in self.exclude
+
+
+ALL = Projection()
+
+
+def _resolve(resource: ResourceType, text: str) -> Path:
+    raw = text.strip()
+    lowered = raw.lower()
+    for ext in resource.extensions:
+        urn = ext.id.lower()
+        if lowered == urn:
+            return (ext.id,)
+        if lowered.startswith(urn + ":"):
+            rest = raw[len(urn) + 1 :].split(".")
+            attr = ext.attribute(rest[0])
+            if attr is None:
+                break
+            if len(rest) == 1:
+                return (ext.id, attr.name)
+            sub = attr.sub(rest[1])
+            if sub is not None and len(rest) == 2:
+                return (ext.id, attr.name, sub.name)
+            break
+    core = resource.schema.id.lower() + ":"
+    if lowered.startswith(core):
+        raw = raw[len(core) :]
+    parts = raw.split(".")
+    common = {a.name.lower(): a for a in COMMON_ATTRIBUTES}
+    attr = resource.schema.attribute(parts[0]) or common.get(parts[0].lower())
+    if parts[0].lower() == "schemas":
+        return ("schemas",)
+    if attr is not None and len(parts) == 1:
+        return (attr.name,)
+    if attr is not None and len(parts) == 2:
+        sub = attr.sub(parts[1])
+        if sub is not None:
+            return (attr.name, sub.name)
+    raise InvalidValue(f'unknown attribute "{text.strip()}" in attributes/excludedAttributes')
+
+
+def parse_projection(
+    resource: ResourceType, attributes: str | None, excluded: str | None
+) -> Projection:
+    """Both parameters are comma-separated attribute paths; at most one may be given."""
+    if attributes and excluded:
+        raise InvalidValue("give either attributes or excludedAttributes, not both")
+    if attributes:
+        return Projection(
+            include=frozenset(_resolve(resource, a) for a in attributes.split(",") if a.strip())
+        )
+    if excluded:
+        return Projection(
+            exclude=frozenset(_resolve(resource, a) for a in excluded.split(",") if a.strip())
+        )
+    return ALL
+
+
+def _keep_subs(value: Any, subs: set[str]) -> Any:
+    if isinstance(value, list):
+        kept = [_keep_subs(item, subs) for item in value]
+        return [k for k in kept if k]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k in subs}
+    return value
+
+
+def _drop_subs(value: Any, subs: set[str]) -> Any:
+    if isinstance(value, list):
+        return [_drop_subs(item, subs) for item in value]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in subs}
+    return value
+
+
+def _split(paths: frozenset[Path]) -> tuple[set[str], dict[str, set[str]]]:
+    """Whole attributes, and sub-attributes per attribute, at one level of nesting."""
+    whole = {p[0] for p in paths if len(p) == 1}
+    subs: dict[str, set[str]] = {}
+    for p in paths:
+        if len(p) > 1:
+            subs.setdefault(p[0], set()).add(".".join(p[1:]) if len(p) == 2 else p[1])
+    return whole, subs
+
+
+def _nested(paths: frozenset[Path], urn: str) -> frozenset[Path]:
+    return frozenset(p[1:] for p in paths if p[0] == urn and len(p) > 1)
+
+
+def apply(projection: Projection, resource: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
+    """The wire document with only the requested attributes (id and schemas always stay)."""
+    if projection is ALL or (projection.include is None and not projection.exclude):
+        return doc
+    urns = {e.id for e in resource.extensions}
+    if projection.include is not None:
+        whole, subs = _split(projection.include)
+        out: dict[str, Any] = {}
+        for key, value in doc.items():
+            if key in _ALWAYS or key in whole:
+                out[key] = value
+            elif key in urns and key in subs:
+                inner = Projection(include=_nested(projection.include, key))
+                kept = apply(inner, resource, value)
+                if kept:
+                    out[key] = kept
+            elif key in subs:
+                kept = _keep_subs(value, subs[key])
+                if kept:
+                    out[key] = kept
+        return out
+    whole, subs = _split(projection.exclude)
+    out = {}
+    for key, value in doc.items():
+        if key in whole and key not in _ALWAYS:
+            continue
+        if key in urns and key in subs:
+            out[key] = apply(Projection(exclude=_nested(projection.exclude, key)), resource, value)
+        elif key in subs:
+            out[key] = _drop_subs(value, subs[key])
+        else:
+            out[key] = value
+    return out

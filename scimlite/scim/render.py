@@ -1,0 +1,78 @@
+"""Stored resources → SCIM wire documents (RFC 7643 §3.1 meta, §4.1.2 groups, §4.2 members)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scimlite.scim.project import ALL, Projection, apply
+from scimlite.scim.schema import (
+    ENTERPRISE_USER_SCHEMA,
+    GROUP_RESOURCE,
+    LIST_RESPONSE_SCHEMA,
+    USER_RESOURCE,
+    ResourceType,
+)
+from scimlite.store import Resource
+
+
+def etag(version: int) -> str:
+    """RFC 7644 §3.14: a weak entity tag from the resource's version counter."""
+    return f'W/"{version}"'
+
+
+def location(base_url: str, resource: ResourceType, resource_id: str) -> str:
+    return f"{base_url}{resource.endpoint}/{resource_id}"
+
+
+def to_wire(
+    resource: ResourceType,
+    record: Resource,
+    base_url: str,
+    projection: Projection = ALL,
+) -> dict[str, Any]:
+    """The wire form of a User or Group, with projection applied."""
+    doc = record.doc
+    schemas = [resource.schema.id]
+    if resource is USER_RESOURCE and ENTERPRISE_USER_SCHEMA in doc:
+        schemas.append(ENTERPRISE_USER_SCHEMA)
+    out: dict[str, Any] = {"schemas": schemas, "id": record.id, **doc}
+    if record.refs is not None:
+        if resource is USER_RESOURCE:
+            out["groups"] = [
+                {
+                    "value": r.id,
+                    "$ref": f"{base_url}{GROUP_RESOURCE.endpoint}/{r.id}",
+                    "display": r.display,
+                    "type": "direct",
+                }
+                for r in record.refs
+            ]
+        else:
+            out["members"] = [
+                {
+                    "value": r.id,
+                    "$ref": f"{base_url}{USER_RESOURCE.endpoint}/{r.id}",
+                    "display": r.display,
+                    "type": "User",
+                }
+                for r in record.refs
+            ]
+    out["meta"] = {
+        "resourceType": resource.id,
+        "created": record.created,
+        "lastModified": record.last_modified,
+        "location": location(base_url, resource, record.id),
+        "version": etag(record.version),
+    }
+    return apply(projection, resource, out)
+
+
+def list_response(resources: list[dict[str, Any]], total: int, start_index: int) -> dict[str, Any]:
+    """RFC 7644 §3.4.2: a ListResponse page."""
+    return {
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }

@@ -1,0 +1,51 @@
+"""Configuration: command-line flags over `SCIMLITE_*` environment variables over defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SettingsError(Exception):
+    """A setting has a value scimlite cannot use; the message names it."""
+
+
+class Settings(BaseModel):
+    """Every knob scimlite has; docs/configuration.md lists them with their variables."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    db_path: Path = Path("scimlite.db")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # Base URL clients see (behind a reverse proxy); used for meta.location and Location.
+    public_url: str | None = None
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    default_count: int = Field(default=100, ge=0)
+    max_count: int = Field(default=1000, ge=1)
+    readers: int = Field(default=3, ge=1, le=64)
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    log_format: Literal["text", "json"] = "text"
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from `SCIMLITE_<NAME>` variables, then explicit overrides (flags)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            key = f"SCIMLITE_{name.upper()}"
+            if key in env:
+                values[name] = env[key]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = str(err["loc"][0]) if err["loc"] else "settings"
+            raise SettingsError(
+                f"invalid setting {name} (SCIMLITE_{name.upper()}): {err['msg']}"
+            ) from None

@@ -1,0 +1,656 @@
+"""The store: the only module that speaks SQL (with sqlfilter, its filter compiler).
+
+Users and teams share one implementation, `ResourceStore`, parametrised by a small
+`_Kind` that names the table, the derived index columns and the other side of the
+membership relation. Every write runs in one writer transaction that also appends the
+journal row, so a write and its record commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aiosqlite
+import orjson
+
+from scimlite import timeutil, tokens
+from scimlite.db import Database, fold
+from scimlite.journal import diff_docs
+from scimlite.scim.errors import Conflict, InvalidValue, NotFound, PreconditionFailed
+from scimlite.scim.filter import AttrPath, Filter
+from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE, ResourceType
+from scimlite.sqlfilter import compile_filter, compile_sort
+
+_CHUNK = 500  # ids bound per statement; far below SQLite's variable limit
+
+
+@dataclass(slots=True)
+class Ref:
+    """One side of a membership as shown on the other: a team on a user, a user on a team."""
+
+    id: str
+    display: str | None
+
+
+@dataclass(slots=True)
+class Resource:
+    """A stored User or Group: its document plus server-owned metadata."""
+
+    id: str
+    version: int
+    created: str
+    last_modified: str
+    doc: dict[str, Any]
+    refs: list[Ref] | None  # User.groups / Group.members; None when not loaded
+
+
+@dataclass(slots=True)
+class WriteContext:
+    """Who is writing and how, for the journal row written with the change."""
+
+    token_name: str | None
+    method: str
+    path: str
+    started: float = field(default_factory=time.monotonic)
+    quirks: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    filter: Filter | None = None
+    start_index: int = 1  # RFC 7644 §3.4.2.4: 1-based
+    count: int = 100
+    sort_by: AttrPath | None = None
+    descending: bool = False
+    load_refs: bool = True
+
+
+@dataclass(slots=True)
+class Page:
+    total: int
+    items: list[Resource]
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChange:
+    """A delta to a resource's memberships, O(changed ids) to apply."""
+
+    kind: Literal["add", "remove", "replace"]
+    ids: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Update:
+    """What a read-modify-write (PATCH) produced: the new document and membership deltas."""
+
+    doc: dict[str, Any]
+    membership: list[MembershipChange] = field(default_factory=list)
+    quirks: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    id: int
+    name: str
+    prefix: str
+    scope: tokens.Scope
+    created: str
+    last_used: str | None
+    revoked: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    id: int
+    at: str
+    token_name: str | None
+    method: str
+    path: str
+    resource_type: str | None
+    resource_id: str | None
+    status: int
+    latency_ms: float | None
+    changes: list[dict[str, Any]]
+    quirks: list[str]
+    detail: str | None
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i : i + _CHUNK]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _etag_version(if_match: str | None) -> int | None:
+    """The version an If-Match header names; '*' matches any (RFC 7232 §3.1)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    text = if_match.strip()
+    text = text.removeprefix("W/").strip('"')
+    try:
+        return int(text)
+    except ValueError:
+        return -1  # never current: a stale or foreign ETag fails the precondition
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    resource: ResourceType
+    table: str
+    alias: str
+    columns: Callable[[dict[str, Any]], dict[str, Any]]
+    # memberships column for this side and the other side, and the other side's table
+    own_col: str
+    other_col: str
+    other_table: str
+    other_label: str
+    refs_sql: str  # correlated subquery: JSON array of [id, display] for alias row
+
+    @property
+    def name(self) -> str:
+        return self.resource.id
+
+
+def _primary_email(doc: dict[str, Any]) -> str | None:
+    emails = doc.get("emails") or []
+    for email in emails:
+        if email.get("primary") and email.get("value"):
+            return str(email["value"])
+    for email in emails:
+        if email.get("value"):
+            return str(email["value"])
+    return None
+
+
+def _user_columns(doc: dict[str, Any]) -> dict[str, Any]:
+    display = doc.get("displayName")
+    return {
+        "user_name": doc["userName"],
+        "user_name_ci": fold(doc["userName"]),
+        "external_id": doc.get("externalId"),
+        "display_name": display,
+        "display_name_ci": fold(display) if display is not None else None,
+        "active": 0 if doc.get("active") is False else 1,
+        "email": _primary_email(doc),
+    }
+
+
+def _group_columns(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "display_name": doc["displayName"],
+        "display_name_ci": fold(doc["displayName"]),
+        "external_id": doc.get("externalId"),
+    }
+
+
+USERS = _Kind(
+    USER_RESOURCE,
+    "users",
+    "u",
+    _user_columns,
+    own_col="user_id",
+    other_col="group_id",
+    other_table="groups",
+    other_label="team",
+    refs_sql=(
+        "(SELECT json_group_array(json_array(g.id, g.display_name)) FROM memberships m "
+        "JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id)"
+    ),
+)
+GROUPS = _Kind(
+    GROUP_RESOURCE,
+    "groups",
+    "g",
+    _group_columns,
+    own_col="group_id",
+    other_col="user_id",
+    other_table="users",
+    other_label="user",
+    refs_sql=(
+        "(SELECT json_group_array(json_array(x.id, coalesce(x.display_name, x.user_name))) "
+        "FROM memberships m JOIN users x ON x.id = m.user_id WHERE m.group_id = g.id)"
+    ),
+)
+
+
+def _row_to_resource(row: aiosqlite.Row, with_refs: bool) -> Resource:
+    refs = None
+    if with_refs:
+        refs = [Ref(i, d) for i, d in orjson.loads(row["refs"] or "[]")]
+    return Resource(
+        id=row["id"],
+        version=row["version"],
+        created=row["created"],
+        last_modified=row["last_modified"],
+        doc=orjson.loads(row["doc"]),
+        refs=refs,
+    )
+
+
+class ResourceStore:
+    """Create, read, replace, update, delete and list one kind of resource."""
+
+    def __init__(self, db: Database, kind: _Kind) -> None:
+        self._db = db
+        self._kind = kind
+
+    def _select(self, with_refs: bool) -> str:
+        k = self._kind
+        refs = f", {k.refs_sql} AS refs" if with_refs else ""
+        return (
+            f"SELECT {k.alias}.id, {k.alias}.version, {k.alias}.created, "  # noqa: S608
+            f"{k.alias}.last_modified, {k.alias}.doc{refs} FROM {k.table} {k.alias}"
+        )
+
+    async def get(self, resource_id: str, *, load_refs: bool = True) -> Resource:
+        async with self._db.read() as conn:
+            return await self._fetch(conn, resource_id, load_refs=load_refs)
+
+    async def _fetch(
+        self, conn: aiosqlite.Connection, resource_id: str, *, load_refs: bool = True
+    ) -> Resource:
+        """One statement: the row and its memberships, so they always agree."""
+        sql = f"{self._select(load_refs)} WHERE {self._kind.alias}.id = ?"
+        async with conn.execute(sql, (resource_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"{self._kind.name} {resource_id!r} not found")
+        return _row_to_resource(row, load_refs)
+
+    async def list(self, query: ListQuery) -> Page:
+        k = self._kind
+        where, params = ("1", [])
+        if query.filter is not None:
+            where, params = compile_filter(query.filter, k.resource)
+        order = f"{k.alias}.rowid"
+        if query.sort_by is not None:
+            direction = "DESC" if query.descending else "ASC"
+            order = f"{compile_sort(query.sort_by, k.resource)} {direction}, {order}"
+        async with self._db.snapshot() as conn:
+            count_sql = f"SELECT count(*) FROM {k.table} {k.alias} WHERE {where}"  # noqa: S608
+            async with conn.execute(count_sql, params) as cur:
+                row = await cur.fetchone()
+            total = int(row[0]) if row else 0
+            items: list[Resource] = []
+            if query.count > 0 and total >= query.start_index:
+                sql = (
+                    f"{self._select(query.load_refs)} WHERE {where} "
+                    f"ORDER BY {order} LIMIT ? OFFSET ?"
+                )
+                args = [*params, query.count, query.start_index - 1]
+                async with conn.execute(sql, args) as cur:
+                    rows = await cur.fetchall()
+                items = [_row_to_resource(r, query.load_refs) for r in rows]
+        return Page(total=total, items=items)
+
+    async def create(
+        self, doc: dict[str, Any], refs: list[str] | None, ctx: WriteContext
+    ) -> Resource:
+        k = self._kind
+        resource_id = str(uuid.uuid4())
+        stamp = timeutil.now()
+        columns = k.columns(doc)
+        async with self._db.transaction() as conn:
+            await self._check_unique(conn, columns, None)
+            names = ["id", *columns, "version", "created", "last_modified", "doc"]
+            values = [resource_id, *columns.values(), 1, stamp, stamp, orjson.dumps(doc).decode()]
+            await conn.execute(
+                f"INSERT INTO {k.table} ({', '.join(names)}) "  # noqa: S608
+                f"VALUES ({_marks(len(names))})",
+                values,
+            )
+            await self._write_side_tables(conn, resource_id, doc)
+            changes = diff_docs({}, doc)
+            if refs:
+                changes += await self._apply_membership(
+                    conn, resource_id, [MembershipChange("replace", tuple(refs))], stamp
+                )
+            await _journal(conn, ctx, k.name, resource_id, 201, changes)
+            return await self._fetch(conn, resource_id)
+
+    async def replace(
+        self,
+        resource_id: str,
+        doc: dict[str, Any],
+        refs: list[str] | None,
+        if_match: str | None,
+        ctx: WriteContext,
+    ) -> Resource:
+        """PUT (RFC 7644 §3.5.1): the document is replaced whole; refs only when given."""
+
+        def replace_doc(_current: Resource) -> Update:
+            changes = [] if refs is None else [MembershipChange("replace", tuple(refs))]
+            return Update(doc=doc, membership=changes)
+
+        return await self.update(resource_id, replace_doc, if_match, ctx)
+
+    async def update(
+        self,
+        resource_id: str,
+        change: Callable[[Resource], Update],
+        if_match: str | None,
+        ctx: WriteContext,
+    ) -> Resource:
+        """Read-modify-write inside one transaction; `change` is pure and may raise."""
+        k = self._kind
+        async with self._db.transaction() as conn:
+            current = await self._current(conn, resource_id, if_match)
+            update = change(current)
+            ctx.quirks.extend(update.quirks)
+            stamp = timeutil.now()
+            changes = diff_docs(current.doc, update.doc)
+            if update.doc != current.doc:
+                columns = k.columns(update.doc)
+                await self._check_unique(conn, columns, resource_id)
+                sets = ", ".join(f"{c} = ?" for c in columns)
+                await conn.execute(
+                    f"UPDATE {k.table} SET {sets}, doc = ?, version = version + 1, "  # noqa: S608
+                    "last_modified = ? WHERE id = ?",
+                    [*columns.values(), orjson.dumps(update.doc).decode(), stamp, resource_id],
+                )
+                await self._write_side_tables(conn, resource_id, update.doc)
+            membership = await self._apply_membership(conn, resource_id, update.membership, stamp)
+            if membership and update.doc == current.doc:
+                await self._bump(conn, k.table, [resource_id], stamp)
+            await _journal(conn, ctx, k.name, resource_id, 200, changes + membership)
+            return await self._fetch(conn, resource_id)
+
+    async def delete(self, resource_id: str, if_match: str | None, ctx: WriteContext) -> None:
+        k = self._kind
+        async with self._db.transaction() as conn:
+            current = await self._current(conn, resource_id, if_match)
+            stamp = timeutil.now()
+            async with conn.execute(
+                f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?",  # noqa: S608
+                (resource_id,),
+            ) as cur:
+                others = [r[0] for r in await cur.fetchall()]
+            await conn.execute(f"DELETE FROM {k.table} WHERE id = ?", (resource_id,))  # noqa: S608
+            # The other side's `groups`/`members` changed, so its version moves too.
+            await self._bump(conn, k.other_table, others, stamp)
+            await _journal(conn, ctx, k.name, resource_id, 204, diff_docs(current.doc, {}))
+
+    async def _current(
+        self, conn: aiosqlite.Connection, resource_id: str, if_match: str | None
+    ) -> Resource:
+        k = self._kind
+        current = await self._fetch(conn, resource_id, load_refs=False)
+        expected = _etag_version(if_match)
+        # RFC 7644 §3.14: a stale If-Match fails; checked inside the write transaction.
+        if if_match is not None and expected is not None and expected != current.version:
+            raise PreconditionFailed(
+                f'{k.name} {resource_id!r} is at version W/"{current.version}", '
+                f"not {if_match}; re-read it and retry"
+            )
+        return current
+
+    async def _check_unique(
+        self, conn: aiosqlite.Connection, columns: dict[str, Any], resource_id: str | None
+    ) -> None:
+        if "user_name_ci" not in columns:
+            return
+        async with conn.execute(
+            "SELECT id FROM users WHERE user_name_ci = ?", (columns["user_name_ci"],)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is not None and row[0] != resource_id:
+            raise Conflict(
+                f'userName "{columns["user_name"]}" is already taken by user {row[0]} '
+                "(userName is compared case-insensitively)"
+            )
+
+    async def _write_side_tables(
+        self, conn: aiosqlite.Connection, resource_id: str, doc: dict[str, Any]
+    ) -> None:
+        if self._kind is not USERS:
+            return
+        await conn.execute("DELETE FROM user_emails WHERE user_id = ?", (resource_id,))
+        rows = [
+            (
+                resource_id,
+                i,
+                fold(e["value"]),
+                fold(e["type"]) if e.get("type") else None,
+                1 if e.get("primary") else 0,
+            )
+            for i, e in enumerate(doc.get("emails") or [])
+            if e.get("value")
+        ]
+        if rows:
+            await conn.executemany(
+                "INSERT INTO user_emails (user_id, position, value_ci, type_ci, is_primary) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    async def _apply_membership(
+        self,
+        conn: aiosqlite.Connection,
+        resource_id: str,
+        changes: list[MembershipChange],
+        stamp: str,
+    ) -> list[dict[str, Any]]:
+        """Apply membership deltas for this resource; returns journal change records."""
+        k = self._kind
+        records: list[dict[str, Any]] = []
+        for change in changes:
+            ids = list(dict.fromkeys(change.ids))
+            if change.kind != "remove":
+                await self._require_existing(conn, ids)
+            current = await self._member_ids(
+                conn, resource_id, ids if change.kind != "replace" else None
+            )
+            if change.kind == "add":
+                added, removed = [i for i in ids if i not in current], []
+            elif change.kind == "remove":
+                added, removed = [], [i for i in ids if i in current]
+            else:
+                wanted = set(ids)
+                added = [i for i in ids if i not in current]
+                removed = [i for i in current if i not in wanted]
+            pair = f"({k.own_col}, {k.other_col})"
+            if added:
+                await conn.executemany(
+                    f"INSERT INTO memberships {pair} VALUES (?, ?)",  # noqa: S608
+                    [(resource_id, other) for other in added],
+                )
+            for chunk in _chunks(removed):
+                await conn.execute(
+                    f"DELETE FROM memberships WHERE {k.own_col} = ? "  # noqa: S608
+                    f"AND {k.other_col} IN ({_marks(len(chunk))})",
+                    [resource_id, *chunk],
+                )
+            await self._bump(conn, k.other_table, added + removed, stamp)
+            attr = "groups" if k is USERS else "members"
+            if added:
+                records.append({"path": attr, "op": "add", "values": added})
+            if removed:
+                records.append({"path": attr, "op": "remove", "values": removed})
+        return records
+
+    async def _member_ids(
+        self, conn: aiosqlite.Connection, resource_id: str, among: list[str] | None
+    ) -> set[str]:
+        k = self._kind
+        base = f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?"  # noqa: S608
+        found: set[str] = set()
+        if among is None:
+            async with conn.execute(base, (resource_id,)) as cur:
+                return {r[0] for r in await cur.fetchall()}
+        for chunk in _chunks(among):
+            sql = f"{base} AND {k.other_col} IN ({_marks(len(chunk))})"
+            async with conn.execute(sql, [resource_id, *chunk]) as cur:
+                found.update(r[0] for r in await cur.fetchall())
+        return found
+
+    async def _require_existing(self, conn: aiosqlite.Connection, ids: list[str]) -> None:
+        k = self._kind
+        found: set[str] = set()
+        for chunk in _chunks(ids):
+            sql = f"SELECT id FROM {k.other_table} WHERE id IN ({_marks(len(chunk))})"  # noqa: S608
+            async with conn.execute(sql, chunk) as cur:
+                found.update(r[0] for r in await cur.fetchall())
+        missing = [i for i in ids if i not in found]
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:10])
+            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            raise InvalidValue(f"no {k.other_label} with id {shown}{more}; nothing was changed")
+
+    @staticmethod
+    async def _bump(conn: aiosqlite.Connection, table: str, ids: list[str], stamp: str) -> None:
+        for chunk in _chunks(ids):
+            await conn.execute(
+                f"UPDATE {table} SET version = version + 1, last_modified = ? "  # noqa: S608
+                f"WHERE id IN ({_marks(len(chunk))})",
+                [stamp, *chunk],
+            )
+
+
+async def _journal(
+    conn: aiosqlite.Connection,
+    ctx: WriteContext,
+    resource_type: str | None,
+    resource_id: str | None,
+    status: int,
+    changes: list[dict[str, Any]],
+    detail: str | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO journal (at, token_name, method, path, resource_type, resource_id, "
+        "status, latency_ms, changes, quirks, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            timeutil.now(),
+            ctx.token_name,
+            ctx.method,
+            ctx.path,
+            resource_type,
+            resource_id,
+            status,
+            round((time.monotonic() - ctx.started) * 1000, 3),
+            orjson.dumps(changes).decode() if changes else None,
+            orjson.dumps(ctx.quirks).decode() if ctx.quirks else None,
+            detail,
+        ),
+    )
+
+
+class Store:
+    """Everything scimlite persists, behind one narrow async interface."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.users = ResourceStore(db, USERS)
+        self.groups = ResourceStore(db, GROUPS)
+
+    async def record_failure(
+        self,
+        ctx: WriteContext,
+        status: int,
+        detail: str,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+    ) -> None:
+        """Journal a rejected write; the write itself left no trace."""
+        async with self.db.transaction() as conn:
+            await _journal(conn, ctx, resource_type, resource_id, status, [], detail)
+
+    async def journal(
+        self, *, resource_id: str | None = None, limit: int = 50
+    ) -> list[JournalEntry]:
+        sql = "SELECT * FROM journal"
+        params: list[Any] = []
+        if resource_id is not None:
+            sql += " WHERE resource_id = ?"
+            params.append(resource_id)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        async with self.db.read() as conn, conn.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return [
+            JournalEntry(
+                id=r["id"],
+                at=r["at"],
+                token_name=r["token_name"],
+                method=r["method"],
+                path=r["path"],
+                resource_type=r["resource_type"],
+                resource_id=r["resource_id"],
+                status=r["status"],
+                latency_ms=r["latency_ms"],
+                changes=orjson.loads(r["changes"]) if r["changes"] else [],
+                quirks=orjson.loads(r["quirks"]) if r["quirks"] else [],
+                detail=r["detail"],
+            )
+            for r in rows
+        ]
+
+    # --- tokens -----------------------------------------------------------------
+
+    async def create_token(self, name: str, scope: tokens.Scope) -> tuple[TokenInfo, str]:
+        """A new token; the secret is returned once and only its digest is kept."""
+        prefix, secret = tokens.generate()
+        stamp = timeutil.now()
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT 1 FROM tokens WHERE name = ?", (name,)) as cur:
+                if await cur.fetchone() is not None:
+                    raise Conflict(f"a token named {name!r} already exists")
+            cur = await conn.execute(
+                "INSERT INTO tokens (name, prefix, hash, scope, created) VALUES (?, ?, ?, ?, ?)",
+                (name, prefix, tokens.digest(secret), scope, stamp),
+            )
+            token_id = cur.lastrowid or 0
+        return TokenInfo(token_id, name, prefix, scope, stamp, None, None), secret
+
+    async def list_tokens(self) -> list[TokenInfo]:
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT id, name, prefix, scope, created, last_used, revoked "
+                "FROM tokens ORDER BY id"
+            ) as cur,
+        ):
+            rows = await cur.fetchall()
+        return [TokenInfo(*tuple(r)) for r in rows]
+
+    async def count_tokens(self) -> int:
+        async with self.db.read() as conn, conn.execute("SELECT count(*) FROM tokens") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def revoke_token(self, name: str) -> bool:
+        """Revoke by name; True when a live token was revoked."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE tokens SET revoked = ? WHERE name = ? AND revoked IS NULL",
+                (timeutil.now(), name),
+            )
+            return cur.rowcount > 0
+
+    async def authenticate(self, presented: str) -> TokenInfo | None:
+        """The live token matching `presented`, compared in constant time, or None."""
+        prefix = tokens.prefix_of(presented)
+        if prefix is None:
+            return None
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT id, name, prefix, scope, created, last_used, revoked, hash "
+                "FROM tokens WHERE prefix = ?",
+                (prefix,),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        if row is None or row["revoked"] is not None or not tokens.matches(presented, row["hash"]):
+            return None
+        return TokenInfo(*tuple(row)[:7])
+
+    async def touch_token(self, token_id: int, at: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (at, token_id))

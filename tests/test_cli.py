@@ -1,0 +1,135 @@
+"""The `scimlite` command: tokens, the demo database, and a real `serve` process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from scimlite import __version__
+from scimlite.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"scimlite {__version__}"
+
+
+def test_token_create_prints_the_token_alone_on_the_last_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "t.db")
+    code, out, _ = run(capsys, "token", "create", "okta", "--db", db)
+    assert code == 0
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("sl_") and " " not in last
+
+
+def test_token_list_shows_tokens_but_never_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "t.db")
+    _, out, _ = run(capsys, "token", "create", "okta", "--db", db, "--scope", "admin")
+    secret = out.strip().splitlines()[-1]
+    code, listing, _ = run(capsys, "token", "list", "--db", db)
+    assert code == 0
+    header, row = listing.strip().splitlines()
+    assert header.split() == ["NAME", "PREFIX", "SCOPE", "CREATED", "LAST", "USED", "REVOKED"]
+    assert row.split()[:3] == ["okta", secret.split("_")[1], "admin"]
+    assert secret not in listing
+
+
+def test_token_revoke_marks_it_revoked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "t.db")
+    run(capsys, "token", "create", "okta", "--db", db)
+    code, _, _ = run(capsys, "token", "revoke", "okta", "--db", db)
+    assert code == 0
+    _, listing, _ = run(capsys, "token", "list", "--db", db)
+    assert listing.strip().splitlines()[1].split()[-1] != "-"
+    code, _, err = run(capsys, "token", "revoke", "okta", "--db", db)
+    assert code == 1 and "no live token" in err
+
+
+def test_duplicate_token_name_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "t.db")
+    run(capsys, "token", "create", "okta", "--db", db)
+    code, _, err = run(capsys, "token", "create", "okta", "--db", db)
+    assert code == 1 and "already exists" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback only
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.mark.slow
+def test_serve_bootstraps_a_token_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    db = tmp_path / "served.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scimlite", "serve", "--db", str(db), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if line.strip().startswith("sl_"):
+                break
+        secret = lines[-1].strip()
+        assert secret.startswith("sl_"), "".join(lines)
+        assert any(f"http://127.0.0.1:{port}/scim/v2" in line for line in lines)
+        for _ in range(100):
+            try:
+                status, _ = _get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert status == 200
+        status, body = _get(f"http://127.0.0.1:{port}/scim/v2/Users", secret)
+        assert status == 200 and json.loads(body)["totalResults"] == 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert secret not in (proc.stdout.read() if proc.stdout else "")
+    # A second start on the same file prints no new token: one exists already.
+    second = subprocess.run(
+        [sys.executable, "-m", "scimlite", "token", "list", "--db", str(db)],
+        capture_output=True, text=True, check=True,
+    )
+    assert second.stdout.count("\n") == 2

@@ -1,0 +1,98 @@
+"""The database file: migrations, read-only readers, one writer, restarts."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from scimlite.db import SCHEMA_VERSION, Database, DatabaseError
+from scimlite.scim.models import parse_resource
+from scimlite.scim.schema import USER_RESOURCE
+from scimlite.store import Store, WriteContext
+
+CTX = WriteContext("test", "POST", "/Users")
+
+
+def user_doc(name: str) -> dict[str, object]:
+    body = {"schemas": [USER_RESOURCE.schema.id], "userName": name}
+    return parse_resource(USER_RESOURCE, body).doc
+
+
+async def test_a_new_file_is_created_at_the_current_version(tmp_path: Path) -> None:
+    db = Database(tmp_path / "new.db")
+    await db.open()
+    await db.close()
+    with sqlite3.connect(tmp_path / "new.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_an_older_file_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    sqlite3.connect(path).close()  # version 0: an empty file
+    db = Database(path)
+    await db.open()
+    await db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+async def test_a_newer_file_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(DatabaseError, match="newer than this scimlite supports"):
+        await Database(path).open()
+
+
+async def test_data_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "restart.db"
+    db = Database(path)
+    await db.open()
+    created = await Store(db).users.create(user_doc("persist@example.com"), None, CTX)
+    await db.close()
+    db = Database(path)
+    await db.open()
+    again = await Store(db).users.get(created.id)
+    await db.close()
+    assert again.doc["userName"] == "persist@example.com"
+
+
+async def test_readers_cannot_write(tmp_path: Path) -> None:
+    db = Database(tmp_path / "ro.db")
+    await db.open()
+    try:
+        async with db.read() as conn:
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                await conn.execute("DELETE FROM users")
+    finally:
+        await db.close()
+
+
+async def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
+    db = Database(tmp_path / "tx.db")
+    await db.open()
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO tokens (name, prefix, hash, scope, created) "
+                    "VALUES ('t', 'p', 'h', 'scim', 'now')"
+                )
+                raise RuntimeError("abort")
+        assert await Store(db).count_tokens() == 0
+    finally:
+        await db.close()
+
+
+async def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
+    db = Database(tmp_path / "fk.db")
+    await db.open()
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO memberships VALUES ('nope', 'nope')")
+    finally:
+        await db.close()
