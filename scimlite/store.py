@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -234,6 +235,31 @@ def _row_to_resource(row: aiosqlite.Row, with_refs: bool) -> Resource:
     )
 
 
+class Batch:
+    """Many writes in one transaction, each in its own savepoint (for /Bulk).
+
+    A failing write rolls back to its savepoint and leaves the others standing; the
+    whole batch commits once, so N operations cost one fsync instead of N.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._next = 0
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[aiosqlite.Connection]:
+        name = f"op{self._next}"
+        self._next += 1
+        await self._conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield self._conn
+        except BaseException:
+            await self._conn.execute(f"ROLLBACK TO {name}")
+            await self._conn.execute(f"RELEASE {name}")
+            raise
+        await self._conn.execute(f"RELEASE {name}")
+
+
 class ResourceStore:
     """Create, read, replace, update, delete and list one kind of resource."""
 
@@ -248,6 +274,16 @@ class ResourceStore:
             f"SELECT {k.alias}.id, {k.alias}.version, {k.alias}.created, "  # noqa: S608
             f"{k.alias}.last_modified, {k.alias}.doc{refs} FROM {k.table} {k.alias}"
         )
+
+    @asynccontextmanager
+    async def _write(self, batch: Batch | None) -> AsyncIterator[aiosqlite.Connection]:
+        """Its own transaction, or a savepoint inside a batch's transaction."""
+        if batch is None:
+            async with self._db.transaction() as conn:
+                yield conn
+        else:
+            async with batch.savepoint() as conn:
+                yield conn
 
     async def get(self, resource_id: str, *, load_refs: bool = True) -> Resource:
         async with self._db.read() as conn:
@@ -291,13 +327,18 @@ class ResourceStore:
         return Page(total=total, items=items)
 
     async def create(
-        self, doc: dict[str, Any], refs: list[str] | None, ctx: WriteContext
+        self,
+        doc: dict[str, Any],
+        refs: list[str] | None,
+        ctx: WriteContext,
+        *,
+        batch: Batch | None = None,
     ) -> Resource:
         k = self._kind
         resource_id = str(uuid.uuid4())
         stamp = timeutil.now()
         columns = k.columns(doc)
-        async with self._db.transaction() as conn:
+        async with self._write(batch) as conn:
             await self._check_unique(conn, columns, None)
             names = ["id", *columns, "version", "created", "last_modified", "doc"]
             values = [resource_id, *columns.values(), 1, stamp, stamp, orjson.dumps(doc).decode()]
@@ -322,6 +363,8 @@ class ResourceStore:
         refs: list[str] | None,
         if_match: str | None,
         ctx: WriteContext,
+        *,
+        batch: Batch | None = None,
     ) -> Resource:
         """PUT (RFC 7644 §3.5.1): the document is replaced whole; refs only when given."""
 
@@ -329,7 +372,7 @@ class ResourceStore:
             changes = [] if refs is None else [MembershipChange("replace", tuple(refs))]
             return Update(doc=doc, membership=changes)
 
-        return await self.update(resource_id, replace_doc, if_match, ctx)
+        return await self.update(resource_id, replace_doc, if_match, ctx, batch=batch)
 
     async def update(
         self,
@@ -337,10 +380,12 @@ class ResourceStore:
         change: Callable[[Resource], Update],
         if_match: str | None,
         ctx: WriteContext,
+        *,
+        batch: Batch | None = None,
     ) -> Resource:
         """Read-modify-write inside one transaction; `change` is pure and may raise."""
         k = self._kind
-        async with self._db.transaction() as conn:
+        async with self._write(batch) as conn:
             current = await self._current(conn, resource_id, if_match)
             update = change(current)
             ctx.quirks.extend(update.quirks)
@@ -362,9 +407,16 @@ class ResourceStore:
             await _journal(conn, ctx, k.name, resource_id, 200, changes + membership)
             return await self._fetch(conn, resource_id)
 
-    async def delete(self, resource_id: str, if_match: str | None, ctx: WriteContext) -> None:
+    async def delete(
+        self,
+        resource_id: str,
+        if_match: str | None,
+        ctx: WriteContext,
+        *,
+        batch: Batch | None = None,
+    ) -> None:
         k = self._kind
-        async with self._db.transaction() as conn:
+        async with self._write(batch) as conn:
             current = await self._current(conn, resource_id, if_match)
             stamp = timeutil.now()
             async with conn.execute(
@@ -548,6 +600,12 @@ class Store:
         self.db = db
         self.users = ResourceStore(db, USERS)
         self.groups = ResourceStore(db, GROUPS)
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[Batch]:
+        """One transaction for many writes; pass the Batch to each write as `batch=`."""
+        async with self.db.transaction() as conn:
+            yield Batch(conn)
 
     async def record_failure(
         self,
