@@ -184,7 +184,8 @@ USER_GROUPS = Attribute(
         "accepts it on POST/PUT to set the user's teams (an extension; see the README)."
     ),
     sub_attributes=(
-        Attribute("value", "string", mutability="readOnly", description="The team's id."),
+        Attribute("value", "string", case_exact=True, mutability="readOnly",
+                  description="The team's id."),
         Attribute(
             "$ref",
             "reference",
@@ -309,7 +310,8 @@ GROUP_MEMBERS = Attribute(
     multi_valued=True,
     description="The team's members: users, by id.",
     sub_attributes=(
-        Attribute("value", "string", mutability="immutable", description="The member's id."),
+        Attribute("value", "string", case_exact=True, mutability="immutable",
+                  description="The member's id."),
         Attribute(
             "$ref",
             "reference",

@@ -1,0 +1,597 @@
+"""SCIM filters (RFC 7644 §3.4.2.2) and PATCH paths (RFC 7644 §3.5.2): text → AST → verdict.
+
+Pure: no SQL here; `scimlite.sqlfilter` compiles the same AST for SQLite and must agree
+with `matches()` on every document (a property test holds the two together).
+
+Names are resolved against `scimlite.scim.schema` while parsing, so an AST only ever holds
+canonical names of attributes that exist, and literals already checked against their
+attribute's type. Every error names what is wrong and its 1-based character position.
+
+Semantics shared by both evaluators (RFC 7644 §3.4.2.2 leaves some of this open):
+- a multi-valued attribute matches when ANY of its values matches;
+- `ne` is exactly `not eq`: a resource without the attribute matches `ne`;
+- `eq null` is `not pr`, `ne null` is `pr`;
+- `pr` is true when the value is not null, not "" and not an empty list or object
+  (for complex values: some sub-value is present);
+- strings compare after `scimlite.db.fold` unless the attribute is caseExact;
+- dateTime values compare as UTC `YYYY-MM-DDTHH:MM:SS.mmmZ` text (sub-millisecond
+  precision is truncated; a literal without an offset is taken as UTC);
+- documents are assumed valid against the schema (the store validates on write); for a
+  value of the wrong JSON type the two evaluators may disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, NamedTuple, NoReturn, TypeAlias
+
+from scimlite.db import fold
+from scimlite.scim.errors import InvalidFilter, InvalidPath, ScimError
+from scimlite.scim.schema import COMMON_ATTRIBUTES, Attribute, ResourceType
+
+MAX_LENGTH = 2000
+MAX_DEPTH = 32
+
+Op = Literal["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"]
+CompValue: TypeAlias = str | bool | int | float | None
+
+_OPS: dict[str, Op] = {
+    "eq": "eq", "ne": "ne", "co": "co", "sw": "sw", "ew": "ew",
+    "gt": "gt", "ge": "ge", "lt": "lt", "le": "le",
+}  # fmt: skip
+SUBSTRING_OPS = frozenset({"co", "sw", "ew"})
+ORDER_OPS = frozenset({"gt", "ge", "lt", "le"})
+TEXT_TYPES = frozenset({"string", "reference", "binary"})
+_COMMON = {a.name.lower(): a for a in COMMON_ATTRIBUTES}
+
+
+@dataclass(frozen=True, slots=True)
+class AttrPath:
+    """An attribute path (RFC 7644 §3.10) with canonical names.
+
+    `urn` is None for core-schema and common attributes (id, externalId, meta), whether
+    or not the input spelled the core URN, else the canonical extension URN. `attr` is ""
+    only in a PATCH path naming a whole extension (`urn:...:enterprise:2.0:User`). Inside
+    a value filter (`emails[type eq "work"]`) paths are relative: `attr` is a
+    sub-attribute of the filtered attribute.
+    """
+
+    urn: str | None
+    attr: str
+    sub_attr: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """`path op value`; a bare complex `members eq "U"` is parsed as `members.value`."""
+
+    path: AttrPath
+    op: Op
+    value: CompValue
+
+
+@dataclass(frozen=True, slots=True)
+class Present:
+    """`path pr`."""
+
+    path: AttrPath
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    left: Filter
+    right: Filter
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    left: Filter
+    right: Filter
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    inner: Filter
+
+
+@dataclass(frozen=True, slots=True)
+class ValueFilter:
+    """`emails[type eq "work" and value co "@x"]`: one element must satisfy the whole filter."""
+
+    path: AttrPath
+    filter: Filter
+
+
+Filter: TypeAlias = Compare | Present | And | Or | Not | ValueFilter
+
+
+@dataclass(frozen=True, slots=True)
+class PatchPath:
+    """A PATCH path (RFC 7644 §3.5.2: `attrPath / valuePath [subAttr]`).
+
+    `emails[type eq "work"].value` is PatchPath(AttrPath(None, "emails"), <filter>, "value");
+    `name.givenName` is PatchPath(AttrPath(None, "name", "givenName"), None, None).
+    """
+
+    path: AttrPath
+    value_filter: Filter | None
+    sub_attr: str | None
+
+
+def lookup(path: AttrPath, resource: ResourceType) -> tuple[Attribute, Attribute]:
+    """(top-level attribute, leaf attribute) of a canonical path; leaf is top without sub_attr.
+
+    Raises ValueError for a path that names no attribute (e.g. a whole extension).
+    """
+    top = _top_attribute(path.urn, path.attr, resource)
+    leaf = top.sub(path.sub_attr) if top and path.sub_attr is not None else top
+    if top is None or leaf is None:
+        raise ValueError(f"{path} names no attribute of {resource.name}")
+    return top, leaf
+
+
+def _top_attribute(urn: str | None, name: str, resource: ResourceType) -> Attribute | None:
+    if urn is None:
+        return resource.schema.attribute(name) or _COMMON.get(name.lower())
+    extension = resource.extension(urn)
+    return extension.attribute(name) if extension else None
+
+
+def folds(attribute: Attribute) -> bool:
+    """Whether string values of this attribute compare case-insensitively (RFC 7643 §2.2)."""
+    return attribute.type in TEXT_TYPES and not attribute.case_exact
+
+
+def positive(leaf: Compare | Present) -> tuple[bool, Compare | Present]:
+    """(negate, leaf without negation): the one definition of `ne` and null comparisons.
+
+    Both evaluators go through here, so `ne` ≡ `not eq`, `eq null` ≡ `not pr` and
+    `ne null` ≡ `pr` everywhere.
+    """
+    if isinstance(leaf, Present):
+        return False, leaf
+    if leaf.value is None:
+        return leaf.op == "eq", Present(leaf.path)
+    if leaf.op == "ne":
+        return True, replace(leaf, op="eq")
+    return False, leaf
+
+
+def operands(node: And | Or) -> list[Filter]:
+    """The operands of a chain of the same connective, flattened without recursion.
+
+    `a or b or ... ` parses left-nested; flattening keeps evaluation depth bounded by
+    the parenthesis nesting limit instead of the filter's length.
+    """
+    kind = type(node)
+    found: list[Filter] = []
+    stack: list[Filter] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, And | Or) and type(item) is kind:
+            stack += (item.right, item.left)
+        else:
+            found.append(item)
+    return found
+
+
+def datetime_key(text: str) -> str | None:
+    """A dateTime as stored (UTC, milliseconds, `Z`), so text order is time order.
+
+    None if the text is not an ISO 8601 / RFC 3339 dateTime.
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Tokens and parser
+
+
+class _Token(NamedTuple):
+    kind: str  # "(", ")", "[", "]", ".", "string", "number", "word", "end"
+    text: str
+    pos: int  # 1-based
+
+
+_TOKEN_RE = re.compile(
+    r"""
+      (?P<space>\s+)
+    | (?P<punct>[()\[\].])
+    | (?P<string>"(?:[^"\\]|\\.)*")
+    | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+    | (?P<word>[A-Za-z$][\w$:./-]*)
+    """,
+    re.VERBOSE | re.ASCII | re.DOTALL,
+)
+
+
+def _tokenize(text: str, error: type[ScimError]) -> list[_Token]:
+    tokens: list[_Token] = []
+    index = 0
+    while index < len(text):
+        match = _TOKEN_RE.match(text, index)
+        if match is None:
+            what = "unterminated string" if text[index] == '"' else f"unexpected {text[index]!r}"
+            raise error(f"{what} at position {index + 1}")
+        kind = match.lastgroup or ""
+        if kind != "space":
+            lexeme = match.group()
+            tokens.append(_Token(lexeme if kind == "punct" else kind, lexeme, index + 1))
+        index = match.end()
+    tokens.append(_Token("end", "", len(text) + 1))
+    return tokens
+
+
+class _Parser:
+    """Recursive descent over RFC 7644 Figure 1; recursion is bounded by MAX_DEPTH."""
+
+    def __init__(self, text: str, resource: ResourceType, error: type[ScimError]) -> None:
+        self.resource = resource
+        self.error = error
+        if len(text) > MAX_LENGTH:
+            raise error(f"{len(text)} characters is over the limit of {MAX_LENGTH}")
+        self.tokens = _tokenize(text, error)
+        self.index = 0
+        self.depth = 0
+
+    def fail(self, message: str, pos: int) -> NoReturn:
+        raise self.error(f"{message} at position {pos}")
+
+    def peek(self) -> _Token:
+        return self.tokens[self.index]
+
+    def take(self) -> _Token:
+        token = self.tokens[self.index]
+        if token.kind != "end":
+            self.index += 1
+        return token
+
+    def expect(self, kind: str, what: str) -> _Token:
+        token = self.take()
+        if token.kind != kind:
+            self.unexpected(token, what)
+        return token
+
+    def unexpected(self, token: _Token, wanted: str) -> NoReturn:
+        found = "end of input" if token.kind == "end" else f'"{token.text}"'
+        self.fail(f"expected {wanted}, found {found}", token.pos)
+
+    def end(self) -> None:
+        token = self.peek()
+        if token.kind != "end":
+            self.fail(f'unexpected "{token.text}"', token.pos)
+
+    @staticmethod
+    def keyword(token: _Token) -> str:
+        return token.text.lower() if token.kind == "word" else ""
+
+    def enter(self, token: _Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(f"nesting is deeper than {MAX_DEPTH} levels", token.pos)
+
+    # FILTER = attrExp / logExp / valuePath / *1"not" "(" FILTER ")"; "and" binds tighter.
+    def disjunction(self, scope: Attribute | None) -> Filter:
+        node = self.conjunction(scope)
+        while self.keyword(self.peek()) == "or":
+            self.take()
+            node = Or(node, self.conjunction(scope))
+        return node
+
+    def conjunction(self, scope: Attribute | None) -> Filter:
+        node = self.factor(scope)
+        while self.keyword(self.peek()) == "and":
+            self.take()
+            node = And(node, self.factor(scope))
+        return node
+
+    def factor(self, scope: Attribute | None) -> Filter:
+        token = self.peek()
+        if token.kind == "(":
+            return self.group(scope)
+        if self.keyword(token) == "not":
+            self.take()
+            if self.peek().kind != "(":
+                self.unexpected(self.peek(), '"(" after "not"')
+            return Not(self.group(scope))
+        return self.comparison(scope)
+
+    def group(self, scope: Attribute | None) -> Filter:
+        self.enter(self.take())
+        node = self.disjunction(scope)
+        self.expect(")", '")"')
+        self.depth -= 1
+        return node
+
+    def comparison(self, scope: Attribute | None) -> Filter:
+        name = self.expect("word", "an attribute name")
+        if scope is None:
+            path, top, leaf = self.resolve(name)
+            if self.peek().kind == "[":
+                return self.value_filter(path, top, name)
+        else:
+            path, leaf = self.resolve_sub(name, scope)
+            if self.peek().kind == "[":
+                self.fail("value filters cannot be nested", self.peek().pos)
+        if leaf.returned == "never":
+            # RFC 7643 §7: a "never" returned attribute cannot be used to select resources.
+            self.fail(f'"{leaf.name}" is never returned and cannot be filtered on', name.pos)
+        op_token = self.take()
+        op = self.keyword(op_token)
+        if op == "pr":
+            return Present(path)
+        if op not in _OPS:
+            self.unexpected(op_token, "an operator (eq ne co sw ew gt ge lt le pr)")
+        value_token = self.take()
+        value = self.literal(value_token)
+        if leaf.type == "complex":
+            # Entra sends `members eq "U"`: a complex value with a "value" compares that.
+            value_attr = leaf.sub("value")
+            if value_attr is None:
+                example = f"{leaf.name}.{leaf.sub_attributes[0].name}"
+                self.fail(
+                    f'"{leaf.name}" is complex: compare a sub-attribute such as "{example}"',
+                    name.pos,
+                )
+            path, leaf = replace(path, sub_attr=value_attr.name), value_attr
+        return Compare(path, _OPS[op], self.check(_OPS[op], value, leaf, op_token, value_token))
+
+    def value_filter(self, path: AttrPath, top: Attribute, name: _Token) -> ValueFilter:
+        bracket = self.peek()
+        if path.sub_attr is not None or top.type != "complex":
+            self.fail(f'"{name.text}" is not a complex attribute and cannot take "["', bracket.pos)
+        self.enter(self.take())
+        inner = self.disjunction(top)
+        self.expect("]", '"]"')
+        self.depth -= 1
+        return ValueFilter(path, inner)
+
+    def resolve(self, token: _Token) -> tuple[AttrPath, Attribute, Attribute]:
+        """attrPath = [URI ":"] ATTRNAME *1subAttr, resolved to canonical names."""
+        word = token.text
+        urn: str | None = None
+        offset = 0
+        if self.schema_urn(word) is not False:
+            self.fail(f'"{word}" is a schema, not an attribute', token.pos)
+        if ":" in word:
+            prefix, _, word = word.rpartition(":")
+            offset = len(prefix) + 1
+            found = self.schema_urn(prefix)
+            if found is False:
+                self.fail(f'unknown schema "{prefix}"', token.pos)
+            urn = found
+        names = word.split(".")
+        pos = token.pos + offset
+        if len(names) > 2 or not all(names):
+            self.fail(f'invalid attribute path "{token.text}"', token.pos)
+        top = _top_attribute(urn, names[0], self.resource)
+        if top is None:
+            self.fail(f'unknown attribute "{names[0]}"', pos)
+        if len(names) == 1:
+            return AttrPath(urn, top.name), top, top
+        sub = top.sub(names[1])
+        if sub is None:
+            what = "sub-attribute" if top.sub_attributes else "sub-attribute (it has none)"
+            self.fail(f'"{top.name}" has no {what} "{names[1]}"', pos + len(names[0]) + 1)
+        return AttrPath(urn, top.name, sub.name), top, sub
+
+    def resolve_sub(self, token: _Token, scope: Attribute) -> tuple[AttrPath, Attribute]:
+        """Inside `attr[...]` names are sub-attributes of attr (RFC 7644 §3.4.2.2 valuePath)."""
+        sub = scope.sub(token.text)
+        if sub is None:
+            self.fail(f'"{scope.name}" has no sub-attribute "{token.text}"', token.pos)
+        return AttrPath(None, sub.name), sub
+
+    def schema_urn(self, text: str) -> str | Literal[False] | None:
+        """None for the core schema (or an alias), an extension's URN, or False if unknown."""
+        lowered = text.lower()
+        core = self.resource.schema.id
+        if lowered in {core.lower(), *(a.lower() for a in self.resource.schema_aliases)}:
+            return None
+        extension = self.resource.extension(text)
+        return extension.id if extension else False
+
+    def literal(self, token: _Token) -> CompValue:
+        """compValue = false / null / true / number / string (RFC 7159 rules)."""
+        if token.kind == "string":
+            try:
+                value = json.loads(token.text)
+                value.encode("utf-8")
+            except ValueError:  # json errors and lone surrogates (UnicodeEncodeError)
+                self.fail("invalid string literal", token.pos)
+            if "\x00" in value:
+                self.fail("string literal contains U+0000", token.pos)
+            return str(value)
+        if token.kind == "number":
+            is_float = any(c in token.text for c in ".eE")
+            return float(token.text) if is_float else int(token.text)
+        constants: dict[str, CompValue] = {"true": True, "false": False, "null": None}
+        word = self.keyword(token)
+        if word not in constants:
+            self.unexpected(token, "a value (a string, number, true, false or null)")
+        return constants[word]
+
+    def check(
+        self, op: Op, value: CompValue, leaf: Attribute, op_token: _Token, value_token: _Token
+    ) -> CompValue:
+        """The literal must fit the attribute's type; dateTime literals are normalised."""
+        kind = leaf.type
+        if value is None:
+            if op not in ("eq", "ne"):
+                self.fail(f'"{op}" cannot compare with null', value_token.pos)
+            return None
+        if op in SUBSTRING_OPS and kind not in TEXT_TYPES:
+            self.fail(f'"{op}" needs a string attribute; "{leaf.name}" is {kind}', op_token.pos)
+        if op in ORDER_OPS and kind in ("boolean", "binary"):
+            # RFC 7644 §3.4.2.2: gt/ge/lt/le on boolean or binary is an invalidFilter.
+            self.fail(f'"{op}" cannot compare {kind} attribute "{leaf.name}"', op_token.pos)
+        if kind in TEXT_TYPES and isinstance(value, str):
+            return value
+        if kind == "boolean" and isinstance(value, bool):
+            return value
+        if kind == "integer" and type(value) is int:
+            return value
+        if kind == "decimal" and type(value) in (int, float):
+            return value
+        if kind == "dateTime" and isinstance(value, str):
+            key = datetime_key(value)
+            if key is None:
+                self.fail(f'"{value}" is not a dateTime', value_token.pos)
+            return key
+        self.fail(
+            f'"{leaf.name}" takes {kind} values; {value_token.text} is not one', value_token.pos
+        )
+
+
+def parse_filter(text: str, resource: ResourceType) -> Filter:
+    """Parse a `filter` parameter (RFC 7644 §3.4.2.2); InvalidFilter names what and where."""
+    parser = _Parser(text, resource, InvalidFilter)
+    if parser.peek().kind == "end":
+        parser.fail("the filter is empty", 1)
+    node = parser.disjunction(None)
+    parser.end()
+    return node
+
+
+def parse_path(text: str, resource: ResourceType) -> PatchPath:
+    """Parse a PATCH `path` (RFC 7644 §3.5.2); InvalidPath names what and where.
+
+    A whole extension (`urn:...:enterprise:2.0:User`) is AttrPath(urn, "", None).
+    """
+    parser = _Parser(text, resource, InvalidPath)
+    name = parser.expect("word", "an attribute path")
+    urn = parser.schema_urn(name.text)
+    if isinstance(urn, str):
+        parser.end()
+        return PatchPath(AttrPath(urn, ""), None, None)
+    path, top, _ = parser.resolve(name)
+    value_filter: Filter | None = None
+    sub_attr: str | None = None
+    if parser.peek().kind == "[":
+        value_filter = parser.value_filter(path, top, name).filter
+        if parser.peek().kind == ".":
+            parser.take()
+            sub_name = parser.expect("word", "a sub-attribute name")
+            sub_attr = parser.resolve_sub(sub_name, top)[0].attr
+    parser.end()
+    return PatchPath(path, value_filter, sub_attr)
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluation over wire-form documents
+
+# path → (top attribute, leaf attribute, candidate values); for a path without a
+# sub-attribute on a multi-valued attribute the candidates are its elements.
+_Resolver = Callable[[AttrPath], tuple[Attribute, Attribute, list[Any]]]
+
+
+def matches(f: Filter, resource_doc: dict[str, Any], resource: ResourceType) -> bool:
+    """Whether a wire-form document satisfies the filter (canonical names, extensions
+    under their URN key, `groups`/`members` present when the caller wants them matched)."""
+
+    def resolve(path: AttrPath) -> tuple[Attribute, Attribute, list[Any]]:
+        top, leaf = lookup(path, resource)
+        container = resource_doc if path.urn is None else resource_doc.get(path.urn)
+        raw = container.get(top.name) if isinstance(container, dict) else None
+        # A multi-valued attribute that is not a list has no values (like json_each).
+        items = (raw if isinstance(raw, list) else []) if top.multi_valued else [raw]
+        if path.sub_attr is None:
+            return top, leaf, items
+        return top, leaf, [item.get(leaf.name) for item in items if isinstance(item, dict)]
+
+    return _evaluate(f, resolve)
+
+
+def matches_item(f: Filter, item: dict[str, Any], attribute: Attribute) -> bool:
+    """Whether one element of a complex attribute satisfies a value filter's inner filter
+    (paths relative to `attribute`, as parse_filter and parse_path produce them)."""
+    return _evaluate(f, _item_resolver(item, attribute))
+
+
+def _item_resolver(item: dict[str, Any], attribute: Attribute) -> _Resolver:
+    def resolve(path: AttrPath) -> tuple[Attribute, Attribute, list[Any]]:
+        sub = attribute.sub(path.attr)
+        if sub is None:
+            raise ValueError(f"{attribute.name} has no sub-attribute {path.attr}")
+        return attribute, sub, [item.get(sub.name)]
+
+    return resolve
+
+
+def _evaluate(f: Filter, resolve: _Resolver) -> bool:
+    if isinstance(f, And):
+        return all(_evaluate(x, resolve) for x in operands(f))
+    if isinstance(f, Or):
+        return any(_evaluate(x, resolve) for x in operands(f))
+    if isinstance(f, Not):
+        return not _evaluate(f.inner, resolve)
+    if isinstance(f, ValueFilter):
+        top, _, items = resolve(f.path)
+        return any(
+            _evaluate(f.filter, _item_resolver(item, top))
+            for item in items
+            if isinstance(item, dict)
+        )
+    negate, leaf = positive(f)
+    _, attribute, values = resolve(leaf.path)
+    if isinstance(leaf, Present):
+        hit = any(_present(v) for v in values)
+    else:
+        hit = any(_compare(leaf.op, v, leaf.value, attribute) for v in values)
+    return hit != negate
+
+
+def _present(value: Any) -> bool:
+    """RFC 7644 §3.4.2.2 `pr`: a non-empty value, or a complex value with a non-empty node."""
+    if value is None or value == "":
+        return False
+    if isinstance(value, list):
+        return any(_present(v) for v in value)
+    if isinstance(value, dict):
+        return any(_present(v) for v in value.values())
+    return True
+
+
+def _compare(op: Op, value: Any, literal: CompValue, attribute: Attribute) -> bool:
+    """One value against a literal already checked against the attribute's type."""
+    if attribute.type == "dateTime":
+        value = datetime_key(value) if isinstance(value, str) else None
+    elif folds(attribute) and isinstance(value, str) and isinstance(literal, str):
+        value, literal = fold(value), fold(literal)
+    if value is None or isinstance(value, dict | list):
+        return False
+    if op == "eq":
+        return bool(value == literal)
+    if op in SUBSTRING_OPS:
+        if not (isinstance(value, str) and isinstance(literal, str)):
+            return False
+        if op == "co":
+            return literal in value
+        return value.startswith(literal) if op == "sw" else value.endswith(literal)
+    both_text = isinstance(value, str) and isinstance(literal, str)
+    both_numbers = all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in (value, literal)
+    )
+    if not (both_text or both_numbers):
+        return False
+    if op == "gt":
+        return bool(value > literal)
+    if op == "ge":
+        return bool(value >= literal)
+    if op == "lt":
+        return bool(value < literal)
+    return bool(value <= literal)

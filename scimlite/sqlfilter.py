@@ -1,0 +1,319 @@
+"""Filter AST → parameterised SQLite: WHERE fragments and ORDER BY keys for the store.
+
+Values reach SQL only as `?` parameters. Identifiers and JSON paths come only from the
+tables below and from attribute names in `scimlite.scim.schema`, never from input text.
+
+The result must select exactly the resources `scimlite.scim.filter.matches()` accepts
+(tests/test_sqlfilter.py checks this property on random users and filters), so the
+semantics are those documented in filter.py. How that holds in SQL:
+- every predicate treats NULL as false: `NOT` is emitted as `NOT coalesce(x, 0)`;
+- ids are server-issued lowercase UUIDs, so a membership id column equals its fold and
+  `members.value` / `groups.value` (caseExact=false) can use it unfolded with an index;
+- `user_emails` holds one row per email whose value is a string (value_ci = fold(value)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from scimlite.db import fold
+from scimlite.scim.errors import InvalidFilter, InvalidValue
+from scimlite.scim.filter import (
+    And,
+    AttrPath,
+    Compare,
+    CompValue,
+    Filter,
+    Not,
+    Op,
+    Or,
+    Present,
+    ValueFilter,
+    folds,
+    lookup,
+    operands,
+    positive,
+)
+from scimlite.scim.schema import Attribute, ResourceType
+
+
+@dataclass(frozen=True, slots=True)
+class _Value:
+    """Where a value lives in SQL; `folded`: it already holds fold(value); `indexed`: a
+    bare indexed column, so `sw` can be a range scan."""
+
+    expr: str
+    folded: bool = False
+    indexed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """How one resource type is laid out (db.py): its alias and its indexed columns."""
+
+    alias: str
+    columns: dict[tuple[str, str | None], _Value]
+    # The multi-valued attribute computed from memberships, and how to reach its ids.
+    membership_attr: str
+    membership_opening: str
+    membership_value: _Value
+
+
+_TABLES: dict[str, _Table] = {
+    "User": _Table(
+        "u",
+        {
+            ("id", None): _Value("u.id", indexed=True),
+            ("userName", None): _Value("u.user_name_ci", folded=True, indexed=True),
+            ("externalId", None): _Value("u.external_id", indexed=True),
+            ("displayName", None): _Value("u.display_name_ci", folded=True, indexed=True),
+            ("meta", "created"): _Value("u.created", indexed=True),
+            ("meta", "lastModified"): _Value("u.last_modified", indexed=True),
+        },
+        "groups",
+        "u.id IN (SELECT m.user_id FROM memberships m WHERE ",
+        _Value("m.group_id", folded=True, indexed=True),
+    ),
+    "Group": _Table(
+        "g",
+        {
+            ("id", None): _Value("g.id", indexed=True),
+            ("displayName", None): _Value("g.display_name_ci", folded=True, indexed=True),
+            ("externalId", None): _Value("g.external_id", indexed=True),
+            ("meta", "created"): _Value("g.created", indexed=True),
+            ("meta", "lastModified"): _Value("g.last_modified", indexed=True),
+        },
+        "members",
+        "g.id IN (SELECT m.group_id FROM memberships m WHERE ",
+        _Value("m.user_id", folded=True, indexed=True),
+    ),
+}
+_EMAILS_OPENING = "u.id IN (SELECT e.user_id FROM user_emails e WHERE "
+_EMAIL_VALUE = _Value("e.value_ci", folded=True, indexed=True)
+_EMAIL_SORT_KEY = (
+    "(SELECT e.value_ci FROM user_emails e WHERE e.user_id = u.id "
+    "ORDER BY e.is_primary DESC, e.position LIMIT 1)"
+)
+_SQL_OPS = {"eq": "=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+# path → (leaf attribute, SQL opening a subquery that the predicate closes, or "", value)
+_Scope = Callable[[AttrPath], tuple[Attribute, str, _Value]]
+
+
+def _table(resource: ResourceType) -> _Table:
+    try:
+        return _TABLES[resource.id]
+    except KeyError:
+        raise ValueError(f"no table for resource type {resource.id}") from None
+
+
+def _json_path(*names: str | None) -> str:
+    """A JSON path of quoted keys; names come from schema.py, never from input."""
+    keys = [n for n in names if n is not None]
+    if any('"' in k or "'" in k for k in keys):
+        raise ValueError(f"refusing to quote {keys!r} into a JSON path")
+    return "$" + "".join(f'."{k}"' for k in keys)
+
+
+def _prefix_upper_bound(prefix: str) -> str | None:
+    """The least string above every string starting with prefix (None if there is none).
+
+    SQLite compares TEXT as UTF-8 bytes, which is code point order, as in Python.
+    """
+    if not prefix:
+        return None
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates cannot occur in stored text
+        last = 0xE000
+    return prefix[:-1] + chr(last) if last <= 0x10FFFF else None
+
+
+def _each_opening(alias: str, where: str) -> str:
+    """The start of an EXISTS over the object elements of a multi-valued attribute."""
+    return (
+        f"EXISTS (SELECT 1 FROM json_each({alias}.doc, '{where}') j "  # noqa: S608
+        "WHERE j.type = 'object' AND "
+    )
+
+
+class _Compiler:
+    def __init__(self, resource: ResourceType) -> None:
+        self.resource = resource
+        self.table = _table(resource)
+        self.params: list[object] = []
+
+    def bind(self, value: object) -> str:
+        self.params.append(value)
+        return "?"
+
+    def node(self, f: Filter, scope: _Scope) -> str:
+        if isinstance(f, And | Or):
+            joiner = " AND " if isinstance(f, And) else " OR "
+            return "(" + joiner.join(self.node(x, scope) for x in operands(f)) + ")"
+        if isinstance(f, Not):
+            return f"NOT coalesce({self.node(f.inner, scope)}, 0)"
+        if isinstance(f, ValueFilter):
+            return self.value_filter(f)
+        return self.leaf(f, scope)
+
+    def leaf(self, f: Compare | Present, scope: _Scope) -> str:
+        negate, leaf = positive(f)
+        attribute, opening, value = scope(leaf.path)
+        if isinstance(leaf, Present):
+            # RFC 7644 §3.4.2.2 pr: not null and not empty ("" folds to "").
+            test = f"{value.expr} <> ''"
+        else:
+            test = self.compare(leaf.op, leaf.value, attribute, value)
+        sql = f"{opening}{test})" if opening else test
+        return f"NOT coalesce({sql}, 0)" if negate else sql
+
+    def compare(self, op: Op, literal: CompValue, attribute: Attribute, value: _Value) -> str:
+        expr = value.expr
+        if folds(attribute) and isinstance(literal, str):
+            literal = fold(literal)
+            if not value.folded:
+                expr = f"scim_fold({expr})"
+        if op in _SQL_OPS:
+            return f"{expr} {_SQL_OPS[op]} {self.bind(literal)}"
+        # co / sw / ew: the parser only allows string literals here.  instr() and substr()
+        # take the literal as data, so %, _ and \ match themselves (no LIKE patterns).
+        text = str(literal)
+        if op == "co" or not text:
+            return f"instr({expr}, {self.bind(text)}) > 0"
+        if op == "sw":
+            upper = _prefix_upper_bound(text) if value.indexed else None
+            if upper is not None:
+                return f"({expr} >= {self.bind(text)} AND {expr} < {self.bind(upper)})"
+            return f"substr({expr}, 1, {self.bind(len(text))}) = {self.bind(text)}"
+        return f"substr({expr}, -{self.bind(len(text))}) = {self.bind(text)}"
+
+    def top(self, path: AttrPath) -> tuple[Attribute, str, _Value]:
+        """Resolve a resource-level path to where its values live."""
+        top, leaf = lookup(path, self.resource)
+        table = self.table
+        alias = table.alias
+        if path.urn is None:
+            column = table.columns.get((top.name, path.sub_attr))
+            if column is not None:
+                return leaf, "", column
+            if top.name == table.membership_attr:
+                if path.sub_attr not in (None, "value"):
+                    raise InvalidFilter(
+                        f'filtering on "{top.name}.{path.sub_attr}" is not supported; '
+                        f'filter on "{top.name}.value"'
+                    )
+                return leaf, table.membership_opening, table.membership_value
+            if top.name == "meta":
+                raise InvalidFilter(
+                    f'filtering on "meta.{path.sub_attr}" is not supported; '
+                    'filter on "meta.created" or "meta.lastModified"'
+                )
+            if alias == "u" and top.name == "emails" and path.sub_attr == "value":
+                return leaf, _EMAILS_OPENING, _EMAIL_VALUE
+        where = _json_path(path.urn, top.name)
+        if top.type == "complex" and path.sub_attr is None:
+            # `pr` on a complex value: some node below it is present (json_tree walks all).
+            opening = f"EXISTS (SELECT 1 FROM json_tree({alias}.doc, '{where}') t WHERE "  # noqa: S608
+            return leaf, opening, _Value("t.atom")
+        if top.multi_valued:
+            return (
+                leaf,
+                _each_opening(alias, where),
+                _Value(f"json_extract(j.value, '{_json_path(path.sub_attr)}')"),
+            )
+        where = _json_path(path.urn, top.name, path.sub_attr)
+        return leaf, "", _Value(f"json_extract({alias}.doc, '{where}')")
+
+    def value_filter(self, f: ValueFilter) -> str:
+        """`attr[filter]`: one element must satisfy the whole inner filter."""
+        inner = f.filter
+        if isinstance(inner, Compare | Present) and not positive(inner)[0]:
+            # A single positive condition is the same as `attr.sub op value`, which may
+            # have an index. (Not for ne/null: `emails[value ne "x"]` is "some element
+            # differs", while `emails.value ne "x"` is "no element equals".)
+            sub = inner.path.attr
+            return self.leaf(replace(inner, path=replace(f.path, sub_attr=sub)), self.top)
+        top, _ = lookup(f.path, self.resource)
+        table = self.table
+        if f.path.urn is None and top.name == table.membership_attr:
+            opening = table.membership_opening
+
+            def scope(path: AttrPath) -> tuple[Attribute, str, _Value]:
+                sub = top.sub(path.attr)
+                if sub is None or sub.name != "value":
+                    raise InvalidFilter(
+                        f'filtering on "{top.name}.{path.attr}" is not supported; '
+                        f'filter on "{top.name}.value"'
+                    )
+                return sub, "", table.membership_value
+
+            return f"{opening}{self.node(inner, scope)})"
+        where = _json_path(f.path.urn, top.name)
+        prefix: tuple[str | None, ...]
+        if top.multi_valued:
+            opening = _each_opening(table.alias, where)
+            base, prefix = "j.value", ()
+        else:
+            opening = f"(json_type({table.alias}.doc, '{where}') = 'object' AND "
+            base, prefix = f"{table.alias}.doc", (f.path.urn, top.name)
+
+        def element(path: AttrPath) -> tuple[Attribute, str, _Value]:
+            sub = top.sub(path.attr)
+            if sub is None:
+                raise ValueError(f"{top.name} has no sub-attribute {path.attr}")
+            return sub, "", _Value(f"json_extract({base}, '{_json_path(*prefix, sub.name)}')")
+
+        return f"{opening}{self.node(inner, element)})"
+
+
+def compile_filter(f: Filter, resource: ResourceType) -> tuple[str, list[object]]:
+    """A WHERE fragment over alias `u` (users) or `g` (groups) and its `?` parameters.
+
+    Raises InvalidFilter for attributes the store cannot answer (e.g. members.display):
+    a filter we cannot answer is a 400, never an unfiltered list.
+    """
+    compiler = _Compiler(resource)
+    sql = compiler.node(f, compiler.top)
+    return sql, compiler.params
+
+
+def compile_sort(path: AttrPath, resource: ResourceType) -> str:
+    """An ORDER BY expression for sortBy (RFC 7644 §3.4.2.3).
+
+    Case-insensitive attributes sort by their fold; a multi-valued attribute sorts by its
+    primary value, else its first. Missing values are NULL: RFC 7644 §3.4.2.3 puts them
+    last when ascending and first when descending, so callers should append
+    `ASC NULLS LAST` / `DESC NULLS FIRST`, then a unique tiebreaker (`, u.rowid`).
+    """
+    table = _table(resource)
+    top, leaf = lookup(path, resource)
+    if top.type == "complex" and path.sub_attr is None:
+        value = top.sub("value")
+        if value is None:
+            raise InvalidValue(f'cannot sort by "{top.name}": name one of its sub-attributes')
+        path, leaf = replace(path, sub_attr=value.name), value
+    name = f"{top.name}.{path.sub_attr}" if path.sub_attr else top.name
+    if leaf.returned == "never":
+        raise InvalidValue(f'cannot sort by "{name}"')
+    if path.urn is None:
+        column = table.columns.get((top.name, path.sub_attr))
+        if column is not None:
+            return f"scim_fold({column.expr})" if folds(leaf) and not column.folded else column.expr
+        if top.name in (table.membership_attr, "meta"):
+            raise InvalidValue(f'cannot sort by "{name}"')
+        if table.alias == "u" and name == "emails.value":
+            return _EMAIL_SORT_KEY
+    where = _json_path(path.urn, top.name)
+    if top.multi_valued:
+        sub = f"json_extract(j.value, '{_json_path(leaf.name)}')"
+        key = f"scim_fold({sub})" if folds(leaf) else sub
+        primary = "json_extract(j.value, '$.\"primary\"') IS 1 DESC, " if top.sub("primary") else ""
+        return (
+            f"(SELECT {key} FROM json_each({table.alias}.doc, '{where}') j "  # noqa: S608
+            f"WHERE j.type = 'object' AND {sub} IS NOT NULL ORDER BY {primary}j.key LIMIT 1)"
+        )
+    value_sql = (
+        f"json_extract({table.alias}.doc, '{_json_path(path.urn, top.name, path.sub_attr)}')"
+    )
+    return f"scim_fold({value_sql})" if folds(leaf) else value_sql

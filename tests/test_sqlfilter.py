@@ -1,0 +1,562 @@
+"""Filter → SQLite compilation: output shape, index use, injection, sorting, and agreement
+with the in-Python evaluator on random data (the property that keeps the two honest)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scimlite.db import MIGRATIONS, fold
+from scimlite.scim.errors import InvalidFilter, InvalidValue
+from scimlite.scim.filter import folds, lookup, matches, parse_filter, parse_path
+from scimlite.scim.schema import (
+    ENTERPRISE_USER_SCHEMA,
+    GROUP_RESOURCE,
+    USER_RESOURCE,
+    USER_SCHEMA,
+    ResourceType,
+)
+from scimlite.sqlfilter import _TABLES, compile_filter, compile_sort
+
+ENT = ENTERPRISE_USER_SCHEMA
+STORED_APART = ("id", "meta", "schemas", "groups", "members", "password")
+
+
+def _sql_fold(value: str | float | None) -> str | float | None:
+    return fold(value) if isinstance(value, str) else value
+
+
+def connect() -> sqlite3.Connection:
+    """A fresh database with the real schema and the scim_fold function, as db.py sets up."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.create_function("scim_fold", 1, _sql_fold, deterministic=True)
+    for script in MIGRATIONS:
+        conn.executescript(script)
+    return conn
+
+
+@pytest.fixture
+def conn() -> Iterator[sqlite3.Connection]:
+    connection = connect()
+    yield connection
+    connection.close()
+
+
+def _stored_doc(doc: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in doc.items() if k not in STORED_APART})
+
+
+def insert_group(conn: sqlite3.Connection, doc: dict[str, Any]) -> None:
+    """Insert a wire-form group the way the store lays it out (db.py)."""
+    conn.execute(
+        "INSERT INTO groups (id, display_name, display_name_ci, external_id, version, created, "
+        "last_modified, doc) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+        (
+            doc["id"],
+            doc["displayName"],
+            fold(doc["displayName"]),
+            doc.get("externalId"),
+            doc["meta"]["created"],
+            doc["meta"]["lastModified"],
+            _stored_doc(doc),
+        ),
+    )
+    for member in doc.get("members") or []:
+        conn.execute(
+            "INSERT OR IGNORE INTO memberships (group_id, user_id) VALUES (?, ?)",
+            (doc["id"], member["value"]),
+        )
+
+
+def insert_user(conn: sqlite3.Connection, doc: dict[str, Any]) -> None:
+    """Insert a wire-form user the way the store lays it out (db.py): derived columns,
+    one user_emails row per email with a string value, memberships from `groups`."""
+    display = doc.get("displayName")
+    conn.execute(
+        "INSERT INTO users (id, user_name, user_name_ci, external_id, display_name, "
+        "display_name_ci, active, email, version, created, last_modified, doc) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 1, ?, ?, ?)",
+        (
+            doc["id"],
+            doc["userName"],
+            fold(doc["userName"]),
+            doc.get("externalId"),
+            display,
+            fold(display) if isinstance(display, str) else None,
+            0 if doc.get("active") is False else 1,
+            doc["meta"]["created"],
+            doc["meta"]["lastModified"],
+            _stored_doc(doc),
+        ),
+    )
+    for position, email in enumerate(doc.get("emails") or []):
+        if isinstance(email.get("value"), str):
+            kind = email.get("type")
+            conn.execute(
+                "INSERT INTO user_emails (user_id, position, value_ci, type_ci, is_primary) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    doc["id"],
+                    position,
+                    fold(email["value"]),
+                    fold(kind) if isinstance(kind, str) else None,
+                    1 if email.get("primary") is True else 0,
+                ),
+            )
+    for group in doc.get("groups") or []:
+        conn.execute(
+            "INSERT INTO memberships (group_id, user_id) VALUES (?, ?)", (group["value"], doc["id"])
+        )
+
+
+def select_ids(conn: sqlite3.Connection, text: str, resource: ResourceType) -> list[str]:
+    sql, params = compile_filter(parse_filter(text, resource), resource)
+    table = "users u" if resource is USER_RESOURCE else "groups g"
+    rows = conn.execute(f"SELECT id FROM {table} WHERE {sql} ORDER BY id", params)
+    return [row[0] for row in rows]
+
+
+T0, T1, T2 = "2024-01-01T00:00:00.000Z", "2024-01-01T00:00:00.001Z", "2024-06-30T12:00:00.000Z"
+META = {"created": T0, "lastModified": T1}
+
+
+# --- output shape -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "sql", "params"), [
+    pytest.param('userName eq "Bob"', "u.user_name_ci = ?", ["bob"], id="folded-column"),
+    pytest.param('externalId eq "Bob"', "u.external_id = ?", ["Bob"], id="caseExact-column"),
+    pytest.param('userName ne "Bob"', "NOT coalesce(u.user_name_ci = ?, 0)", ["bob"], id="ne"),
+    pytest.param('title eq null', "NOT coalesce(json_extract(u.doc, '$.\"title\"') <> '', 0)",
+                 [], id="eq-null"),
+    pytest.param('title pr', "json_extract(u.doc, '$.\"title\"') <> ''", [], id="pr"),
+    pytest.param('active eq true', "json_extract(u.doc, '$.\"active\"') = ?", [True],
+                 id="boolean"),
+    pytest.param('name.givenName co "%_\\\\"',
+                 "instr(scim_fold(json_extract(u.doc, '$.\"name\".\"givenName\"')), ?) > 0",
+                 ["%_\\"], id="co-instr"),
+    pytest.param('userName sw "Ab"', "(u.user_name_ci >= ? AND u.user_name_ci < ?)",
+                 ["ab", "ac"], id="sw-range"),
+    pytest.param('title sw "Ab"', "substr(scim_fold(json_extract(u.doc, '$.\"title\"')), 1, ?) = ?",
+                 [2, "ab"], id="sw-substr"),
+    pytest.param('externalId ew "xY"', "substr(u.external_id, -?) = ?", [2, "xY"], id="ew"),
+    pytest.param('externalId ew ""', "instr(u.external_id, ?) > 0", [""], id="ew-empty"),
+    pytest.param('meta.lastModified ge "2024-01-01T01:00:00+01:00"', "u.last_modified >= ?",
+                 ["2024-01-01T00:00:00.000Z"], id="dateTime"),
+    pytest.param('emails.value eq "A@X"',
+                 "u.id IN (SELECT e.user_id FROM user_emails e WHERE e.value_ci = ?)", ["a@x"],
+                 id="emails-index"),
+    pytest.param('groups eq "G1"',
+                 "u.id IN (SELECT m.user_id FROM memberships m WHERE m.group_id = ?)", ["G1"],
+                 id="groups-membership"),
+    pytest.param(f'{ENT}:department eq "Ops"',
+                 f"scim_fold(json_extract(u.doc, '$.\"{ENT}\".\"department\"')) = ?", ["ops"],
+                 id="extension"),
+    pytest.param('phoneNumbers.type eq "work"',
+                 "EXISTS (SELECT 1 FROM json_each(u.doc, '$.\"phoneNumbers\"') j "
+                 "WHERE j.type = 'object' AND scim_fold(json_extract(j.value, '$.\"type\"')) = ?)",
+                 ["work"], id="multi-valued-json"),
+    pytest.param('name pr',
+                 "EXISTS (SELECT 1 FROM json_tree(u.doc, '$.\"name\"') t WHERE t.atom <> '')", [],
+                 id="complex-pr"),
+    pytest.param('userName eq "a" or not (title pr and nickName pr)',
+                 "(u.user_name_ci = ? OR NOT coalesce((json_extract(u.doc, '$.\"title\"') <> '' "
+                 "AND json_extract(u.doc, '$.\"nickName\"') <> ''), 0))", ["a"], id="logic"),
+    pytest.param('emails[value eq "a"]',
+                 "u.id IN (SELECT e.user_id FROM user_emails e WHERE e.value_ci = ?)", ["a"],
+                 id="single-condition-value-filter-uses-index"),
+    pytest.param('emails[value ne "a"]',
+                 "EXISTS (SELECT 1 FROM json_each(u.doc, '$.\"emails\"') j WHERE j.type = 'object'"
+                 " AND NOT coalesce(scim_fold(json_extract(j.value, '$.\"value\"')) = ?, 0))",
+                 ["a"], id="ne-value-filter-is-per-element"),
+    pytest.param('name[givenName eq "a"]',
+                 "scim_fold(json_extract(u.doc, '$.\"name\".\"givenName\"')) = ?", ["a"],
+                 id="single-complex-value-filter"),
+    pytest.param('name[not (givenName eq "a")]',
+                 "(json_type(u.doc, '$.\"name\"') = 'object' AND NOT coalesce("
+                 "scim_fold(json_extract(u.doc, '$.\"name\".\"givenName\"')) = ?, 0))", ["a"],
+                 id="single-complex-value-filter-needs-the-object"),
+])  # fmt: skip
+def test_user_compile_shape(text: str, sql: str, params: list[object]) -> None:
+    assert compile_filter(parse_filter(text, USER_RESOURCE), USER_RESOURCE) == (sql, params)
+
+
+def test_group_compile_shape() -> None:
+    node = parse_filter('id eq "G" and members eq "U"', GROUP_RESOURCE)
+    assert compile_filter(node, GROUP_RESOURCE) == (
+        "(g.id = ? AND g.id IN (SELECT m.group_id FROM memberships m WHERE m.user_id = ?))",
+        ["G", "U"],
+    )
+
+
+@pytest.mark.parametrize(("resource", "text", "detail"), [
+    pytest.param(USER_RESOURCE, 'groups.display eq "x"', 'filter on "groups.value"',
+                 id="groups-display"),
+    pytest.param(USER_RESOURCE, 'groups[value eq "x" and type eq "direct"]',
+                 '"groups.type" is not supported', id="groups-value-filter-type"),
+    pytest.param(USER_RESOURCE, 'meta.version eq "W/\\"1\\""', '"meta.version" is not supported',
+                 id="meta-version"),
+    pytest.param(GROUP_RESOURCE, 'members.display eq "x"', 'filter on "members.value"',
+                 id="members-display"),
+    pytest.param(GROUP_RESOURCE, 'members[display eq "x"]', '"members.display" is not supported',
+                 id="members-value-filter"),
+    pytest.param(GROUP_RESOURCE, 'meta.location pr', '"meta.location" is not supported',
+                 id="meta-location"),
+])  # fmt: skip
+def test_unanswerable_attributes_are_invalid_filters(
+    resource: ResourceType, text: str, detail: str
+) -> None:
+    with pytest.raises(InvalidFilter, match=detail):
+        compile_filter(parse_filter(text, resource), resource)
+
+
+def test_folded_columns_are_exactly_the_case_insensitive_attributes() -> None:
+    """A column holding fold(value) must only serve caseExact=false attributes, and vice
+    versa a case-insensitive attribute on a raw column is compared through scim_fold."""
+    for resource in (USER_RESOURCE, GROUP_RESOURCE):
+        for (attr, sub), column in _TABLES[resource.id].columns.items():
+            _, leaf = lookup(parse_path(f"{attr}.{sub}" if sub else attr, resource).path, resource)
+            assert column.folded == folds(leaf), (resource.id, attr, sub)
+
+
+# --- indexes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("resource", "text", "index"), [
+    pytest.param(USER_RESOURCE, 'userName eq "a"', "sqlite_autoindex_users_2", id="userName"),
+    pytest.param(USER_RESOURCE, 'userName sw "a"', "sqlite_autoindex_users_2",
+                 id="userName-sw"),
+    pytest.param(USER_RESOURCE, 'externalId eq "a"', "users_external_id", id="externalId"),
+    pytest.param(USER_RESOURCE, 'displayName eq "a"', "users_display_name_ci",
+                 id="user-displayName"),
+    pytest.param(USER_RESOURCE, 'id eq "a"', "sqlite_autoindex_users_1", id="id"),
+    pytest.param(USER_RESOURCE, 'emails.value eq "a"', "user_emails_value", id="emails.value"),
+    pytest.param(USER_RESOURCE, 'emails[value eq "a"]', "user_emails_value",
+                 id="emails-value-filter"),
+    pytest.param(USER_RESOURCE, 'groups.value eq "g"', "PRIMARY KEY", id="groups.value"),
+    pytest.param(USER_RESOURCE, 'meta.lastModified gt "2024-01-01"', "users_last_modified",
+                 id="lastModified"),
+    pytest.param(GROUP_RESOURCE, 'displayName eq "a"', "groups_display_name_ci",
+                 id="group-displayName"),
+    pytest.param(GROUP_RESOURCE, 'externalId eq "a"', "groups_external_id",
+                 id="group-externalId"),
+    pytest.param(GROUP_RESOURCE, 'members.value eq "u"', "memberships_user", id="members.value"),
+    pytest.param(GROUP_RESOURCE, 'id eq "G" and members eq "U"', "memberships_user",
+                 id="entra-membership-check"),
+])  # fmt: skip
+def test_eq_filters_use_an_index(
+    conn: sqlite3.Connection, resource: ResourceType, text: str, index: str
+) -> None:
+    sql, params = compile_filter(parse_filter(text, resource), resource)
+    table, alias = ("users", "u") if resource is USER_RESOURCE else ("groups", "g")
+    plan = [
+        row[3]
+        for row in conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT id FROM {table} {alias} WHERE {sql}", params
+        )
+    ]
+    assert any(index in step for step in plan), plan
+    assert not any(step.startswith(("SCAN u", "SCAN g", "SCAN m", "SCAN e")) for step in plan), plan
+
+
+# --- injection -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [
+    pytest.param("x' OR '1'='1", id="quote"),
+    pytest.param("'); DROP TABLE users; --", id="drop"),
+    pytest.param('\\" OR 1=1 --', id="escaped-quote"),
+    pytest.param("%", id="like-wildcard"),
+])  # fmt: skip
+@pytest.mark.parametrize("template", [
+    'userName eq "{}"', 'title co "{}"', 'emails[type eq "{}" or value sw "{}"]',
+    f'{ENT}:department ew "{{}}"', 'groups eq "{}"',
+])  # fmt: skip
+def test_values_only_travel_as_parameters(
+    conn: sqlite3.Connection, value: str, template: str
+) -> None:
+    insert_user(conn, {"id": "u1", "userName": "alice", "title": "boss", "meta": META})
+    literal = json.dumps(value)[1:-1]
+    node = parse_filter(template.replace("{}", literal), USER_RESOURCE)
+    sql, params = compile_filter(node, USER_RESOURCE)
+    assert value not in sql and fold(value) not in sql
+    assert value in params or fold(value) in params
+    assert conn.execute(f"SELECT id FROM users u WHERE {sql}", params).fetchall() == []
+    assert conn.execute("SELECT count(*) FROM users").fetchone() == (1,)
+
+
+def test_substring_operators_match_wildcards_literally(conn: sqlite3.Connection) -> None:
+    for i, title in enumerate(["100%", "100 percent", "a_b", "axb", "a\\b", "ab"]):
+        insert_user(conn, {"id": f"u{i}", "userName": f"n{i}", "title": title, "meta": META})
+    assert select_ids(conn, 'title co "%"', USER_RESOURCE) == ["u0"]
+    assert select_ids(conn, 'title sw "a_"', USER_RESOURCE) == ["u2"]
+    assert select_ids(conn, 'title ew "\\\\b"', USER_RESOURCE) == ["u4"]
+    assert select_ids(conn, 'userName sw "n"', USER_RESOURCE) == [f"u{i}" for i in range(6)]
+
+
+def test_limits_compile_and_run(conn: sqlite3.Connection) -> None:
+    """The longest and the deepest filters the parser allows stay within SQLite's limits."""
+    insert_user(conn, {"id": "u1", "userName": "a", "meta": META})
+    longest = " or ".join(["id pr"] * 214) + ' or userName eq "a"'
+    assert select_ids(conn, longest, USER_RESOURCE) == ["u1"]
+    deepest = "not (" * 15 + "(" * 16 + 'emails[value eq "x" or type pr]' + ")" * 31
+    assert select_ids(conn, deepest, USER_RESOURCE) == ["u1"]
+
+
+# --- sorting -------------------------------------------------------------------------------
+
+SORT_USERS: list[dict[str, Any]] = [
+    {"id": "u1", "userName": "bob", "name": {"givenName": "zed"}, "meta": {**META, "created": T2},
+     "emails": [{"value": "z@x"}, {"value": "B@x", "primary": True}],
+     "phoneNumbers": [{"value": "2"}, {"value": "9"}]},
+    {"id": "u2", "userName": "Alice", "name": {"givenName": "Ann"},
+     "emails": [{"value": "c@x"}], "phoneNumbers": [{"value": "5", "primary": True}],
+     ENT: {"department": "ops"}, "meta": META},
+    {"id": "u3", "userName": "carol", "meta": {**META, "created": T1},
+     ENT: {"department": "Dev"}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    pytest.param("userName", ["u2", "u1", "u3"], id="folded-column"),
+    pytest.param("name.givenName", ["u2", "u1", "u3"], id="folded-json-missing-last"),
+    pytest.param("emails.value", ["u1", "u2", "u3"], id="emails-primary-first"),
+    pytest.param("emails", ["u1", "u2", "u3"], id="bare-multi-sorts-by-value"),
+    pytest.param("phoneNumbers.value", ["u1", "u2", "u3"], id="primary-else-first"),
+    pytest.param("meta.created", ["u2", "u3", "u1"], id="dateTime"),
+    pytest.param(f"{ENT}:department", ["u3", "u2", "u1"], id="extension"),
+    pytest.param("id", ["u1", "u2", "u3"], id="id"),
+])  # fmt: skip
+def test_sort(conn: sqlite3.Connection, path: str, expected: list[str]) -> None:
+    for doc in SORT_USERS:
+        insert_user(conn, doc)
+    key = compile_sort(parse_path(path, USER_RESOURCE).path, USER_RESOURCE)
+    rows = conn.execute(f"SELECT id FROM users u ORDER BY {key} ASC NULLS LAST, u.rowid")
+    assert [r[0] for r in rows] == expected
+
+
+def test_group_sort() -> None:
+    key = compile_sort(parse_path("displayName", GROUP_RESOURCE).path, GROUP_RESOURCE)
+    assert key == "g.display_name_ci"
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param("name", id="complex-without-value"),
+    pytest.param("groups", id="membership"),
+    pytest.param("meta.location", id="meta-location"),
+    pytest.param("password", id="password"),
+])  # fmt: skip
+def test_unsortable(path: str) -> None:
+    with pytest.raises(InvalidValue, match="cannot sort by"):
+        compile_sort(parse_path(path, USER_RESOURCE).path, USER_RESOURCE)
+
+
+# --- agreement with matches() ----------------------------------------------------------------
+
+# Small pools so that random filters often hit random data; they include LIKE wildcards,
+# backslashes and characters whose fold differs in length (ß → ss, İ → i̇).
+WORDS = ["", "a", "A", "ab", "aB", "b", "%", "_", "a%b", "a_b", "\\", "a\\b", "ß", "SS", "ss",
+         "İ", "i̇", "é", "É", "x@y", "X@Y", "u0", "U1", "g1", "G2"]  # fmt: skip
+TEXT = st.one_of(st.sampled_from(WORDS), st.text(alphabet="aAbß%_\\İ", max_size=3))
+TIMES = [T0, T1, T2]
+TIME_LITERALS = [*TIMES, "2024-01-01T01:00:00+01:00", "2024-01-01", "2024-06-30T12:00:00.0005Z"]
+
+
+def optional(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.none(), values)
+
+
+def multi(types: list[str]) -> st.SearchStrategy[list[dict[str, Any]]]:
+    element = st.fixed_dictionaries(
+        {},
+        optional={
+            "value": optional(TEXT),
+            "type": optional(st.sampled_from(types)),
+            "primary": st.booleans(),
+        },
+    )
+    return st.lists(element, max_size=3)
+
+
+USER_DOC = st.fixed_dictionaries(
+    {
+        "userName": TEXT,
+        "meta": st.fixed_dictionaries(
+            {"created": st.sampled_from(TIMES), "lastModified": st.sampled_from(TIMES)}
+        ),
+    },
+    optional={
+        "externalId": optional(TEXT),
+        "displayName": optional(TEXT),
+        "title": optional(TEXT),
+        "active": optional(st.booleans()),
+        "name": st.fixed_dictionaries(
+            {}, optional={"givenName": optional(TEXT), "familyName": TEXT}
+        ),
+        "emails": multi(["work", "Work", "home"]),
+        "phoneNumbers": multi(["work", "mobile"]),
+        "addresses": st.lists(
+            st.fixed_dictionaries({}, optional={"locality": optional(TEXT)}), max_size=2
+        ),
+        ENT: st.fixed_dictionaries(
+            {},
+            optional={
+                "department": optional(TEXT),
+                "manager": st.fixed_dictionaries({}, optional={"value": optional(TEXT)}),
+            },
+        ),
+        "groups": st.lists(st.sampled_from(["g1", "g2"]), unique=True).map(
+            lambda ids: [{"value": i} for i in ids]
+        ),
+    },
+)  # fmt: skip
+USERS = st.lists(
+    USER_DOC, min_size=1, max_size=5, unique_by=lambda d: fold(str(d["userName"]))
+).map(lambda docs: [{**d, "id": f"u{i}"} for i, d in enumerate(docs)])
+
+ALL_OPS = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"]
+USER_STRING_PATHS = [
+    "userName", f"{USER_SCHEMA}:userName", "displayName", "title", "name.givenName",
+    "emails.value", "emails", "emails.type", "phoneNumbers.value", "phoneNumbers.type",
+    f"{ENT}:department", f"{ENT}:manager", "groups", "groups.value", "externalId", "id",
+]  # fmt: skip
+USER_BOOLEAN_PATHS = ["active", "emails.primary", "phoneNumbers.primary"]
+USER_PRESENT_PATHS = [
+    *USER_STRING_PATHS, *USER_BOOLEAN_PATHS, "name", "emails", "phoneNumbers", "addresses",
+    "addresses.locality", f"{ENT}:manager", "meta.created",
+]  # fmt: skip
+
+
+def _literal(values: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.tuples(values, st.booleans()).map(lambda t: json.dumps(t[0], ensure_ascii=t[1]))
+
+
+def comparisons(
+    string_paths: list[str],
+    boolean_paths: list[str],
+    present_paths: list[str],
+    date_paths: list[str],
+) -> st.SearchStrategy[str]:
+    """Leaf filters that parse: each operator with a literal its attribute accepts."""
+
+    def joined(*parts: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        return st.tuples(*parts).map(" ".join)
+
+    strategies = [
+        joined(st.sampled_from(present_paths), st.sampled_from(["pr", "PR"])),
+        joined(st.sampled_from(string_paths), st.sampled_from(ALL_OPS), _literal(TEXT)),
+        joined(st.sampled_from(string_paths + boolean_paths), st.sampled_from(["eq", "ne"]),
+               st.just("null")),
+    ]  # fmt: skip
+    if boolean_paths:
+        strategies.append(joined(st.sampled_from(boolean_paths), st.sampled_from(["eq", "ne"]),
+                                 st.sampled_from(["true", "false"])))  # fmt: skip
+    if date_paths:
+        strategies.append(joined(st.sampled_from(date_paths),
+                                 st.sampled_from(["eq", "ne", "gt", "ge", "lt", "le"]),
+                                 _literal(st.sampled_from(TIME_LITERALS))))  # fmt: skip
+    return st.one_of(*strategies)
+
+
+def logic(leaves: st.SearchStrategy[str], max_leaves: int) -> st.SearchStrategy[str]:
+    def extend(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        return st.one_of(
+            st.tuples(children, st.sampled_from(["and", "or", "AND"]), children).map(" ".join),
+            children.map(lambda c: f"not ({c})"),
+            children.map(lambda c: f"({c})"),
+        )
+
+    return st.recursive(leaves, extend, max_leaves=max_leaves)
+
+
+def element_filters(
+    attr: str, string_subs: list[str], boolean_subs: list[str]
+) -> st.SearchStrategy[str]:
+    inner = comparisons(string_subs, boolean_subs, string_subs + boolean_subs, [])
+    return logic(inner, 3).map(lambda f: f"{attr}[{f}]")
+
+
+USER_FILTERS = logic(
+    st.one_of(
+        comparisons(USER_STRING_PATHS, USER_BOOLEAN_PATHS, USER_PRESENT_PATHS,
+                    ["meta.created", "meta.lastModified"]),
+        element_filters("emails", ["value", "type"], ["primary"]),
+        element_filters("phoneNumbers", ["value", "type"], ["primary"]),
+        element_filters("name", ["givenName", "familyName"], []),
+        element_filters(f"{ENT}:manager", ["value"], []),
+        element_filters("groups", ["value"], []),
+    ),
+    max_leaves=5,
+)  # fmt: skip
+
+
+def assert_agreement(
+    conn: sqlite3.Connection, resource: ResourceType, docs: list[dict[str, Any]], text: str
+) -> None:
+    node = parse_filter(text, resource)
+    expected = sorted(d["id"] for d in docs if matches(node, d, resource))
+    assert select_ids(conn, text, resource) == expected, text
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(users=USERS, filters=st.lists(USER_FILTERS, min_size=1, max_size=4))
+def test_sql_agrees_with_matches_for_users(users: list[dict[str, Any]], filters: list[str]) -> None:
+    conn = connect()
+    try:
+        for group_id in ("g1", "g2"):
+            insert_group(conn, {"id": group_id, "displayName": group_id, "meta": META})
+        for doc in users:
+            insert_user(conn, doc)
+        for text in filters:
+            assert_agreement(conn, USER_RESOURCE, users, text)
+    finally:
+        conn.close()
+
+
+GROUP_DOC = st.fixed_dictionaries(
+    {
+        "displayName": TEXT,
+        "meta": st.fixed_dictionaries(
+            {"created": st.sampled_from(TIMES), "lastModified": st.sampled_from(TIMES)}
+        ),
+        "members": st.lists(st.sampled_from(["u0", "u1", "u2"]), unique=True).map(
+            lambda ids: [{"value": i} for i in ids]
+        ),
+    },
+    optional={"externalId": optional(TEXT)},
+)
+GROUPS = st.lists(GROUP_DOC, min_size=1, max_size=4).map(
+    lambda docs: [{**d, "id": f"g{i}"} for i, d in enumerate(docs)]
+)
+GROUP_FILTERS = logic(
+    st.one_of(
+        comparisons(["displayName", "externalId", "id", "members", "members.value"], [],
+                    ["displayName", "externalId", "members", "members.value"],
+                    ["meta.created", "meta.lastModified"]),
+        element_filters("members", ["value"], []),
+    ),
+    max_leaves=4,
+)  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(groups=GROUPS, filters=st.lists(GROUP_FILTERS, min_size=1, max_size=4))
+def test_sql_agrees_with_matches_for_groups(
+    groups: list[dict[str, Any]], filters: list[str]
+) -> None:
+    conn = connect()
+    try:
+        for i in range(3):
+            insert_user(conn, {"id": f"u{i}", "userName": f"user{i}", "meta": META})
+        for doc in groups:
+            insert_group(conn, doc)
+        for text in filters:
+            assert_agreement(conn, GROUP_RESOURCE, groups, text)
+    finally:
+        conn.close()
