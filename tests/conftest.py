@@ -35,7 +35,11 @@ class Scim:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     async def request(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
         **kw: Any,
     ) -> ClientResponse:
         hdrs = {**self.headers, **(headers or {})}
@@ -44,8 +48,9 @@ class Scim:
             kw["data"] = json.dumps(body)
         return await self.client.request(method, f"/scim/v2{path}", headers=hdrs, **kw)
 
-    async def call(self, method: str, path: str, body: Any = None, status: int = 200,
-                   **kw: Any) -> Any:
+    async def call(
+        self, method: str, path: str, body: Any = None, status: int = 200, **kw: Any
+    ) -> Any:
         """Request, assert the status and SCIM content type, return the JSON body."""
         resp = await self.request(method, path, body, **kw)
         text = await resp.text()
@@ -60,8 +65,9 @@ class Scim:
         result: dict[str, Any] = await self.call("POST", "/Users", body, status=201)
         return result
 
-    async def create_group(self, name: str, members: list[str] | None = None,
-                           **attrs: Any) -> dict[str, Any]:
+    async def create_group(
+        self, name: str, members: list[str] | None = None, **attrs: Any
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "displayName": name, **attrs}
         if members is not None:
             body["members"] = [{"value": m} for m in members]

@@ -66,7 +66,9 @@ def test_token_revoke_marks_it_revoked(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 1 and "no live token" in err
 
 
-def test_duplicate_token_name_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_duplicate_token_name_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = str(tmp_path / "t.db")
     run(capsys, "token", "create", "okta", "--db", db)
     code, _, err = run(capsys, "token", "create", "okta", "--db", db)
@@ -96,7 +98,9 @@ def test_serve_bootstraps_a_token_serves_and_stops_cleanly_on_sigterm(tmp_path: 
     db = tmp_path / "served.db"
     proc = subprocess.Popen(
         [sys.executable, "-m", "scimlite", "serve", "--db", str(db), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
@@ -130,6 +134,8 @@ def test_serve_bootstraps_a_token_serves_and_stops_cleanly_on_sigterm(tmp_path: 
     # A second start on the same file prints no new token: one exists already.
     second = subprocess.run(
         [sys.executable, "-m", "scimlite", "token", "list", "--db", str(db)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert second.stdout.count("\n") == 2

@@ -27,8 +27,9 @@ def group_ids(user: dict[str, object]) -> set[str]:
 
 
 async def test_create_team_answers_201_with_meta(scim: Scim) -> None:
-    resp = await scim.request("POST", "/Groups", {"schemas": [GROUP_SCHEMA],
-                                                  "displayName": "Engineering Team"})
+    resp = await scim.request(
+        "POST", "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Engineering Team"}
+    )
     assert resp.status == 201
     body = await resp.json(content_type=None)
     assert body["displayName"] == "Engineering Team"
@@ -45,20 +46,29 @@ async def test_display_name_is_required(scim: Scim) -> None:
 async def test_members_on_create_show_on_both_sides(scim: Scim) -> None:
     ada = await scim.create_user("ada@example.com", displayName="Ada")
     team = await scim.create_group("Engineering", [ada["id"]])
-    assert team["members"] == [{
-        "value": ada["id"], "display": "Ada", "type": "User",
-        "$ref": ada["meta"]["location"],
-    }]
+    assert team["members"] == [
+        {
+            "value": ada["id"],
+            "display": "Ada",
+            "type": "User",
+            "$ref": ada["meta"]["location"],
+        }
+    ]
     user = await scim.call("GET", f"/Users/{ada['id']}")
-    assert user["groups"] == [{
-        "value": team["id"], "display": "Engineering", "type": "direct",
-        "$ref": team["meta"]["location"],
-    }]
+    assert user["groups"] == [
+        {
+            "value": team["id"],
+            "display": "Engineering",
+            "type": "direct",
+            "$ref": team["meta"]["location"],
+        }
+    ]
 
 
 async def test_seed_put_user_with_groups_sets_the_users_teams(scim: Scim) -> None:
-    user = await scim.call("POST", "/Users", {k: v for k, v in SEED_PUT.items()
-                                                if k != "groups"}, status=201)
+    user = await scim.call(
+        "POST", "/Users", {k: v for k, v in SEED_PUT.items() if k != "groups"}, status=201
+    )
     team = await scim.create_group("Engineering Team")
     body = {**SEED_PUT, "groups": [{"value": team["id"], "display": "Engineering Team"}]}
     updated = await scim.call("PUT", f"/Users/{user['id']}", body)
@@ -69,8 +79,9 @@ async def test_seed_put_user_with_groups_sets_the_users_teams(scim: Scim) -> Non
 async def test_seed_put_with_unknown_team_is_400_naming_it_and_changes_nothing(
     scim: Scim,
 ) -> None:
-    user = await scim.call("POST", "/Users", {k: v for k, v in SEED_PUT.items()
-                                                if k != "groups"}, status=201)
+    user = await scim.call(
+        "POST", "/Users", {k: v for k, v in SEED_PUT.items() if k != "groups"}, status=201
+    )
     body = {**SEED_PUT, "active": False}
     error = await scim.call("PUT", f"/Users/{user['id']}", body, status=400)
     assert_error(error, 400, "invalidValue")
@@ -83,16 +94,22 @@ async def test_seed_put_with_unknown_team_is_400_naming_it_and_changes_nothing(
 async def test_put_user_without_groups_keeps_its_teams(scim: Scim) -> None:
     user = await scim.create_user("keep@example.com")
     team = await scim.create_group("Keepers", [user["id"]])
-    updated = await scim.call("PUT", f"/Users/{user['id']}", {
-        "schemas": [USER_SCHEMA], "userName": "keep@example.com", "title": "New"})
+    updated = await scim.call(
+        "PUT",
+        f"/Users/{user['id']}",
+        {"schemas": [USER_SCHEMA], "userName": "keep@example.com", "title": "New"},
+    )
     assert group_ids(updated) == {team["id"]}
 
 
 async def test_put_user_with_empty_groups_leaves_every_team(scim: Scim) -> None:
     user = await scim.create_user("leave@example.com")
     team = await scim.create_group("Leavers", [user["id"]])
-    await scim.call("PUT", f"/Users/{user['id']}", {
-        "schemas": [USER_SCHEMA], "userName": "leave@example.com", "groups": []})
+    await scim.call(
+        "PUT",
+        f"/Users/{user['id']}",
+        {"schemas": [USER_SCHEMA], "userName": "leave@example.com", "groups": []},
+    )
     assert member_ids(await scim.call("GET", f"/Groups/{team['id']}")) == set()
 
 
@@ -107,9 +124,15 @@ async def test_put_group_replaces_the_roster(scim: Scim) -> None:
     b = await scim.create_user("b@example.com")
     c = await scim.create_user("c@example.com")
     team = await scim.create_group("Roster", [a["id"], b["id"]])
-    replaced = await scim.call("PUT", f"/Groups/{team['id']}", {
-        "schemas": [GROUP_SCHEMA], "displayName": "Roster",
-        "members": [{"value": b["id"]}, {"value": c["id"]}]})
+    replaced = await scim.call(
+        "PUT",
+        f"/Groups/{team['id']}",
+        {
+            "schemas": [GROUP_SCHEMA],
+            "displayName": "Roster",
+            "members": [{"value": b["id"]}, {"value": c["id"]}],
+        },
+    )
     assert member_ids(replaced) == {b["id"], c["id"]}
     assert group_ids(await scim.call("GET", f"/Users/{a['id']}")) == set()
     assert group_ids(await scim.call("GET", f"/Users/{c['id']}")) == {team["id"]}
@@ -119,17 +142,27 @@ async def test_put_group_without_members_empties_it(scim: Scim) -> None:
     # RFC 7644 §3.5.1: PUT replaces the resource; members is readWrite.
     a = await scim.create_user("empty@example.com")
     team = await scim.create_group("Emptied", [a["id"]])
-    replaced = await scim.call("PUT", f"/Groups/{team['id']}", {
-        "schemas": [GROUP_SCHEMA], "displayName": "Emptied (renamed)"})
+    replaced = await scim.call(
+        "PUT",
+        f"/Groups/{team['id']}",
+        {"schemas": [GROUP_SCHEMA], "displayName": "Emptied (renamed)"},
+    )
     assert replaced["displayName"] == "Emptied (renamed)"
     assert member_ids(replaced) == set()
 
 
 async def test_unknown_member_is_400_naming_it_and_creates_nothing(scim: Scim) -> None:
     a = await scim.create_user("known@example.com")
-    error = await scim.call("POST", "/Groups", {
-        "schemas": [GROUP_SCHEMA], "displayName": "Ghosts",
-        "members": [{"value": a["id"]}, {"value": "ghost-1"}]}, status=400)
+    error = await scim.call(
+        "POST",
+        "/Groups",
+        {
+            "schemas": [GROUP_SCHEMA],
+            "displayName": "Ghosts",
+            "members": [{"value": a["id"]}, {"value": "ghost-1"}],
+        },
+        status=400,
+    )
     assert_error(error, 400, "invalidValue")
     assert "ghost-1" in error["detail"]
     assert (await scim.call("GET", "/Groups"))["totalResults"] == 0
@@ -139,8 +172,11 @@ async def test_unknown_member_is_400_naming_it_and_creates_nothing(scim: Scim) -
 async def test_renaming_a_team_shows_on_its_members(scim: Scim) -> None:
     a = await scim.create_user("rename@example.com")
     team = await scim.create_group("Old", [a["id"]])
-    await scim.call("PUT", f"/Groups/{team['id']}", {
-        "schemas": [GROUP_SCHEMA], "displayName": "New", "members": [{"value": a["id"]}]})
+    await scim.call(
+        "PUT",
+        f"/Groups/{team['id']}",
+        {"schemas": [GROUP_SCHEMA], "displayName": "New", "members": [{"value": a["id"]}]},
+    )
     user = await scim.call("GET", f"/Users/{a['id']}")
     assert user["groups"][0]["display"] == "New"
 
@@ -168,8 +204,11 @@ async def test_deleting_a_team_removes_its_memberships(scim: Scim) -> None:
 async def test_membership_change_bumps_both_versions(scim: Scim) -> None:
     a = await scim.create_user("v@example.com")
     team = await scim.create_group("Versions")
-    updated = await scim.call("PUT", f"/Groups/{team['id']}", {
-        "schemas": [GROUP_SCHEMA], "displayName": "Versions", "members": [{"value": a["id"]}]})
+    updated = await scim.call(
+        "PUT",
+        f"/Groups/{team['id']}",
+        {"schemas": [GROUP_SCHEMA], "displayName": "Versions", "members": [{"value": a["id"]}]},
+    )
     assert updated["meta"]["version"] == 'W/"2"'
     user = await scim.call("GET", f"/Users/{a['id']}")
     assert user["meta"]["version"] == 'W/"2"'
@@ -186,9 +225,15 @@ async def test_fifty_concurrent_joins_to_one_team_all_land(scim: Scim) -> None:
     team = await scim.create_group("Crowd")
 
     async def join(user: dict[str, object]) -> int:
-        resp = await scim.request("PUT", f"/Users/{user['id']}", {
-            "schemas": [USER_SCHEMA], "userName": user["userName"],
-            "groups": [{"value": team["id"]}]})
+        resp = await scim.request(
+            "PUT",
+            f"/Users/{user['id']}",
+            {
+                "schemas": [USER_SCHEMA],
+                "userName": user["userName"],
+                "groups": [{"value": team["id"]}],
+            },
+        )
         return resp.status
 
     statuses = await asyncio.gather(*(join(u) for u in users))
@@ -198,13 +243,20 @@ async def test_fifty_concurrent_joins_to_one_team_all_land(scim: Scim) -> None:
     assert roster["meta"]["version"] == 'W/"51"'
 
 
-@pytest.mark.parametrize("members", [
-    pytest.param("not-a-list", id="string"),
-    pytest.param([{"display": "no value"}], id="member-without-value"),
-    pytest.param([{"value": 7}], id="numeric-value"),
-])
+@pytest.mark.parametrize(
+    "members",
+    [
+        pytest.param("not-a-list", id="string"),
+        pytest.param([{"display": "no value"}], id="member-without-value"),
+        pytest.param([{"value": 7}], id="numeric-value"),
+    ],
+)
 async def test_malformed_members_are_400(scim: Scim, members: object) -> None:
-    body = await scim.call("POST", "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "X",
-                                               "members": members}, status=400)
+    body = await scim.call(
+        "POST",
+        "/Groups",
+        {"schemas": [GROUP_SCHEMA], "displayName": "X", "members": members},
+        status=400,
+    )
     assert body["status"] == "400"
     assert (await scim.call("GET", "/Groups"))["totalResults"] == 0

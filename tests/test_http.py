@@ -18,13 +18,16 @@ async def test_healthz_needs_no_token(client: TestClient[Any, Any]) -> None:
     assert await resp.json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("header", [
-    pytest.param(None, id="missing"),
-    pytest.param("Bearer", id="empty-bearer"),
-    pytest.param("Basic dXNlcjpwYXNz", id="basic"),
-    pytest.param("Bearer not-a-token", id="malformed"),
-    pytest.param("Bearer sl_00000000_wrongwrongwrong", id="unknown"),
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(None, id="missing"),
+        pytest.param("Bearer", id="empty-bearer"),
+        pytest.param("Basic dXNlcjpwYXNz", id="basic"),
+        pytest.param("Bearer not-a-token", id="malformed"),
+        pytest.param("Bearer sl_00000000_wrongwrongwrong", id="unknown"),
+    ],
+)
 async def test_bad_credentials_are_401_with_www_authenticate(
     client: TestClient[Any, Any], token: str, header: str | None
 ) -> None:

@@ -10,11 +10,15 @@ LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 
 async def make_users(scim: Scim, n: int) -> list[dict[str, object]]:
-    return [await scim.create_user(f"u{i:02d}@example.com", externalId=f"ext-{i}",
-                                   displayName=f"User {i}",
-                                   emails=[{"value": f"U{i:02d}@Mail.example.com",
-                                            "type": "work"}])
-            for i in range(n)]
+    return [
+        await scim.create_user(
+            f"u{i:02d}@example.com",
+            externalId=f"ext-{i}",
+            displayName=f"User {i}",
+            emails=[{"value": f"U{i:02d}@Mail.example.com", "type": "work"}],
+        )
+        for i in range(n)
+    ]
 
 
 async def test_seed_listing_request_pages_users(scim: Scim) -> None:
@@ -50,11 +54,14 @@ async def test_count_is_capped_by_the_setting(scim: Scim) -> None:
     assert page["itemsPerPage"] == 3
 
 
-@pytest.mark.parametrize(("query", "start"), [
-    pytest.param("startIndex=0", 1, id="zero-start-is-1"),
-    pytest.param("startIndex=-5", 1, id="negative-start-is-1"),
-    pytest.param("count=-1", 1, id="negative-count-is-0"),
-])
+@pytest.mark.parametrize(
+    ("query", "start"),
+    [
+        pytest.param("startIndex=0", 1, id="zero-start-is-1"),
+        pytest.param("startIndex=-5", 1, id="negative-start-is-1"),
+        pytest.param("count=-1", 1, id="negative-count-is-0"),
+    ],
+)
 async def test_out_of_range_paging_values_are_clamped(scim: Scim, query: str, start: int) -> None:
     # RFC 7644 §3.4.2.4: startIndex < 1 is 1; a negative count is 0.
     await make_users(scim, 2)
@@ -74,13 +81,16 @@ async def test_non_integer_paging_is_400(scim: Scim) -> None:
     assert_error(body, 400, "invalidValue")
 
 
-@pytest.mark.parametrize(("filter_", "index"), [
-    pytest.param('userName eq "u03@example.com"', 3, id="userName"),
-    pytest.param('userName eq "U03@EXAMPLE.COM"', 3, id="userName-case-insensitive"),
-    pytest.param('externalId eq "ext-4"', 4, id="externalId"),
-    pytest.param('displayName eq "user 5"', 5, id="displayName"),
-    pytest.param('emails.value eq "u06@mail.example.com"', 6, id="emails.value"),
-])
+@pytest.mark.parametrize(
+    ("filter_", "index"),
+    [
+        pytest.param('userName eq "u03@example.com"', 3, id="userName"),
+        pytest.param('userName eq "U03@EXAMPLE.COM"', 3, id="userName-case-insensitive"),
+        pytest.param('externalId eq "ext-4"', 4, id="externalId"),
+        pytest.param('displayName eq "user 5"', 5, id="displayName"),
+        pytest.param('emails.value eq "u06@mail.example.com"', 6, id="emails.value"),
+    ],
+)
 async def test_eq_filters_find_exactly_one_user(scim: Scim, filter_: str, index: int) -> None:
     users = await make_users(scim, 8)
     page = await scim.call("GET", "/Users", params={"filter": filter_})
@@ -101,12 +111,15 @@ async def test_group_display_name_filter(scim: Scim) -> None:
     assert [r["id"] for r in page["Resources"]] == [beta["id"]]
 
 
-@pytest.mark.parametrize("filter_", [
-    pytest.param('nosuch eq "x"', id="unknown-attribute"),
-    pytest.param('userName eq', id="missing-value"),
-    pytest.param('userName xx "a"', id="unknown-operator"),
-    pytest.param('(userName eq "a"', id="unbalanced"),
-])
+@pytest.mark.parametrize(
+    "filter_",
+    [
+        pytest.param('nosuch eq "x"', id="unknown-attribute"),
+        pytest.param("userName eq", id="missing-value"),
+        pytest.param('userName xx "a"', id="unknown-operator"),
+        pytest.param('(userName eq "a"', id="unbalanced"),
+    ],
+)
 async def test_unanswerable_filters_are_400_never_a_full_list(scim: Scim, filter_: str) -> None:
     await make_users(scim, 2)
     body = await scim.call("GET", "/Users", params={"filter": filter_}, status=400)

@@ -75,9 +75,15 @@ async def test_get_unknown_user_is_404(scim: Scim) -> None:
 
 async def test_put_replaces_the_user_and_bumps_version(scim: Scim) -> None:
     created = await scim.create_user("put@example.com", title="Engineer", nickName="P")
-    replaced = await scim.call("PUT", f"/Users/{created['id']}", {
-        "schemas": [USER_SCHEMA], "userName": "put@example.com", "title": "Manager",
-    })
+    replaced = await scim.call(
+        "PUT",
+        f"/Users/{created['id']}",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "put@example.com",
+            "title": "Manager",
+        },
+    )
     assert replaced["title"] == "Manager"
     assert "nickName" not in replaced
     assert replaced["meta"]["version"] == 'W/"2"'
@@ -86,17 +92,24 @@ async def test_put_replaces_the_user_and_bumps_version(scim: Scim) -> None:
 
 async def test_put_ignores_read_only_attributes(scim: Scim) -> None:
     created = await scim.create_user("ro@example.com")
-    replaced = await scim.call("PUT", f"/Users/{created['id']}", {
-        "schemas": [USER_SCHEMA], "userName": "ro@example.com", "id": "forged",
-        "meta": {"created": "1999-01-01T00:00:00Z"},
-    })
+    replaced = await scim.call(
+        "PUT",
+        f"/Users/{created['id']}",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "ro@example.com",
+            "id": "forged",
+            "meta": {"created": "1999-01-01T00:00:00Z"},
+        },
+    )
     assert replaced["id"] == created["id"]
     assert replaced["meta"]["created"] == created["meta"]["created"]
 
 
 async def test_put_unknown_user_is_404(scim: Scim) -> None:
-    body = await scim.call("PUT", "/Users/nope", {"schemas": [USER_SCHEMA], "userName": "x"},
-                           status=404)
+    body = await scim.call(
+        "PUT", "/Users/nope", {"schemas": [USER_SCHEMA], "userName": "x"}, status=404
+    )
     assert_error(body, 404)
 
 
@@ -108,23 +121,33 @@ async def test_delete_answers_204_then_404(scim: Scim) -> None:
     assert_error(body, 404)
 
 
-@pytest.mark.parametrize("taken", [
-    pytest.param("dup@example.com", id="same"),
-    pytest.param("DUP@Example.COM", id="other-case"),
-])
+@pytest.mark.parametrize(
+    "taken",
+    [
+        pytest.param("dup@example.com", id="same"),
+        pytest.param("DUP@Example.COM", id="other-case"),
+    ],
+)
 async def test_duplicate_user_name_is_409_uniqueness(scim: Scim, taken: str) -> None:
     await scim.create_user("dup@example.com")
-    body = await scim.call("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": taken},
-                           status=409)
+    body = await scim.call(
+        "POST", "/Users", {"schemas": [USER_SCHEMA], "userName": taken}, status=409
+    )
     assert_error(body, 409, "uniqueness")
 
 
 async def test_put_onto_another_users_name_is_409_and_changes_nothing(scim: Scim) -> None:
     await scim.create_user("first@example.com")
     second = await scim.create_user("second@example.com")
-    body = await scim.call("PUT", f"/Users/{second['id']}", {
-        "schemas": [USER_SCHEMA], "userName": "FIRST@example.com",
-    }, status=409)
+    body = await scim.call(
+        "PUT",
+        f"/Users/{second['id']}",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "FIRST@example.com",
+        },
+        status=409,
+    )
     assert_error(body, 409, "uniqueness")
     again = await scim.call("GET", f"/Users/{second['id']}")
     assert again["userName"] == "second@example.com"
@@ -133,30 +156,58 @@ async def test_put_onto_another_users_name_is_409_and_changes_nothing(scim: Scim
 
 async def test_unicode_user_names_are_unique_after_nfc_and_casefold(scim: Scim) -> None:
     await scim.create_user("jos\u00e9@example.com")
-    body = await scim.call("POST", "/Users", {
-        "schemas": [USER_SCHEMA], "userName": "JOSE\u0301@example.com",
-    }, status=409)
+    body = await scim.call(
+        "POST",
+        "/Users",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "JOSE\u0301@example.com",
+        },
+        status=409,
+    )
     assert_error(body, 409, "uniqueness")
 
 
 BAD_BODIES: list[Any] = [
     pytest.param({"schemas": [USER_SCHEMA]}, 400, "invalidValue", id="missing-userName"),
-    pytest.param({"schemas": [USER_SCHEMA], "userName": "   "}, 400, "invalidSyntax",
-                 id="blank-userName"),
+    pytest.param(
+        {"schemas": [USER_SCHEMA], "userName": "   "}, 400, "invalidSyntax", id="blank-userName"
+    ),
     pytest.param({"userName": "a"}, 400, "invalidValue", id="missing-schemas"),
-    pytest.param({"schemas": ["urn:other"], "userName": "a"}, 400, "invalidValue",
-                 id="wrong-schema"),
-    pytest.param({"schemas": [USER_SCHEMA], "userName": 42}, 400, "invalidSyntax",
-                 id="userName-number"),
-    pytest.param({"schemas": [USER_SCHEMA], "userName": "a", "active": "maybe"}, 400,
-                 "invalidSyntax", id="active-not-boolean"),
-    pytest.param({"schemas": [USER_SCHEMA], "userName": "a", "emails": "a@b"}, 400,
-                 "invalidSyntax", id="emails-not-list"),
-    pytest.param({"schemas": [USER_SCHEMA], "userName": "a",
-                  "emails": [{"value": "a", "primary": True}, {"value": "b", "primary": True}]},
-                 400, "invalidSyntax", id="two-primaries"),
-    pytest.param({"schemas": [USER_SCHEMA], "userName": "a", "name": "Ada"}, 400,
-                 "invalidSyntax", id="name-not-object"),
+    pytest.param(
+        {"schemas": ["urn:other"], "userName": "a"}, 400, "invalidValue", id="wrong-schema"
+    ),
+    pytest.param(
+        {"schemas": [USER_SCHEMA], "userName": 42}, 400, "invalidSyntax", id="userName-number"
+    ),
+    pytest.param(
+        {"schemas": [USER_SCHEMA], "userName": "a", "active": "maybe"},
+        400,
+        "invalidSyntax",
+        id="active-not-boolean",
+    ),
+    pytest.param(
+        {"schemas": [USER_SCHEMA], "userName": "a", "emails": "a@b"},
+        400,
+        "invalidSyntax",
+        id="emails-not-list",
+    ),
+    pytest.param(
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "a",
+            "emails": [{"value": "a", "primary": True}, {"value": "b", "primary": True}],
+        },
+        400,
+        "invalidSyntax",
+        id="two-primaries",
+    ),
+    pytest.param(
+        {"schemas": [USER_SCHEMA], "userName": "a", "name": "Ada"},
+        400,
+        "invalidSyntax",
+        id="name-not-object",
+    ),
     pytest.param(["not", "an", "object"], 400, "invalidSyntax", id="array-body"),
 ]
 
@@ -171,29 +222,46 @@ async def test_bad_user_bodies_get_scim_errors_and_create_nothing(
     assert listing["totalResults"] == 0
 
 
-@pytest.mark.parametrize("raw", [
-    pytest.param(b"{not json", id="malformed"),
-    pytest.param(b"", id="empty"),
-    pytest.param(b'{"userName": "\xff\xfe"}', id="invalid-utf8"),
-    pytest.param(b"[" * 5000 + b"]" * 5000, id="deeply-nested"),
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"{not json", id="malformed"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b'{"userName": "\xff\xfe"}', id="invalid-utf8"),
+        pytest.param(b"[" * 5000 + b"]" * 5000, id="deeply-nested"),
+    ],
+)
 async def test_unparsable_bodies_are_400_invalid_syntax(scim: Scim, raw: bytes) -> None:
-    resp = await scim.client.post("/scim/v2/Users", data=raw, headers={
-        **scim.headers, "Content-Type": "application/scim+json"})
+    resp = await scim.client.post(
+        "/scim/v2/Users",
+        data=raw,
+        headers={**scim.headers, "Content-Type": "application/scim+json"},
+    )
     assert resp.status == 400
     assert_error(await resp.json(content_type=None), 400, "invalidSyntax")
 
 
 async def test_plain_application_json_is_accepted(scim: Scim) -> None:
-    resp = await scim.request("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": "j@x"},
-                              headers={"Content-Type": "application/json"})
+    resp = await scim.request(
+        "POST",
+        "/Users",
+        {"schemas": [USER_SCHEMA], "userName": "j@x"},
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.status == 201
 
 
 async def test_attribute_names_are_case_insensitive(scim: Scim) -> None:
-    created = await scim.call("POST", "/Users", {
-        "SCHEMAS": [USER_SCHEMA], "USERNAME": "ci@example.com", "Name": {"GIVENNAME": "Ci"},
-    }, status=201)
+    created = await scim.call(
+        "POST",
+        "/Users",
+        {
+            "SCHEMAS": [USER_SCHEMA],
+            "USERNAME": "ci@example.com",
+            "Name": {"GIVENNAME": "Ci"},
+        },
+        status=201,
+    )
     assert created["userName"] == "ci@example.com"
     assert created["name"] == {"givenName": "Ci"}
 

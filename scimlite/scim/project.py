@@ -68,20 +68,32 @@ def _resolve(resource: ResourceType, text: str) -> Path:
     raise InvalidValue(f'unknown attribute "{text.strip()}" in attributes/excludedAttributes')
 
 
+def _paths(resource: ResourceType, text: str, lenient: bool) -> frozenset[Path]:
+    paths: set[Path] = set()
+    for name in text.split(","):
+        if not name.strip():
+            continue
+        try:
+            paths.add(_resolve(resource, name))
+        except InvalidValue:
+            if not lenient:
+                raise
+    return frozenset(paths)
+
+
 def parse_projection(
-    resource: ResourceType, attributes: str | None, excluded: str | None
+    resource: ResourceType, attributes: str | None, excluded: str | None, *, lenient: bool = False
 ) -> Projection:
-    """Both parameters are comma-separated attribute paths; at most one may be given."""
+    """Both parameters are comma-separated attribute paths; at most one may be given.
+
+    `lenient` skips names the resource type does not have (root /.search spans types).
+    """
     if attributes and excluded:
         raise InvalidValue("give either attributes or excludedAttributes, not both")
     if attributes:
-        return Projection(
-            include=frozenset(_resolve(resource, a) for a in attributes.split(",") if a.strip())
-        )
+        return Projection(include=_paths(resource, attributes, lenient))
     if excluded:
-        return Projection(
-            exclude=frozenset(_resolve(resource, a) for a in excluded.split(",") if a.strip())
-        )
+        return Projection(exclude=_paths(resource, excluded, lenient))
     return ALL
 
 

@@ -22,6 +22,7 @@ GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 # Microsoft Entra ID's SCIM validator and some Entra apps send this URN for groups.
 ADSCIM_GROUP_SCHEMA = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/Group"
+ADSCIM_GROUP_SCHEMA_2 = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
 LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SEARCH_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -358,7 +359,7 @@ GROUP_RESOURCE = ResourceType(
     "Group (a team)",
     GROUP,
     (),
-    schema_aliases=(ADSCIM_GROUP_SCHEMA,),
+    schema_aliases=(ADSCIM_GROUP_SCHEMA, ADSCIM_GROUP_SCHEMA_2),
 )
 RESOURCE_TYPES: tuple[ResourceType, ...] = (USER_RESOURCE, GROUP_RESOURCE)
 SCHEMAS: tuple[Schema, ...] = (USER, GROUP, ENTERPRISE_USER)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -10,13 +11,14 @@ from aiohttp import web
 from scimlite.keys import SETTINGS, STORE
 from scimlite.scim import patch as scim_patch
 from scimlite.scim import render
-from scimlite.scim.errors import InvalidValue
+from scimlite.scim.errors import InvalidValue, ScimError
 from scimlite.scim.filter import parse_filter, parse_path
 from scimlite.scim.http import base_url, read_json, respond
 from scimlite.scim.middleware import write_context
 from scimlite.scim.models import parse_resource
 from scimlite.scim.project import Projection, parse_projection
-from scimlite.scim.schema import GROUP_RESOURCE, ResourceType
+from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE, ResourceType
+from scimlite.settings import Settings
 from scimlite.store import ListQuery, MembershipChange, Resource, ResourceStore, Update
 
 
@@ -62,40 +64,14 @@ class ResourceEndpoints:
 
     async def search(self, request: web.Request) -> web.Response:
         """POST /{type}/.search (RFC 7644 §3.4.3): the query travels in a SearchRequest."""
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise InvalidValue("a SearchRequest must be a JSON object")
-        params = {
-            k: v if isinstance(v, str) else ",".join(v) if isinstance(v, list) else str(v)
-            for k, v in body.items()
-            if k != "schemas"
-        }
-        return await self._query(request, params)
+        return await self._query(request, await search_params(request))
 
     async def _query(self, request: web.Request, params: dict[str, str]) -> web.Response:
-        settings = request.config_dict[SETTINGS]
-        start = max(1, _param_int(params, "startIndex", 1))
-        count = min(max(0, _param_int(params, "count", settings.default_count)), settings.max_count)
-        projection = parse_projection(
-            self.resource, params.get("attributes"), params.get("excludedAttributes")
-        )
-        text = params.get("filter")
-        sort_by = params.get("sortBy")
-        order = (params.get("sortOrder") or "ascending").lower()
-        if order not in ("ascending", "descending"):
-            raise InvalidValue('sortOrder must be "ascending" or "descending"')
-        query = ListQuery(
-            filter=parse_filter(text, self.resource) if text else None,
-            start_index=start,
-            count=count,
-            sort_by=parse_path(sort_by, self.resource).path if sort_by else None,
-            descending=order == "descending",
-            load_refs=projection.wants(_refs_attr(self.resource)),
-        )
-        page = await self._store(request).list(query)
+        plan = plan_query(self.resource, params, request.config_dict[SETTINGS])
+        page = await self._store(request).list(plan.query)
         base = base_url(request)
-        items = [render.to_wire(self.resource, r, base, projection) for r in page.items]
-        return respond(render.list_response(items, page.total, start))
+        items = [render.to_wire(self.resource, r, base, plan.projection) for r in page.items]
+        return respond(render.list_response(items, page.total, plan.query.start_index))
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         """GET /{type}/{id} (RFC 7644 §3.4.1); If-None-Match → 304 (§3.14)."""
@@ -138,19 +114,7 @@ class ResourceEndpoints:
         operations, quirks = scim_patch.parse_patch(await read_json(request))
         ctx = write_context(request)
         ctx.quirks.extend(quirks)
-
-        def change(current: Resource) -> Update:
-            result = scim_patch.apply_patch(
-                self.resource, current.doc, operations, resource_id=resource_id
-            )
-            body: dict[str, Any] = {"schemas": [self.resource.schema.id], **result.doc}
-            parsed = parse_resource(self.resource, body)
-            return Update(
-                doc=parsed.doc,
-                membership=[MembershipChange(m.kind, tuple(m.user_ids)) for m in result.membership],
-                quirks=result.quirks,
-            )
-
+        change = patch_change(self.resource, resource_id, operations)
         record = await self._store(request).update(
             resource_id, change, request.headers.get("If-Match"), ctx
         )
@@ -162,6 +126,24 @@ class ResourceEndpoints:
             request.match_info["id"], request.headers.get("If-Match"), write_context(request)
         )
         return web.Response(status=204)
+
+
+def patch_change(
+    resource: ResourceType, resource_id: str, operations: list[scim_patch.PatchOperation]
+) -> Callable[[Resource], Update]:
+    """The read-modify-write step of a PATCH, shared by PATCH /{type}/{id} and /Bulk."""
+
+    def change(current: Resource) -> Update:
+        result = scim_patch.apply_patch(resource, current.doc, operations, resource_id=resource_id)
+        body: dict[str, Any] = {"schemas": [resource.schema.id], **result.doc}
+        parsed = parse_resource(resource, body)
+        return Update(
+            doc=parsed.doc,
+            membership=[MembershipChange(m.kind, tuple(m.user_ids)) for m in result.membership],
+            quirks=result.quirks,
+        )
+
+    return change
 
 
 def _refs_attr(resource: ResourceType) -> str:
@@ -176,6 +158,81 @@ def _param_int(params: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise InvalidValue(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPlan:
+    query: ListQuery
+    projection: Projection
+
+
+async def search_params(request: web.Request) -> dict[str, str]:
+    """A SearchRequest body (RFC 7644 §3.4.3) as query parameters; lists become CSV."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise InvalidValue("a SearchRequest must be a JSON object")
+    return {
+        k: v if isinstance(v, str) else ",".join(map(str, v)) if isinstance(v, list) else str(v)
+        for k, v in body.items()
+        if k != "schemas" and v is not None
+    }
+
+
+def plan_query(
+    resource: ResourceType, params: dict[str, str], settings: Settings, *, lenient: bool = False
+) -> QueryPlan:
+    """Paging, filter, sort and projection parameters → a store query (RFC 7644 §3.4.2)."""
+    # RFC 7644 §3.4.2.4: startIndex < 1 means 1; a negative count means 0.
+    start = max(1, _param_int(params, "startIndex", 1))
+    count = min(max(0, _param_int(params, "count", settings.default_count)), settings.max_count)
+    projection = parse_projection(
+        resource, params.get("attributes"), params.get("excludedAttributes"), lenient=lenient
+    )
+    text = params.get("filter")
+    sort_by = params.get("sortBy")
+    order = (params.get("sortOrder") or "ascending").lower()
+    if order not in ("ascending", "descending"):
+        raise InvalidValue('sortOrder must be "ascending" or "descending"')
+    query = ListQuery(
+        filter=parse_filter(text, resource) if text else None,
+        start_index=start,
+        count=count,
+        sort_by=parse_path(sort_by, resource).path if sort_by else None,
+        descending=order == "descending",
+        load_refs=projection.wants(_refs_attr(resource)),
+    )
+    return QueryPlan(query, projection)
+
+
+async def root_search(request: web.Request) -> web.Response:
+    """POST /.search (RFC 7644 §3.4.3): Users, then Groups, paged as one list.
+
+    A filter naming attributes of one type only searches that type; one that fits no
+    type is a 400 invalidFilter.
+    """
+    params = await search_params(request)
+    settings = request.config_dict[SETTINGS]
+    store = request.config_dict[STORE]
+    plans: list[tuple[ResourceType, ResourceStore, QueryPlan]] = []
+    first_error: ScimError | None = None
+    for resource, rstore in ((USER_RESOURCE, store.users), (GROUP_RESOURCE, store.groups)):
+        try:
+            plans.append((resource, rstore, plan_query(resource, params, settings, lenient=True)))
+        except ScimError as exc:
+            first_error = first_error or exc
+    if not plans:
+        assert first_error is not None
+        raise first_error
+    start, count = plans[0][2].query.start_index, plans[0][2].query.count
+    skip, base, total = start - 1, base_url(request), 0
+    items: list[dict[str, Any]] = []
+    for resource, rstore, plan in plans:
+        wanted = count - len(items)
+        page = await rstore.list(replace(plan.query, start_index=skip + 1, count=wanted))
+        skip = max(0, skip - page.total)
+        total += page.total
+        items += [render.to_wire(resource, r, base, plan.projection) for r in page.items]
+    return respond(render.list_response(items, total, start))
 
 
 def add_routes(app: web.Application, resource: ResourceType) -> None:

@@ -1,0 +1,668 @@
+"""PATCH (RFC 7644 §3.5.2) applied to a stored resource document: pure, no I/O.
+
+`parse_patch` validates the PatchOp message; `apply_patch` applies its operations, in order,
+to a copy of the stored document. The result is the new document, the team-membership
+changes and the identity-provider quirks that were normalised on the way (for the journal).
+
+Team membership is never part of the document: an operation on a Group's `members` becomes
+a `MembershipChange` naming only the users it touches, so a PATCH costs O(changed members)
+and never needs the roster. Any failing operation raises before anything is returned
+(RFC 7644 §3.5.2: a patch request "SHALL be treated as atomic").
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from scimlite.scim.errors import (
+    InvalidFilter,
+    InvalidPath,
+    InvalidSyntax,
+    InvalidValue,
+    Mutability,
+    NoTarget,
+)
+from scimlite.scim.filter import (
+    And,
+    Compare,
+    Filter,
+    Or,
+    PatchPath,
+    lookup,
+    matches_item,
+    operands,
+    parse_path,
+)
+from scimlite.scim.schema import GROUP_MEMBERS, PATCH_OP_SCHEMA, Attribute, ResourceType
+
+OpName = Literal["add", "remove", "replace"]
+
+# A bound on the work one request can ask for.
+MAX_OPERATIONS = 1000
+
+_OPS: tuple[OpName, ...] = ("add", "remove", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class PatchOperation:
+    """One validated operation. `path` stays text: it is resolved against the resource type
+    when applied, because attribute names depend on the schema."""
+
+    index: int
+    op: OpName
+    path: str | None
+    value: Any  # the JSON value; None for JSON null or a remove without value
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChange:
+    """A change to a team's members, by user id: add these, remove these, or replace all."""
+
+    kind: Literal["add", "remove", "replace"]
+    user_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PatchResult:
+    """The patched document (a new dict), membership changes in order, and quirk notes."""
+
+    doc: dict[str, Any]
+    membership: list[MembershipChange]
+    quirks: list[str]
+
+
+# --- parsing the PatchOp message -------------------------------------------------------
+
+
+def _fields(obj: dict[str, Any], names: tuple[str, ...], where: str) -> dict[str, Any]:
+    """Read a message object's members by name, case-insensitively (RFC 7643 §2.1)."""
+    known = {n.lower(): n for n in names}
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = known.get(key.lower())
+        if name is None:
+            raise InvalidSyntax(f'{where}: unknown member "{key}"; expected {", ".join(names)}')
+        if name in out:
+            raise InvalidSyntax(f'{where}: "{name}" appears more than once')
+        out[name] = value
+    return out
+
+
+def parse_patch(body: object) -> tuple[list[PatchOperation], list[str]]:
+    """Validate a PatchOp request body into operations plus notes on what was normalised.
+
+    Lenient where Entra ID deviates (capitalised `op`), strict elsewhere: the PatchOp URN,
+    a non-empty `Operations` array and a known `op` are required.
+    """
+    if not isinstance(body, dict):
+        raise InvalidSyntax("the PATCH body must be a JSON object")
+    fields = _fields(body, ("schemas", "Operations"), "PATCH body")
+    quirks: list[str] = []
+    schemas = fields.get("schemas")
+    # RFC 7644 §3.5.2: the body MUST carry the PatchOp schema URI.
+    if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
+        raise InvalidSyntax(f'"schemas" must be an array containing "{PATCH_OP_SCHEMA}"')
+    if PATCH_OP_SCHEMA.lower() not in {s.lower() for s in schemas}:
+        raise InvalidSyntax(f'"schemas" must contain "{PATCH_OP_SCHEMA}"')
+    quirks.extend(
+        f'ignored "{s}" in "schemas" of a PATCH body'
+        for s in schemas
+        if s.lower() != PATCH_OP_SCHEMA.lower()
+    )
+    raw_ops = fields.get("Operations")
+    if not isinstance(raw_ops, list) or not raw_ops:
+        raise InvalidSyntax('"Operations" must be a non-empty array')
+    if len(raw_ops) > MAX_OPERATIONS:
+        raise InvalidSyntax(
+            f'"Operations" has {len(raw_ops)} operations; at most {MAX_OPERATIONS} are accepted'
+        )
+    ops = [_parse_operation(i, raw, quirks) for i, raw in enumerate(raw_ops)]
+    return ops, quirks
+
+
+def _parse_operation(index: int, raw: object, quirks: list[str]) -> PatchOperation:
+    where = f"Operations[{index}]"
+    if not isinstance(raw, dict):
+        raise InvalidSyntax(f"{where} must be an object")
+    fields = _fields(raw, ("op", "path", "value"), where)
+    op_text = fields.get("op")
+    op = op_text.lower() if isinstance(op_text, str) else None
+    if op not in _OPS:
+        raise InvalidSyntax(f'{where}: "op" must be "add", "remove" or "replace", not {op_text!r}')
+    if op != op_text:
+        quirks.append(f'{where}: op "{op_text}" normalised to "{op}"')
+    path = fields.get("path")
+    if path is not None and not isinstance(path, str):
+        raise InvalidSyntax(f'{where}: "path" must be a string')
+    if op == "remove" and path is None:
+        # RFC 7644 §3.5.2.2: remove without a path fails with noTarget.
+        raise NoTarget(f'{where}: "remove" needs a "path" naming what to remove')
+    if op != "remove" and "value" not in fields:
+        # RFC 7644 §3.5.2.1/§3.5.2.3: add and replace MUST contain a value.
+        raise InvalidSyntax(f'{where}: "{op}" needs a "value"')
+    return PatchOperation(index=index, op=op, path=path, value=fields.get("value"))
+
+
+# --- applying operations ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A resolved path: where in the document an operation lands."""
+
+    urn: str | None  # None: core schema or common attribute; else the extension's doc key
+    attr: Attribute | None  # None: the whole extension object
+    value_filter: Filter | None
+    sub: Attribute | None
+    label: str  # canonical path, for messages
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "null"
+
+
+def _prune(value: Any) -> Any:
+    """Drop nulls and empty containers: RFC 7643 §2.5 treats them as unassigned."""
+    if isinstance(value, dict):
+        pruned = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
+    if isinstance(value, list):
+        items = [_prune(v) for v in value]
+        return [v for v in items if v not in (None, {}, [])]
+    return value
+
+
+@dataclass(slots=True)
+class _Patcher:
+    """Applies operations, in order, to one private copy of the document."""
+
+    resource: ResourceType
+    doc: dict[str, Any]
+    resource_id: str | None
+    membership: list[MembershipChange] = field(default_factory=list)
+    quirks: list[str] = field(default_factory=list)
+    where: str = ""
+
+    def apply(self, op: PatchOperation) -> None:
+        self.where = f"Operations[{op.index}]"
+        if op.path is None:
+            self._apply_no_path(op.op, op.value)
+        else:
+            self._apply(op.op, self._resolve(op.path), op.value)
+
+    # -- paths
+
+    def _resolve(self, text: str) -> _Target:
+        try:
+            parsed = parse_path(text, self.resource)
+        except InvalidPath as exc:
+            qualified = self._qualify(text)
+            if qualified is None:
+                raise InvalidPath(f'{self.where}: path "{text}": {exc.detail}') from None
+            parsed = self._parse_qualified(qualified, text)
+        return self._target(parsed, text)
+
+    def _qualify(self, text: str) -> str | None:
+        """Entra ID leaves the URN off extension attributes (path `manager`); qualify a name
+        that is not in the core schema but is in exactly one extension."""
+        head = text.split("[", 1)[0].split(".", 1)[0]
+        if ":" in head:
+            return None
+        found = [ext for ext in self.resource.extensions if ext.attribute(head)]
+        return f"{found[0].id}:{text}" if len(found) == 1 else None
+
+    def _parse_qualified(self, qualified: str, text: str) -> PatchPath:
+        try:
+            parsed = parse_path(qualified, self.resource)
+        except InvalidPath as exc:
+            raise InvalidPath(f'{self.where}: path "{text}": {exc.detail}') from None
+        self.quirks.append(f'{self.where}: path "{text}" read as "{qualified}"')
+        return parsed
+
+    def _target(self, parsed: PatchPath, text: str) -> _Target:
+        path = parsed.path
+        if not path.attr:  # the whole extension object
+            urn = str(path.urn)
+            return _Target(urn, None, None, None, urn)
+        top, _ = lookup(path, self.resource)
+        sub_name = path.sub_attr or parsed.sub_attr
+        sub = top.sub(sub_name) if sub_name else None
+        if parsed.value_filter is not None:
+            label = text.strip()
+        else:
+            label = f"{path.urn}:{top.name}" if path.urn else top.name
+            label += f".{sub.name}" if sub else ""
+        return _Target(path.urn, top, parsed.value_filter, sub, label)
+
+    # -- dispatch
+
+    def _apply_no_path(self, op: OpName, value: Any) -> None:
+        """RFC 7644 §3.5.2.1/§3.5.2.3: without a path, the value holds attributes to add or
+        replace. Entra ID also sends dotted (`name.givenName`) and URN-qualified keys here."""
+        if not isinstance(value, dict):
+            raise InvalidValue(
+                f'{self.where}: without a "path", "value" must be an object of attributes, '
+                f"not {_kind(value)}"
+            )
+        for key, item in value.items():
+            if key.lower() == "id" and self.resource_id is not None and item == self.resource_id:
+                # Okta repeats the group's own id in a rename; it changes nothing.
+                self.quirks.append(f'{self.where}: ignored "id" equal to the resource\'s own id')
+                continue
+            ext = self.resource.extension(key)
+            if ext is not None:
+                self._apply(op, _Target(ext.id, None, None, None, ext.id), item)
+                continue
+            target = self._resolve(key)
+            plain = target.urn is None and target.sub is None and target.value_filter is None
+            if not plain or key != target.label:
+                self.quirks.append(
+                    f'{self.where}: key "{key}" of a no-path value read as path "{target.label}"'
+                )
+            self._apply(op, target, item)
+
+    def _apply(self, op: OpName, t: _Target, value: Any) -> None:
+        if t.attr is None:
+            self._apply_extension(op, t, value)
+            return
+        if t.attr is GROUP_MEMBERS:
+            self._apply_members(op, t, value)
+            return
+        self._check_writable(t.attr, t)
+        if t.attr.mutability == "writeOnly":
+            self.quirks.append(
+                f'{self.where}: "{t.label}" accepted and discarded (scimlite stores no passwords)'
+            )
+            return
+        container = self._container(t.urn)
+        if t.value_filter is not None:
+            if not t.attr.multi_valued:
+                raise InvalidPath(
+                    f'{self.where}: "{t.label}": only multi-valued attributes take a filter'
+                )
+            self._apply_filtered(op, t, t.attr, container, value)
+        elif t.sub is not None:
+            self._apply_sub(op, t, t.attr, container, value)
+        else:
+            self._apply_attr(op, t, t.attr, container, value)
+
+    def _check_writable(self, attr: Attribute, t: _Target) -> None:
+        # RFC 7644 §3.5.2: a client MUST NOT modify readOnly or immutable attributes. (It
+        # may add an unassigned immutable one, but the schema's only immutable attributes
+        # are sub-attributes of members, which never reach here.)
+        for a in (attr, t.sub):
+            if a is not None and a.mutability in ("readOnly", "immutable"):
+                hint = (
+                    '; team membership is changed through the Group\'s "members"'
+                    if attr.name == "groups"
+                    else ""
+                )
+                raise Mutability(f'{self.where}: "{t.label}" is {a.mutability}{hint}')
+
+    def _container(self, urn: str | None) -> dict[str, Any]:
+        """The object holding the attribute: the document, or an extension's object in it."""
+        if urn is None:
+            return self.doc
+        if not isinstance(self.doc.get(urn), dict):
+            self.doc[urn] = {}  # pruned again if it stays empty
+        return cast(dict[str, Any], self.doc[urn])
+
+    # -- one attribute
+
+    def _apply_extension(self, op: OpName, t: _Target, value: Any) -> None:
+        """A whole extension object behaves as a complex attribute (RFC 7644 §3.5.2)."""
+        urn = str(t.urn)
+        if op == "remove":
+            self.doc.pop(urn, None)
+            return
+        if not isinstance(value, dict):
+            raise InvalidValue(f'{self.where}: "{urn}" takes an object, not {_kind(value)}')
+        for key, item in value.items():
+            attr = _extension_attribute(self.resource, urn, key)
+            if attr is None:
+                raise InvalidPath(f'{self.where}: "{urn}" has no attribute "{key}"')
+            self._apply(op, _Target(urn, attr, None, None, f"{urn}:{attr.name}"), item)
+
+    def _unassign(self, t: _Target, attr: Attribute, container: dict[str, Any]) -> None:
+        if attr.required:  # RFC 7644 §3.12 invalidValue: a required value is missing
+            raise InvalidValue(f'{self.where}: "{t.label}" is required and cannot be removed')
+        container.pop(attr.name, None)
+
+    def _apply_attr(
+        self, op: OpName, t: _Target, attr: Attribute, container: dict[str, Any], value: Any
+    ) -> None:
+        """`attr` with neither filter nor sub-attribute (RFC 7644 §3.5.2.1–3)."""
+        if op == "remove" and value is not None:
+            raise InvalidSyntax(
+                f'{self.where}: "remove" of "{t.label}" takes no "value"; select values '
+                f'with a filter, e.g. {attr.name}[value eq "..."]'
+            )
+        if value is None:  # remove, or RFC 7643 §2.5: null means unassigned
+            self._unassign(t, attr, container)
+            return
+        new = self._coerce(attr, value, t.label)
+        current = container.get(attr.name)
+        if attr.multi_valued:
+            # add appends to the values; replace without a filter replaces them all.
+            items = list(current) if op == "add" and isinstance(current, list) else []
+            container[attr.name] = items
+            self._append(t, items, new)
+        elif attr.type == "complex":
+            if (
+                "value" in new
+                and isinstance(current, dict)
+                and new["value"] != current.get("value")
+            ):
+                current = None  # a reference (manager) now pointing elsewhere: no stale $ref
+            container[attr.name] = _merge(current, new)
+        else:
+            container[attr.name] = new
+
+    def _append(self, t: _Target, items: list[Any], new: list[Any]) -> None:
+        """Append values, skipping exact duplicates (RFC 7644 §3.5.2.1)."""
+        touched = []
+        for value in new:
+            existing = next((i for i in items if i == value), None)
+            if existing is None:
+                items.append(value)
+                existing = value
+            touched.append(existing)
+        self._settle_primary(t, items, touched)
+
+    def _settle_primary(self, t: _Target, items: list[Any], touched: list[Any]) -> None:
+        """RFC 7643 §2.4: "primary" is true at most once; a newly set primary clears others."""
+        chosen = [i for i in touched if isinstance(i, dict) and i.get("primary") is True]
+        if len(chosen) > 1:
+            raise InvalidValue(f'{self.where}: at most one "{t.label}" value may be primary')
+        for item in items:
+            if chosen and item is not chosen[0] and isinstance(item, dict) and item.get("primary"):
+                item["primary"] = False
+
+    def _apply_sub(
+        self, op: OpName, t: _Target, attr: Attribute, container: dict[str, Any], value: Any
+    ) -> None:
+        """A sub-attribute of a single-valued complex attribute, e.g. `name.givenName`."""
+        sub = cast(Attribute, t.sub)
+        if attr.multi_valued:
+            raise InvalidPath(
+                f'{self.where}: "{t.label}" would touch every "{attr.name}" value; select '
+                f'values with a filter, e.g. {attr.name}[type eq "work"].{sub.name}'
+            )
+        if op == "remove" and value is not None:
+            raise InvalidSyntax(f'{self.where}: "remove" of "{t.label}" takes no "value"')
+        new = None if op == "remove" else self._coerce_simple(sub, value, t.label)
+        container[attr.name] = _merge(container.get(attr.name), {sub.name: new})
+
+    def _apply_filtered(
+        self, op: OpName, t: _Target, attr: Attribute, container: dict[str, Any], value: Any
+    ) -> None:
+        """`attr[filter]` or `attr[filter].sub` on a multi-valued attribute."""
+        f = cast(Filter, t.value_filter)
+        current = container.get(attr.name)
+        items: list[Any] = list(current) if isinstance(current, list) else []
+        container[attr.name] = items
+        matched = [i for i in items if isinstance(i, dict) and matches_item(f, i, attr)]
+        if op == "remove":
+            if value is not None:
+                raise InvalidSyntax(f'{self.where}: "remove" of "{t.label}" takes no "value"')
+            if not matched:
+                # RFC 7644 §3.5.2.2: a filter that matches nothing is noTarget.
+                raise NoTarget(f'{self.where}: no "{attr.name}" value matches "{t.label}"')
+            for m in matched:
+                if t.sub is None:
+                    items.remove(m)
+                else:
+                    m.pop(t.sub.name, None)
+        elif t.sub is None:
+            self._replace_matched(op, t, attr, items, matched, value)
+        else:
+            self._set_in_matched(op, t, items, matched, value)
+
+    def _replace_matched(
+        self,
+        op: OpName,
+        t: _Target,
+        attr: Attribute,
+        items: list[Any],
+        matched: list[dict[str, Any]],
+        value: Any,
+    ) -> None:
+        """RFC 7644 §3.5.2.3: matching values are replaced; add merges into them instead."""
+        if not matched:
+            raise NoTarget(f'{self.where}: no "{attr.name}" value matches "{t.label}"')
+        if not isinstance(value, dict):
+            raise InvalidValue(f'{self.where}: "{t.label}" takes an object, not {_kind(value)}')
+        new = self._coerce_one(attr, value, t.label)
+        for m in matched:
+            merged = _merge({} if op == "replace" else m, new)
+            m.clear()
+            m.update(merged)
+        self._settle_primary(t, items, matched)
+
+    def _set_in_matched(
+        self,
+        op: OpName,
+        t: _Target,
+        items: list[Any],
+        matched: list[dict[str, Any]],
+        value: Any,
+    ) -> None:
+        """Set `sub` in every matching value; when none matches, create one from the filter.
+
+        Entra ID sends `Replace` (and `Add`) of `emails[type eq "work"].value` to users that
+        have no work email yet and expects it to be created, as Microsoft's SCIM reference
+        code does. RFC 7644 §3.5.2.3 would answer noTarget to the replace.
+        """
+        sub = cast(Attribute, t.sub)
+        new = self._coerce_simple(sub, value, t.label)
+        if not matched and new is None:
+            return  # unassigning a sub-attribute of no value changes nothing
+        if not matched:
+            seed = _seed(cast(Filter, t.value_filter))
+            if seed is None:
+                raise NoTarget(
+                    f'{self.where}: no value matches "{t.label}", and the filter does not '
+                    'describe one to create (use "eq" comparisons joined by "and")'
+                )
+            matched = [seed]
+            items.append(seed)
+            if op == "replace":
+                self.quirks.append(
+                    f'{self.where}: "{t.label}" matched no value; created one as Entra ID '
+                    f"expects: {json.dumps({**seed, sub.name: new})}"
+                )
+        for m in matched:
+            merged = _merge(m, {sub.name: new})
+            m.clear()
+            m.update(merged)
+        self._settle_primary(t, items, matched)
+
+    # -- Group members
+
+    def _apply_members(self, op: OpName, t: _Target, value: Any) -> None:
+        """Members are not in the document: record the change by user id only."""
+        if t.sub is not None:
+            raise InvalidPath(
+                f'{self.where}: "{t.label}" cannot be changed; add or remove whole members'
+            )
+        if t.value_filter is not None:
+            if op != "remove":
+                raise InvalidPath(
+                    f'{self.where}: a "members" filter only selects members to remove; '
+                    'to add members use "add" with path "members"'
+                )
+            self._record("remove", self._member_ids_from_filter(t.value_filter))
+        elif op == "remove" and value is not None:
+            self.quirks.append(
+                f'{self.where}: "remove" of "members" with a value list read as removing '
+                "those members"
+            )
+            self._record("remove", self._member_ids(value))
+        elif op == "remove":
+            self._record("replace", ())  # RFC 7644 §3.5.2.2: all members are removed
+        else:
+            self._record(op, self._member_ids(value))
+
+    def _record(self, kind: Literal["add", "remove", "replace"], ids: tuple[str, ...]) -> None:
+        if ids or kind == "replace":
+            self.membership.append(MembershipChange(kind, ids))
+
+    def _member_ids(self, value: Any) -> tuple[str, ...]:
+        """User ids from `[{"value": id}, …]`; a single object or null is accepted too."""
+        items = value if isinstance(value, list) else [] if value is None else [value]
+        ids: dict[str, None] = {}
+        for n, item in enumerate(items):
+            where = f'{self.where}: "members" value {n}'
+            if not isinstance(item, dict):
+                raise InvalidValue(f'{where} must be an object like {{"value": "<user id>"}}')
+            fields = {k.lower(): v for k, v in item.items()}
+            kind = fields.get("type")
+            if kind is not None and (not isinstance(kind, str) or kind.lower() != "user"):
+                raise InvalidValue(f"{where} has type {kind!r}; teams hold users only")
+            user_id = fields.get("value")
+            if not isinstance(user_id, str) or not user_id:
+                raise InvalidValue(f'{where} needs "value": the user\'s id')
+            ids[user_id] = None
+        return tuple(ids)
+
+    def _member_ids_from_filter(self, f: Filter) -> tuple[str, ...]:
+        """`members[value eq "a" or value eq "b"]` → ("a", "b"); nothing else selects users."""
+        ids: dict[str, None] = {}
+        for part in operands(f) if isinstance(f, Or) else [f]:
+            if not (
+                isinstance(part, Compare)
+                and part.op == "eq"
+                and part.path.attr == "value"
+                and isinstance(part.value, str)
+            ):
+                raise InvalidFilter(
+                    f"{self.where}: members are selected by id only: "
+                    'members[value eq "<user id>"], several joined with "or"'
+                )
+            ids[part.value] = None
+        return tuple(ids)
+
+    # -- values
+
+    def _coerce(self, attr: Attribute, value: Any, label: str) -> Any:
+        """Check a value against the attribute's schema and canonicalise its keys."""
+        if not attr.multi_valued:
+            return self._coerce_one(attr, value, label)
+        # RFC 7644 §3.5.2.1: a single value may be given for a multi-valued attribute.
+        items = value if isinstance(value, list) else [value]
+        coerced = (_prune(self._coerce_one(attr, i, label)) for i in items if i is not None)
+        return [v for v in coerced if v != {}]
+
+    def _coerce_one(self, attr: Attribute, value: Any, label: str) -> Any:
+        if attr.type != "complex":
+            return self._coerce_simple(attr, value, label)
+        if not attr.multi_valued and attr.sub("value") is not None:
+            value = self._reference_shorthand(value, label)
+        if not isinstance(value, dict):
+            raise InvalidValue(
+                f'{self.where}: "{label}" takes an object of sub-attributes, not {_kind(value)}'
+            )
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            sub = attr.sub(key)
+            if sub is None:
+                raise InvalidValue(f'{self.where}: "{label}" has no sub-attribute "{key}"')
+            if sub.name != key:
+                self.quirks.append(f'{self.where}: "{label}.{key}" read as "{label}.{sub.name}"')
+            if sub.mutability == "readOnly":
+                if item is not None:
+                    self.quirks.append(f'{self.where}: ignored readOnly "{label}.{sub.name}"')
+                continue
+            out[sub.name] = self._coerce_simple(sub, item, f"{label}.{sub.name}")
+        return out
+
+    def _reference_shorthand(self, value: Any, label: str) -> Any:
+        """Entra ID sends a single reference such as `manager` as a bare id, or as a
+        one-element array `[{"$ref": …, "value": id}]`; RFC 7643 §4.3 wants an object."""
+        if isinstance(value, str):
+            self.quirks.append(
+                f'{self.where}: "{label}" given as a bare id, read as {{"value": id}}'
+            )
+            return {"value": value}
+        if isinstance(value, list) and len(value) == 1:
+            self.quirks.append(f'{self.where}: "{label}" given as a one-element array, unwrapped')
+            return value[0]
+        return value
+
+    def _coerce_simple(self, attr: Attribute, value: Any, label: str) -> Any:
+        if value is None:
+            return None
+        if attr.type == "boolean":
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                self.quirks.append(
+                    f'{self.where}: "{label}" string "{value}" read as boolean {value.lower()}'
+                )
+                return value.lower() == "true"
+            if not isinstance(value, bool):
+                raise InvalidValue(f'{self.where}: "{label}" must be a boolean, not {_kind(value)}')
+            return value
+        if attr.type in ("integer", "decimal"):
+            number = isinstance(value, int) or (attr.type == "decimal" and isinstance(value, float))
+            if not number or isinstance(value, bool):
+                raise InvalidValue(f'{self.where}: "{label}" must be a number, not {_kind(value)}')
+            return value
+        if not isinstance(value, str):
+            raise InvalidValue(f'{self.where}: "{label}" must be a string, not {_kind(value)}')
+        return value
+
+
+def _extension_attribute(resource: ResourceType, urn: str, name: str) -> Attribute | None:
+    ext = resource.extension(urn)
+    return ext.attribute(name) if ext else None
+
+
+def _merge(current: Any, new: dict[str, Any]) -> dict[str, Any]:
+    """Sub-attributes of `new` over `current`; a null sub-attribute is removed.
+
+    RFC 7644 §3.5.2.3: sub-attributes that are not given are left unchanged.
+    """
+    base = dict(current) if isinstance(current, dict) else {}
+    base.update(new)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def _seed(f: Filter) -> dict[str, Any] | None:
+    """The value a filter of `sub eq literal [and …]` describes, or None for other filters."""
+    seed: dict[str, Any] = {}
+    for part in operands(f) if isinstance(f, And) else [f]:
+        if not isinstance(part, Compare) or part.op != "eq" or part.value is None:
+            return None
+        seed[part.path.attr] = part.value
+    return seed
+
+
+def apply_patch(
+    resource: ResourceType,
+    doc: dict[str, Any],
+    ops: Sequence[PatchOperation],
+    *,
+    resource_id: str | None = None,
+) -> PatchResult:
+    """Apply `ops` in order to a copy of `doc`; raise on the first failure.
+
+    `doc` is the stored document (no id, meta, schemas, groups or members) and is never
+    modified. `resource_id` lets a no-path value repeat the resource's own id (Okta).
+    """
+    patcher = _Patcher(resource, copy.deepcopy(doc), resource_id)
+    for op in ops:
+        patcher.apply(op)
+    return PatchResult(_prune(patcher.doc), patcher.membership, patcher.quirks)
