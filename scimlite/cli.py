@@ -45,6 +45,7 @@ def _run(settings: Settings, work: Work) -> int:
 
 def _bootstrap_token(settings: Settings) -> str | None:
     """On first start, create an admin token so the server is usable, and return it."""
+    secret: str | None = None
 
     async def work(store: Store) -> int:
         nonlocal secret
@@ -52,7 +53,6 @@ def _bootstrap_token(settings: Settings) -> str | None:
             _, secret = await store.create_token(BOOTSTRAP_TOKEN, "admin")
         return 0
 
-    secret: str | None = None
     _run(settings, work)
     return secret
 

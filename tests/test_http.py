@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -80,7 +81,7 @@ async def test_body_over_the_limit_is_413_and_the_server_lives(
     client = await aiohttp_client(create_app(settings))
     _, secret = await client.app[STORE].create_token("t", "scim")
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/scim+json"}
-    big = '{"schemas": ["%s"], "userName": "%s"}' % (USER_SCHEMA, "x" * 10_000)
+    big = json.dumps({"schemas": [USER_SCHEMA], "userName": "x" * 10_000})
     resp = await client.post("/scim/v2/Users", data=big, headers=headers)
     assert resp.status == 413
     assert_error(await resp.json(content_type=None), 413)

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from scimlite.settings import Settings
-
 from tests.conftest import USER_SCHEMA, Scim, assert_error, sample
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -30,7 +30,7 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> ScimError:
     if exc.status == 404:
         return NotFound(f"no SCIM endpoint or resource at {request.path}")
     if exc.status == 405:
-        allowed = getattr(exc, "allowed_methods", set())
+        allowed: set[str] = getattr(exc, "allowed_methods", set())
         methods = ", ".join(sorted(allowed))
         error = MethodNotAllowed(f"{request.method} is not supported here; use {methods}")
         error.headers["Allow"] = methods

@@ -149,7 +149,10 @@ class UserIn(_Resource):
     roles: list[MultiValue] | None = None
     x509Certificates: list[MultiValue] | None = None
     groups: list[Reference] | None = None
-    enterprise: EnterpriseUser | None = Field(default=None, alias=ENTERPRISE_USER_SCHEMA)
+    # The alias must be a literal for type checkers; it is ENTERPRISE_USER_SCHEMA.
+    enterprise: EnterpriseUser | None = Field(
+        default=None, alias="urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    )
 
     _one_primary = field_validator(
         "emails",
