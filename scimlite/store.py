@@ -8,6 +8,7 @@ journal row, so a write and its record commit together or not at all.
 
 from __future__ import annotations
 
+import builtins
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -68,12 +69,16 @@ class ListQuery:
     sort_by: AttrPath | None = None
     descending: bool = False
     load_refs: bool = True
+    # Keyset paging: only rows after this position (default order only; RFC 9865 cursors).
+    after: int | None = None
 
 
 @dataclass(slots=True)
 class Page:
     total: int
     items: list[Resource]
+    more: bool = False  # rows remain after this page
+    last_position: int | None = None  # keyset position of the last item
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,12 +272,13 @@ class ResourceStore:
         self._db = db
         self._kind = kind
 
-    def _select(self, with_refs: bool) -> str:
+    def _select(self, with_refs: bool, *, position: bool = False) -> str:
         k = self._kind
         refs = f", {k.refs_sql} AS refs" if with_refs else ""
+        pos = f", {k.alias}.rowid AS position" if position else ""
         return (
             f"SELECT {k.alias}.id, {k.alias}.version, {k.alias}.created, "  # noqa: S608
-            f"{k.alias}.last_modified, {k.alias}.doc{refs} FROM {k.table} {k.alias}"
+            f"{k.alias}.last_modified, {k.alias}.doc{refs}{pos} FROM {k.table} {k.alias}"
         )
 
     @asynccontextmanager
@@ -302,34 +308,48 @@ class ResourceStore:
 
     async def list(self, query: ListQuery) -> Page:
         k = self._kind
-        where, params = ("1", [])
+        where: str = "1"
+        params: builtins.list[object] = []
         if query.filter is not None:
             where, params = compile_filter(query.filter, k.resource)
         order = f"{k.alias}.rowid"
         if query.sort_by is not None:
             direction = "DESC" if query.descending else "ASC"
-            order = f"{compile_sort(query.sort_by, k.resource)} {direction}, {order}"
+            # RFC 7644 §3.4.2.3: missing values sort last ascending, first descending.
+            nulls = "NULLS FIRST" if query.descending else "NULLS LAST"
+            order = f"{compile_sort(query.sort_by, k.resource)} {direction} {nulls}, {order}"
+        page_where, page_params, offset = where, list(params), query.start_index - 1
+        if query.after is not None and query.sort_by is None:
+            page_where = f"({where}) AND {k.alias}.rowid > ?"
+            page_params.append(query.after)
+            offset = 0
         async with self._db.snapshot() as conn:
             count_sql = f"SELECT count(*) FROM {k.table} {k.alias} WHERE {where}"  # noqa: S608
             async with conn.execute(count_sql, params) as cur:
                 row = await cur.fetchone()
             total = int(row[0]) if row else 0
-            items: list[Resource] = []
-            if query.count > 0 and total >= query.start_index:
+            rows: builtins.list[aiosqlite.Row] = []
+            if query.count > 0 and total > 0:
                 sql = (
-                    f"{self._select(query.load_refs)} WHERE {where} "
-                    f"ORDER BY {order} LIMIT ? OFFSET ?"
+                    f"{self._select(query.load_refs, position=True)} "
+                    f"WHERE {page_where} ORDER BY {order} LIMIT ? OFFSET ?"
                 )
-                args = [*params, query.count, query.start_index - 1]
+                args = [*page_params, query.count + 1, offset]
                 async with conn.execute(sql, args) as cur:
-                    rows = await cur.fetchall()
-                items = [_row_to_resource(r, query.load_refs) for r in rows]
-        return Page(total=total, items=items)
+                    rows = builtins.list(await cur.fetchall())
+        more = len(rows) > query.count
+        rows = rows[: query.count]
+        return Page(
+            total=total,
+            items=[_row_to_resource(r, query.load_refs) for r in rows],
+            more=more,
+            last_position=rows[-1]["position"] if rows else None,
+        )
 
     async def create(
         self,
         doc: dict[str, Any],
-        refs: list[str] | None,
+        refs: builtins.list[str] | None,
         ctx: WriteContext,
         *,
         batch: Batch | None = None,
@@ -360,7 +380,7 @@ class ResourceStore:
         self,
         resource_id: str,
         doc: dict[str, Any],
-        refs: list[str] | None,
+        refs: builtins.list[str] | None,
         if_match: str | None,
         ctx: WriteContext,
         *,
@@ -369,7 +389,9 @@ class ResourceStore:
         """PUT (RFC 7644 §3.5.1): the document is replaced whole; refs only when given."""
 
         def replace_doc(_current: Resource) -> Update:
-            changes = [] if refs is None else [MembershipChange("replace", tuple(refs))]
+            changes: builtins.list[MembershipChange] = (
+                [] if refs is None else [MembershipChange("replace", tuple(refs))]
+            )
             return Update(doc=doc, membership=changes)
 
         return await self.update(resource_id, replace_doc, if_match, ctx, batch=batch)
@@ -473,7 +495,7 @@ class ResourceStore:
                 1 if e.get("primary") else 0,
             )
             for i, e in enumerate(doc.get("emails") or [])
-            if e.get("value")
+            if isinstance(e.get("value"), str)
         ]
         if rows:
             await conn.executemany(
@@ -486,12 +508,12 @@ class ResourceStore:
         self,
         conn: aiosqlite.Connection,
         resource_id: str,
-        changes: list[MembershipChange],
+        changes: builtins.list[MembershipChange],
         stamp: str,
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         """Apply membership deltas for this resource; returns journal change records."""
         k = self._kind
-        records: list[dict[str, Any]] = []
+        records: builtins.list[dict[str, Any]] = []
         for change in changes:
             ids = list(dict.fromkeys(change.ids))
             if change.kind != "remove":
@@ -528,7 +550,7 @@ class ResourceStore:
         return records
 
     async def _member_ids(
-        self, conn: aiosqlite.Connection, resource_id: str, among: list[str] | None
+        self, conn: aiosqlite.Connection, resource_id: str, among: builtins.list[str] | None
     ) -> set[str]:
         k = self._kind
         base = f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?"  # noqa: S608
@@ -542,7 +564,7 @@ class ResourceStore:
                 found.update(r[0] for r in await cur.fetchall())
         return found
 
-    async def _require_existing(self, conn: aiosqlite.Connection, ids: list[str]) -> None:
+    async def _require_existing(self, conn: aiosqlite.Connection, ids: builtins.list[str]) -> None:
         k = self._kind
         found: set[str] = set()
         for chunk in _chunks(ids):
@@ -556,7 +578,9 @@ class ResourceStore:
             raise InvalidValue(f"no {k.other_label} with id {shown}{more}; nothing was changed")
 
     @staticmethod
-    async def _bump(conn: aiosqlite.Connection, table: str, ids: list[str], stamp: str) -> None:
+    async def _bump(
+        conn: aiosqlite.Connection, table: str, ids: builtins.list[str], stamp: str
+    ) -> None:
         for chunk in _chunks(ids):
             await conn.execute(
                 f"UPDATE {table} SET version = version + 1, last_modified = ? "  # noqa: S608
@@ -712,3 +736,199 @@ class Store:
     async def touch_token(self, token_id: int, at: str) -> None:
         async with self.db.transaction() as conn:
             await conn.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (at, token_id))
+
+    # --- console ----------------------------------------------------------------
+
+    async def directory_counts(self) -> DirectoryCounts:
+        """The dashboard's numbers, from one read transaction so they agree."""
+        async with self.db.snapshot() as conn:
+            async with conn.execute("SELECT active, count(*) FROM users GROUP BY active") as cur:
+                by_active = {int(r[0]): int(r[1]) for r in await cur.fetchall()}
+            async with conn.execute(
+                "SELECT (SELECT count(*) FROM groups), (SELECT count(*) FROM memberships)"
+            ) as cur:
+                row = await cur.fetchone()
+        teams, memberships = (int(row[0]), int(row[1])) if row else (0, 0)
+        return DirectoryCounts(by_active.get(1, 0), by_active.get(0, 0), teams, memberships)
+
+    async def last_write_per_token(self) -> list[JournalEntry]:
+        """Each token's latest journal row, newest first: which IdP wrote last, and when."""
+        sql = (
+            "SELECT * FROM journal WHERE id IN (SELECT max(id) FROM journal "
+            "WHERE token_name IS NOT NULL GROUP BY token_name) ORDER BY id DESC"
+        )
+        async with self.db.read() as conn, conn.execute(sql) as cur:
+            return [_journal_entry(r) for r in await cur.fetchall()]
+
+    async def search_journal(self, query: JournalQuery) -> list[JournalEntry]:
+        """Journal rows matching every given criterion, newest first, keyset-paged by id."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("resource_type = ?", query.resource_type),
+            ("resource_id = ?", query.resource_id),
+            ("token_name = ?", query.token_name),
+            ("status >= ?", query.status_min),
+            ("status <= ?", query.status_max),
+            ("at >= ?", query.since),
+            ("at <= ?", query.until),
+            ("id < ?", query.before_id),
+        ):
+            if value is not None:
+                clauses.append(column)
+                params.append(value)
+        where = " AND ".join(clauses) or "1"
+        sql = f"SELECT * FROM journal WHERE {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        async with self.db.read() as conn, conn.execute(sql, [*params, query.limit]) as cur:
+            return [_journal_entry(r) for r in await cur.fetchall()]
+
+    async def team_summaries(
+        self, start_index: int, count: int, name_contains: str | None = None
+    ) -> tuple[int, list[TeamSummary]]:
+        """A page of teams by name with member counts: one query, counted from the index."""
+        where, params = "1", []
+        if name_contains:
+            escaped = fold(name_contains).translate({ord(c): f"\\{c}" for c in "\\%_"})
+            where = "g.display_name_ci LIKE ? ESCAPE '\\'"
+            params = [f"%{escaped}%"]
+        async with self.db.snapshot() as conn:
+            count_sql = f"SELECT count(*) FROM groups g WHERE {where}"  # noqa: S608
+            async with conn.execute(count_sql, params) as cur:
+                row = await cur.fetchone()
+            sql = (
+                "SELECT g.id, g.display_name, g.external_id, g.last_modified, "  # noqa: S608
+                "(SELECT count(*) FROM memberships m WHERE m.group_id = g.id) AS members "
+                f"FROM groups g WHERE {where} ORDER BY g.display_name_ci, g.rowid LIMIT ? OFFSET ?"
+            )
+            async with conn.execute(sql, [*params, count, start_index - 1]) as cur:
+                rows = await cur.fetchall()
+        return (int(row[0]) if row else 0), [TeamSummary(*tuple(r)) for r in rows]
+
+    async def team_members(
+        self, group_id: str, start_index: int, count: int
+    ) -> tuple[int, list[MemberSummary]]:
+        """A page of one team's members by userName, for teams too big to show whole."""
+        async with self.db.snapshot() as conn:
+            async with conn.execute(
+                "SELECT count(*) FROM memberships WHERE group_id = ?", (group_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            async with conn.execute(
+                "SELECT u.id, u.user_name, u.display_name, u.email, u.active "
+                "FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.group_id = ? "
+                "ORDER BY u.user_name_ci LIMIT ? OFFSET ?",
+                (group_id, count, start_index - 1),
+            ) as cur:
+                rows = await cur.fetchall()
+        members = [MemberSummary(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+        return (int(row[0]) if row else 0), members
+
+    async def live_token(self, token_id: int) -> TokenInfo | None:
+        """The token if it still exists and is not revoked (a console session checks this)."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT id, name, prefix, scope, created, last_used, revoked "
+                "FROM tokens WHERE id = ? AND revoked IS NULL",
+                (token_id,),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return None if row is None else TokenInfo(*tuple(row))
+
+    async def create_token_journaled(
+        self, name: str, scope: tokens.Scope, ctx: WriteContext
+    ) -> tuple[TokenInfo, str]:
+        """`create_token` for the console: the new token and its journal row commit together."""
+        prefix, secret = tokens.generate()
+        stamp = timeutil.now()
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT 1 FROM tokens WHERE name = ?", (name,)) as cur:
+                if await cur.fetchone() is not None:
+                    raise Conflict(f"a token named {name!r} already exists")
+            cur = await conn.execute(
+                "INSERT INTO tokens (name, prefix, hash, scope, created) VALUES (?, ?, ?, ?, ?)",
+                (name, prefix, tokens.digest(secret), scope, stamp),
+            )
+            token_id = cur.lastrowid or 0
+            changes = diff_docs({}, {"name": name, "prefix": prefix, "scope": scope})
+            await _journal(conn, ctx, "Token", name, 201, changes)
+        return TokenInfo(token_id, name, prefix, scope, stamp, None, None), secret
+
+    async def revoke_token_journaled(self, name: str, ctx: WriteContext) -> TokenInfo:
+        """`revoke_token` for the console, journaled; NotFound unless the token is live."""
+        stamp = timeutil.now()
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT id, name, prefix, scope, created, last_used, revoked "
+                "FROM tokens WHERE name = ? AND revoked IS NULL",
+                (name,),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise NotFound(f"no live token named {name!r}")
+            await conn.execute("UPDATE tokens SET revoked = ? WHERE id = ?", (stamp, row["id"]))
+            changes = diff_docs({"revoked": None}, {"revoked": stamp})
+            await _journal(conn, ctx, "Token", name, 200, changes)
+        return TokenInfo(
+            row["id"], row["name"], row["prefix"], row["scope"], row["created"],
+            row["last_used"], stamp,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryCounts:
+    users_active: int
+    users_inactive: int
+    teams: int
+    memberships: int
+
+
+@dataclass(frozen=True, slots=True)
+class JournalQuery:
+    """Journal search criteria; None means "any". Times compare as RFC 3339 text."""
+
+    resource_type: str | None = None
+    resource_id: str | None = None
+    token_name: str | None = None
+    status_min: int | None = None
+    status_max: int | None = None
+    since: str | None = None
+    until: str | None = None
+    before_id: int | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class TeamSummary:
+    id: str
+    display_name: str
+    external_id: str | None
+    last_modified: str
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSummary:
+    id: str
+    user_name: str
+    display_name: str | None
+    email: str | None
+    active: bool
+
+
+def _journal_entry(r: aiosqlite.Row) -> JournalEntry:
+    return JournalEntry(
+        id=r["id"],
+        at=r["at"],
+        token_name=r["token_name"],
+        method=r["method"],
+        path=r["path"],
+        resource_type=r["resource_type"],
+        resource_id=r["resource_id"],
+        status=r["status"],
+        latency_ms=r["latency_ms"],
+        changes=orjson.loads(r["changes"]) if r["changes"] else [],
+        quirks=orjson.loads(r["quirks"]) if r["quirks"] else [],
+        detail=r["detail"],
+    )

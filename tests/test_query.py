@@ -258,3 +258,61 @@ async def test_root_search_with_a_filter_no_type_has_is_400(scim: Scim) -> None:
         "POST", "/.search", {"schemas": [SEARCH], "filter": 'zzz eq "1"'}, status=400
     )
     assert_error(body, 400, "invalidFilter")
+
+
+async def walk_with_cursor(scim: Scim, query: str) -> list[str]:
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        page = await scim.call(
+            "GET",
+            "/Users",
+            params={"cursor": cursor, "count": "3", **dict([query.split("=")] if query else [])},
+        )
+        assert "startIndex" not in page
+        assert page["totalResults"] == 8
+        seen += [r["userName"] for r in page["Resources"]]
+        if "nextCursor" not in page:
+            return seen
+        cursor = page["nextCursor"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("", id="default-order-keyset"),
+        pytest.param("sortBy=userName", id="sorted"),
+    ],
+)
+async def test_cursor_paging_walks_everything_once(scim: Scim, query: str) -> None:
+    # RFC 9865: cursor="" starts; nextCursor until the last page.
+    names = [f"k{i}@example.com" for i in (5, 2, 7, 0, 3, 6, 1, 4)]
+    for name in names:
+        await scim.create_user(name)
+    seen = await walk_with_cursor(scim, query)
+    assert seen == (sorted(names) if query else names)
+
+
+async def test_keyset_cursor_skips_nothing_when_earlier_rows_are_deleted(scim: Scim) -> None:
+    users = [await scim.create_user(f"d{i}@example.com") for i in range(4)]
+    first = await scim.call("GET", "/Users", params={"cursor": "", "count": "2"})
+    await scim.call("DELETE", f"/Users/{users[0]['id']}", status=204)
+    second = await scim.call("GET", "/Users", params={"cursor": first["nextCursor"], "count": "2"})
+    assert [r["id"] for r in second["Resources"]] == [users[2]["id"], users[3]["id"]]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        pytest.param("!!!", id="garbage"),
+        pytest.param("bzox", id="wrong-kind"),
+    ],
+)
+async def test_foreign_cursor_is_400_invalid_cursor(scim: Scim, cursor: str) -> None:
+    body = await scim.call("GET", "/Users", params={"cursor": cursor}, status=400)
+    assert_error(body, 400, "invalidCursor")
+
+
+async def test_cursor_with_start_index_is_400(scim: Scim) -> None:
+    body = await scim.call("GET", "/Users", params={"cursor": "", "startIndex": "1"}, status=400)
+    assert_error(body, 400, "invalidValue")

@@ -62,6 +62,12 @@ class InvalidPath(ScimError):
     scim_type = "invalidPath"
 
 
+class InvalidCursor(ScimError):
+    """RFC 9865 §2.1: the cursor value is not one this server issued."""
+
+    scim_type = "invalidCursor"
+
+
 class NoTarget(ScimError):
     """RFC 7644 §3.12: the PATCH path did not yield an attribute that could be operated on."""
 

@@ -67,12 +67,18 @@ def to_wire(
     return apply(projection, resource, out)
 
 
-def list_response(resources: list[dict[str, Any]], total: int, start_index: int) -> dict[str, Any]:
-    """RFC 7644 §3.4.2: a ListResponse page."""
-    return {
-        "schemas": [LIST_RESPONSE_SCHEMA],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": len(resources),
-        "Resources": resources,
-    }
+def list_response(
+    resources: list[dict[str, Any]],
+    total: int,
+    start_index: int | None,
+    next_cursor: str | None = None,
+) -> dict[str, Any]:
+    """RFC 7644 §3.4.2: a ListResponse page; RFC 9865 §2.2: cursor pages carry nextCursor."""
+    body: dict[str, Any] = {"schemas": [LIST_RESPONSE_SCHEMA], "totalResults": total}
+    if start_index is not None:
+        body["startIndex"] = start_index
+    body["itemsPerPage"] = len(resources)
+    if next_cursor is not None:
+        body["nextCursor"] = next_cursor
+    body["Resources"] = resources
+    return body

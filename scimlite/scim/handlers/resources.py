@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import base64
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -11,7 +12,7 @@ from aiohttp import web
 from scimlite.keys import SETTINGS, STORE
 from scimlite.scim import patch as scim_patch
 from scimlite.scim import render
-from scimlite.scim.errors import InvalidValue, ScimError
+from scimlite.scim.errors import InvalidCursor, InvalidValue, ScimError
 from scimlite.scim.filter import parse_filter, parse_path
 from scimlite.scim.http import base_url, read_json, respond
 from scimlite.scim.middleware import write_context
@@ -71,7 +72,14 @@ class ResourceEndpoints:
         page = await self._store(request).list(plan.query)
         base = base_url(request)
         items = [render.to_wire(self.resource, r, base, plan.projection) for r in page.items]
-        return respond(render.list_response(items, page.total, plan.query.start_index))
+        if not plan.cursor:
+            return respond(render.list_response(items, page.total, plan.query.start_index))
+        next_cursor = None
+        if page.more and plan.query.sort_by is None and page.last_position is not None:
+            next_cursor = encode_cursor("k", page.last_position)
+        elif page.more:
+            next_cursor = encode_cursor("o", plan.query.start_index - 1 + len(items))
+        return respond(render.list_response(items, page.total, None, next_cursor))
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         """GET /{type}/{id} (RFC 7644 §3.4.1); If-None-Match → 304 (§3.14)."""
@@ -164,6 +172,27 @@ def _param_int(params: dict[str, str], name: str, default: int) -> int:
 class QueryPlan:
     query: ListQuery
     projection: Projection
+    cursor: bool = False  # RFC 9865 cursor paging instead of startIndex
+
+
+def encode_cursor(kind: str, position: int) -> str:
+    """An opaque cursor: "k" keyset position (default order) or "o" offset (sorted)."""
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str, kind: str) -> int:
+    """The position in a cursor this server issued for this kind of order; "" is the start."""
+    if text == "":
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        found, _, number = raw.partition(":")
+        position = int(number)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCursor(f"cursor {text!r} was not issued by this server") from None
+    if found != kind or position < 0:
+        raise InvalidCursor(f"cursor {text!r} does not belong to this query's sort order")
+    return position
 
 
 async def search_params(request: web.Request) -> dict[str, str]:
@@ -201,7 +230,17 @@ def plan_query(
         descending=order == "descending",
         load_refs=projection.wants(_refs_attr(resource)),
     )
-    return QueryPlan(query, projection)
+    cursor = params.get("cursor")
+    if cursor is None:
+        return QueryPlan(query, projection)
+    # RFC 9865 §2.1: cursor and startIndex are two ways of paging; a request picks one.
+    if "startIndex" in params:
+        raise InvalidValue("give either cursor or startIndex, not both")
+    if query.sort_by is None:
+        query = replace(query, after=decode_cursor(cursor, "k"))
+    else:
+        query = replace(query, start_index=decode_cursor(cursor, "o") + 1)
+    return QueryPlan(query, projection, cursor=True)
 
 
 async def root_search(request: web.Request) -> web.Response:
