@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
