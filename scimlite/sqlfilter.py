@@ -91,6 +91,7 @@ _TABLES: dict[str, _Table] = {
 }
 _EMAILS_OPENING = "u.id IN (SELECT e.user_id FROM user_emails e WHERE "
 _EMAIL_VALUE = _Value("e.value_ci", folded=True, indexed=True)
+_EMAIL_COLUMNS = {"value": _EMAIL_VALUE, "type": _Value("e.type_ci", folded=True)}
 _EMAIL_SORT_KEY = (
     "(SELECT e.value_ci FROM user_emails e WHERE e.user_id = u.id "
     "ORDER BY e.is_primary DESC, e.position LIMIT 1)"
@@ -236,6 +237,10 @@ class _Compiler:
             return self.leaf(replace(inner, path=replace(f.path, sub_attr=sub)), self.top)
         top, _ = lookup(f.path, self.resource)
         table = self.table
+        if table.alias == "u" and f.path.urn is None and top.name == "emails":
+            indexed = self._emails_from_index(inner)
+            if indexed is not None:
+                return indexed
         if f.path.urn is None and top.name == table.membership_attr:
             opening = table.membership_opening
 
@@ -265,6 +270,33 @@ class _Compiler:
             return sub, "", _Value(f"json_extract({base}, '{_json_path(*prefix, sub.name)}')")
 
         return f"{opening}{self.node(inner, element)})"
+
+    def _emails_from_index(self, inner: Filter) -> str | None:
+        """`emails[type eq "work" and value eq "x"]` through the user_emails index.
+
+        Only for an AND of positive comparisons on value and type that includes one on
+        value: such an element has a string value, so it has its row in user_emails,
+        and the answer is the same as over the JSON document.
+        """
+        leaves = operands(inner) if isinstance(inner, And) else [inner]
+        if not all(
+            isinstance(leaf, Compare)
+            and leaf.path.attr in _EMAIL_COLUMNS
+            and leaf.value is not None
+            and not positive(leaf)[0]
+            for leaf in leaves
+        ):
+            return None
+        if not any(isinstance(leaf, Compare) and leaf.path.attr == "value" for leaf in leaves):
+            return None
+        emails = lookup(AttrPath(None, "emails"), self.resource)[0]
+
+        def column(path: AttrPath) -> tuple[Attribute, str, _Value]:
+            sub = emails.sub(path.attr)
+            assert sub is not None
+            return sub, "", _EMAIL_COLUMNS[sub.name]
+
+        return f"{_EMAILS_OPENING}{self.node(inner, column)})"
 
 
 def compile_filter(f: Filter, resource: ResourceType) -> tuple[str, list[object]]:

@@ -239,6 +239,8 @@ def test_folded_columns_are_exactly_the_case_insensitive_attributes() -> None:
     pytest.param(USER_RESOURCE, 'emails.value eq "a"', "user_emails_value", id="emails.value"),
     pytest.param(USER_RESOURCE, 'emails[value eq "a"]', "user_emails_value",
                  id="emails-value-filter"),
+    pytest.param(USER_RESOURCE, 'emails[type eq "work"].value eq "a"', "user_emails_value",
+                 id="emails-value-path-then-sub-attribute"),
     pytest.param(USER_RESOURCE, 'groups.value eq "g"', "PRIMARY KEY", id="groups.value"),
     pytest.param(USER_RESOURCE, 'meta.lastModified gt "2024-01-01"', "users_last_modified",
                  id="lastModified"),

@@ -317,12 +317,20 @@ class _Parser:
         self.depth -= 1
         return node
 
-    def comparison(self, scope: Attribute | None) -> Filter:
-        name = self.expect("word", "an attribute name")
+    def comparison(self, scope: Attribute | None, name: _Token | None = None) -> Filter:
+        name = name or self.expect("word", "an attribute name")
         if scope is None:
             path, top, leaf = self.resolve(name)
             if self.peek().kind == "[":
-                return self.value_filter(path, top, name)
+                node = self.value_filter(path, top, name)
+                if self.peek().kind != ".":
+                    return node
+                # `emails[type eq "work"].value eq "x"`: a value path, then a comparison of
+                # a sub-attribute of the same element, read as `emails[type eq "work" and
+                # value eq "x"]`. Beyond RFC 7644's ABNF, but common and unambiguous.
+                self.take()
+                sub = self.expect("word", "a sub-attribute name")
+                return ValueFilter(path, And(node.filter, self.comparison(top, sub)))
         else:
             path, leaf = self.resolve_sub(name, scope)
             if self.peek().kind == "[":
