@@ -332,6 +332,11 @@ class _Patcher:
         if not isinstance(value, dict):
             raise InvalidValue(f'{self.where}: "{urn}" takes an object, not {_kind(value)}')
         for key, item in value.items():
+            if key.lower() == "schemas":
+                # A client echoing the resource's "schemas" inside the extension object;
+                # POST and PUT ignore it too (it is not an attribute of the extension).
+                self.quirks.append(f'{self.where}: ignored "schemas" inside "{urn}"')
+                continue
             attr = _extension_attribute(self.resource, urn, key)
             if attr is None:
                 raise InvalidPath(f'{self.where}: "{urn}" has no attribute "{key}"')

@@ -29,6 +29,10 @@ class Projection:
             return attr in _ALWAYS
         return (attr,) not in self.exclude
 
+    def requests(self, *path: str) -> bool:
+        """Whether `attributes` names this path: how returned="request" values are asked for."""
+        return self.include is not None and tuple(path) in self.include
+
 
 ALL = Projection()
 

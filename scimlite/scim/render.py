@@ -48,15 +48,18 @@ def to_wire(
                 for r in record.refs
             ]
         else:
-            out["members"] = [
+            members: list[dict[str, str | None]] = [
                 {
                     "value": r.id,
                     "$ref": f"{base_url}{USER_RESOURCE.endpoint}/{r.id}",
-                    "display": r.display,
                     "type": "User",
                 }
                 for r in record.refs
             ]
+            if projection.requests("members", "display"):  # returned "request" (schema.py)
+                for member, ref in zip(members, record.refs, strict=True):
+                    member["display"] = ref.display
+            out["members"] = members
     out["meta"] = {
         "resourceType": resource.id,
         "created": record.created,

@@ -185,8 +185,9 @@ USER_GROUPS = Attribute(
         "accepts it on POST/PUT to set the user's teams (an extension; see the README)."
     ),
     sub_attributes=(
-        Attribute("value", "string", case_exact=True, mutability="readOnly",
-                  description="The team's id."),
+        Attribute(
+            "value", "string", case_exact=True, mutability="readOnly", description="The team's id."
+        ),
         Attribute(
             "$ref",
             "reference",
@@ -311,8 +312,13 @@ GROUP_MEMBERS = Attribute(
     multi_valued=True,
     description="The team's members: users, by id.",
     sub_attributes=(
-        Attribute("value", "string", case_exact=True, mutability="immutable",
-                  description="The member's id."),
+        Attribute(
+            "value",
+            "string",
+            case_exact=True,
+            mutability="immutable",
+            description="The member's id.",
+        ),
         Attribute(
             "$ref",
             "reference",
@@ -320,10 +326,14 @@ GROUP_MEMBERS = Attribute(
             reference_types=("User",),
             description="The URI of the member.",
         ),
+        # RFC 7643 §8.7.1 defines members as value, $ref and type; display is returned
+        # only when asked for (attributes=members.display), so what a client PATCHes in
+        # is exactly what it reads back.
         Attribute(
             "display",
             "string",
             mutability="readOnly",
+            returned="request",
             description="The member's displayName or userName.",
         ),
         Attribute(

@@ -96,8 +96,11 @@ class ResourceEndpoints:
         parsed = parse_resource(self.resource, await read_json(request))
         ctx = write_context(request)
         ctx.quirks.extend(parsed.quirks)
-        record = await self._store(request).create(parsed.doc, parsed.refs, ctx)
-        return self._render(request, record, 201, created=True)
+        projection = self._projection(request)
+        record = await self._store(request).create(
+            parsed.doc, parsed.refs, ctx, load_refs=projection.wants(_refs_attr(self.resource))
+        )
+        return self._render(request, record, 201, projection, created=True)
 
     async def replace(self, request: web.Request) -> web.Response:
         """PUT /{type}/{id} (RFC 7644 §3.5.1): replace; readOnly attributes are ignored."""
@@ -107,14 +110,21 @@ class ResourceEndpoints:
         refs = parsed.refs
         if refs is None and self.resource is GROUP_RESOURCE:
             refs = []  # members is readWrite: a replace without it empties the team
+        if refs == [] and self.resource is USER_RESOURCE:
+            # Okta sends "groups": [] on every profile PUT; read as "not mentioned", or
+            # each profile change would undo its own group pushes.
+            refs = None
+            ctx.quirks.append('empty "groups" on a User PUT left the user\'s teams unchanged')
+        projection = self._projection(request)
         record = await self._store(request).replace(
             request.match_info["id"],
             parsed.doc,
             refs,
             request.headers.get("If-Match"),
             ctx,
+            load_refs=projection.wants(_refs_attr(self.resource)),
         )
-        return self._render(request, record)
+        return self._render(request, record, projection=projection)
 
     async def patch(self, request: web.Request) -> web.Response:
         """PATCH /{type}/{id} (RFC 7644 §3.5.2): all operations apply, or none do."""
@@ -123,10 +133,15 @@ class ResourceEndpoints:
         ctx = write_context(request)
         ctx.quirks.extend(quirks)
         change = patch_change(self.resource, resource_id, operations)
+        projection = self._projection(request)
         record = await self._store(request).update(
-            resource_id, change, request.headers.get("If-Match"), ctx
+            resource_id,
+            change,
+            request.headers.get("If-Match"),
+            ctx,
+            load_refs=projection.wants(_refs_attr(self.resource)),
         )
-        return self._render(request, record)
+        return self._render(request, record, projection=projection)
 
     async def delete(self, request: web.Request) -> web.Response:
         """DELETE /{type}/{id} (RFC 7644 §3.6): 204, memberships go with it."""

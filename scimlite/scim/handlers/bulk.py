@@ -1,0 +1,177 @@
+"""POST /Bulk (RFC 7644 §3.7): many writes in one request, in a bounded number of transactions.
+
+Operations run in dependency order (`bulk.plan`) in chunks of `CHUNK` per `Store.batch()`
+transaction; each operation runs in its own savepoint, so a failing one rolls back alone and
+the others commit (RFC 7644 §3.7 does not make a BulkRequest atomic). Failed operations are
+journaled after their chunk commits. docs/bulk.md explains the choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from scimlite.auth import TOKEN
+from scimlite.keys import STORE
+from scimlite.scim import bulk, render
+from scimlite.scim import patch as scim_patch
+from scimlite.scim.errors import InvalidValue, NotFound, ScimError
+from scimlite.scim.handlers.resources import patch_change
+from scimlite.scim.http import base_url, read_json, respond
+from scimlite.scim.middleware import SCIM_PREFIX
+from scimlite.scim.models import parse_resource
+from scimlite.scim.schema import GROUP_RESOURCE, RESOURCE_TYPES, ResourceType
+from scimlite.store import Batch, Resource, ResourceStore, Store, WriteContext
+
+# Operations per transaction: one fsync per chunk, and the writer lock is released between
+# chunks so other clients' writes wait for at most one chunk.
+CHUNK = 250
+
+
+def _target(path: str) -> tuple[ResourceType, str | None]:
+    """`/Users` → (User, None); `/Groups/{id}` → (Group, id)."""
+    parts = path.strip("/").split("/")
+    resource = next((r for r in RESOURCE_TYPES if r.endpoint == "/" + parts[0]), None)
+    if resource is None or len(parts) > 2 or (len(parts) == 2 and not parts[1]):
+        raise NotFound(f'no SCIM endpoint at "{path}"; Bulk accepts /Users and /Groups paths')
+    return resource, parts[1] if len(parts) == 2 else None
+
+
+@dataclass(slots=True)
+class _Run:
+    """The state of one BulkRequest: ids created so far and results collected."""
+
+    store: Store
+    base: str
+    token_name: str | None
+    created: dict[str, str] = field(default_factory=dict)  # bulkId → new id
+    failed: set[str] = field(default_factory=set)  # bulkIds whose operation failed
+    results: list[bulk.OperationResult] = field(default_factory=list)
+    failures: list[tuple[WriteContext, ScimError]] = field(default_factory=list)
+
+    def errors(self) -> int:
+        return sum(1 for r in self.results if r.error is not None)
+
+    def _resources(self, resource: ResourceType) -> ResourceStore:
+        return self.store.groups if resource is GROUP_RESOURCE else self.store.users
+
+    def _check_refs(self, op: bulk.BulkOperation) -> None:
+        for ref in sorted(op.refs):
+            if ref in self.failed:
+                detail = f'bulkId "{ref}" refers to an operation that failed'
+                raise ScimError(detail, status=409)
+            if ref not in self.created:
+                raise InvalidValue(f'bulkId "{ref}" is not the bulkId of any POST in this request')
+
+    async def run(self, op: bulk.BulkOperation, batch: Batch) -> None:
+        """Run one operation in its own savepoint and record its result."""
+        path = bulk.substitute(op.path, self.created, in_path=True)
+        ctx = WriteContext(self.token_name, op.method, f"{SCIM_PREFIX}{path}")
+        try:
+            self._check_refs(op)
+            resource, resource_id = _target(path)
+            data = bulk.substitute(op.data, self.created)
+            result = await self._execute(op, resource, resource_id, data, ctx, batch)
+        except ScimError as error:
+            self.fail(op, ctx, error, path)
+            return
+        self.results.append(result)
+
+    def fail(self, op: bulk.BulkOperation, ctx: WriteContext, error: ScimError, path: str) -> None:
+        if op.bulk_id is not None:
+            self.failed.add(op.bulk_id)
+        self.failures.append((ctx, error))
+        # RFC 7644 §3.7.3: location is REQUIRED in a response, except when a POST failed.
+        where = None if op.method == "POST" else f"{self.base}{path}"
+        self.results.append(bulk.OperationResult(op, error.status, location=where, error=error))
+
+    def stopped(self, limit: int | None) -> bool:
+        """RFC 7644 §3.7.3: processing stops once `failOnErrors` operations have failed."""
+        return limit is not None and self.errors() >= limit
+
+    async def _execute(
+        self,
+        op: bulk.BulkOperation,
+        resource: ResourceType,
+        resource_id: str | None,
+        data: object,
+        ctx: WriteContext,
+        batch: Batch,
+    ) -> bulk.OperationResult:
+        if (resource_id is None) != (op.method == "POST"):
+            shape = f"{resource.endpoint}" if op.method == "POST" else f"{resource.endpoint}/{{id}}"
+            raise InvalidValue(f'a {op.method} operation needs a path of the form "{shape}"')
+        store = self._resources(resource)
+        if op.method == "DELETE":
+            assert resource_id is not None
+            await store.delete(resource_id, op.version, ctx, batch=batch)
+            where = render.location(self.base, resource, resource_id)
+            return bulk.OperationResult(op, 204, location=where)
+        record = await self._write(op, resource, store, resource_id, data, ctx, batch)
+        if op.bulk_id is not None:
+            self.created[op.bulk_id] = record.id
+        return bulk.OperationResult(
+            op,
+            201 if op.method == "POST" else 200,
+            location=render.location(self.base, resource, record.id),
+            version=render.etag(record.version),
+        )
+
+    @staticmethod
+    async def _write(
+        op: bulk.BulkOperation,
+        resource: ResourceType,
+        store: ResourceStore,
+        resource_id: str | None,
+        data: object,
+        ctx: WriteContext,
+        batch: Batch,
+    ) -> Resource:
+        if op.method == "PATCH":
+            assert resource_id is not None
+            operations, quirks = scim_patch.parse_patch(data)
+            ctx.quirks.extend(quirks)
+            change = patch_change(resource, resource_id, operations)
+            return await store.update(resource_id, change, op.version, ctx, batch=batch)
+        parsed = parse_resource(resource, data)
+        ctx.quirks.extend(parsed.quirks)
+        if op.method == "POST":
+            return await store.create(parsed.doc, parsed.refs, ctx, batch=batch)
+        assert resource_id is not None
+        refs = parsed.refs
+        if refs is None and resource is GROUP_RESOURCE:
+            refs = []  # RFC 7644 §3.5.1: a replace without members empties the team
+        return await store.replace(resource_id, parsed.doc, refs, op.version, ctx, batch=batch)
+
+
+async def post_bulk(request: web.Request) -> web.Response:
+    """POST /Bulk: 200 with a BulkResponse; per-operation outcomes are in its `status`es."""
+    request_body = bulk.parse_bulk(await read_json(request))
+    token = request.get(TOKEN)
+    run = _Run(request.config_dict[STORE], base_url(request), token.name if token else None)
+    plan = bulk.plan(request_body.operations)
+    limit = request_body.fail_on_errors
+    for start in range(0, len(plan.ordered), CHUNK):
+        if run.stopped(limit):
+            break
+        async with run.store.batch() as batch:
+            for op in plan.ordered[start : start + CHUNK]:
+                if run.stopped(limit):
+                    break
+                await run.run(op, batch)
+    for op in plan.circular:
+        if run.stopped(limit):
+            break
+        # RFC 7644 §3.7.1: circular references the server cannot resolve are a 409.
+        refs = ", ".join(f'"{r}"' for r in sorted(op.refs))
+        detail = f"circular bulkId reference: bulkIds {refs} depend on each other"
+        ctx = WriteContext(run.token_name, op.method, f"{SCIM_PREFIX}{op.path}")
+        run.fail(op, ctx, ScimError(detail, status=409), op.path)
+    for ctx, error in run.failures:
+        await run.store.record_failure(ctx, error.status, error.detail)
+    return respond(bulk.bulk_response(run.results))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/Bulk", post_bulk)

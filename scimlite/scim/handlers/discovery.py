@@ -1,0 +1,78 @@
+"""Discovery endpoints (RFC 7644 §4) and /Me (§3.11), which scimlite does not offer."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from scimlite.keys import SETTINGS
+from scimlite.scim import discovery, render
+from scimlite.scim.errors import Forbidden, NotFound, NotImplementedScim
+from scimlite.scim.http import base_url, respond
+from scimlite.scim.middleware import SCIM_PREFIX
+
+_PUBLIC = ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas")
+
+
+def is_public(path: str) -> bool:
+    """Discovery may be read without a token (RFC 7644 §4): IdPs probe it before setup."""
+    relative = path.removeprefix(SCIM_PREFIX)
+    return any(relative == p or relative.startswith(p + "/") for p in _PUBLIC)
+
+
+def _no_filter(request: web.Request) -> None:
+    # RFC 7644 §4: a filter on a discovery endpoint SHOULD be answered with 403.
+    if "filter" in request.query:
+        raise Forbidden(f"{request.path} does not support filtering; GET it without a filter")
+
+
+async def service_provider_config(request: web.Request) -> web.Response:
+    _no_filter(request)
+    settings = request.config_dict[SETTINGS]
+    return respond(discovery.service_provider_config(settings, base_url(request)))
+
+
+async def resource_types(request: web.Request) -> web.Response:
+    _no_filter(request)
+    items = discovery.resource_types(base_url(request))
+    return respond(render.list_response(items, len(items), 1))
+
+
+async def resource_type(request: web.Request) -> web.Response:
+    _no_filter(request)
+    wanted = request.match_info["id"]
+    found = discovery.find_resource_type(wanted)
+    if found is None:
+        raise NotFound(f"no resource type {wanted!r}; GET /ResourceTypes lists them")
+    return respond(discovery.resource_type(found, base_url(request)))
+
+
+async def schemas(request: web.Request) -> web.Response:
+    _no_filter(request)
+    items = discovery.schemas(base_url(request))
+    return respond(render.list_response(items, len(items), 1))
+
+
+async def schema(request: web.Request) -> web.Response:
+    _no_filter(request)
+    wanted = request.match_info["urn"]
+    found = discovery.find_schema(wanted)
+    if found is None:
+        raise NotFound(f"no schema {wanted!r}; GET /Schemas lists them")
+    return respond(discovery.schema(found, base_url(request)))
+
+
+async def me(request: web.Request) -> web.Response:
+    """RFC 7644 §3.11: /Me is optional; tokens here belong to IdPs, not to users."""
+    raise NotImplementedScim(
+        "/Me is not implemented: scimlite tokens identify a provisioning client, not a user"
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/ServiceProviderConfig", service_provider_config)
+    app.router.add_get("/ResourceTypes", resource_types)
+    app.router.add_get("/ResourceTypes/{id}", resource_type)
+    app.router.add_get("/Schemas", schemas)
+    app.router.add_get("/Schemas/{urn}", schema)
+    app.router.add_route("*", "/Me", me)
+    app.router.add_route("*", "/Me/{tail:.*}", me)
