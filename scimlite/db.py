@@ -122,6 +122,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX journal_at ON journal(at);
     CREATE INDEX journal_resource ON journal(resource_id, id);
     """,
+    # 2: the console's "last write per token" reads the journal by token.
+    """
+    CREATE INDEX journal_token ON journal(token_name, id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -228,7 +232,12 @@ async def migrate(conn: aiosqlite.Connection) -> int:
         )
     for version in range(current, SCHEMA_VERSION):
         script = MIGRATIONS[version]
-        await conn.executescript(
-            f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version + 1};\nCOMMIT;"
-        )
+        try:
+            await conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version + 1};\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            with suppress(sqlite3.Error):
+                await conn.execute("ROLLBACK")
+            raise
     return SCHEMA_VERSION

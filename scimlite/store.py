@@ -134,6 +134,20 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
+async def _rows(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """All rows of one statement in a single hop to the connection's thread.
+
+    `execute` + `fetchone` + cursor close are three hops; on a point lookup the hops,
+    not SQLite, are most of the cost.
+    """
+    return list(await conn.execute_fetchall(sql, params))
+
+
+async def _row(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    rows = await _rows(conn, sql, params)
+    return rows[0] if rows else None
+
+
 def _etag_version(if_match: str | None) -> int | None:
     """The version an If-Match header names; '*' matches any (RFC 7232 §3.1)."""
     if if_match is None or if_match.strip() == "*":
@@ -300,8 +314,7 @@ class ResourceStore:
     ) -> Resource:
         """One statement: the row and its memberships, so they always agree."""
         sql = f"{self._select(load_refs)} WHERE {self._kind.alias}.id = ?"
-        async with conn.execute(sql, (resource_id,)) as cur:
-            row = await cur.fetchone()
+        row = await _row(conn, sql, (resource_id,))
         if row is None:
             raise NotFound(f"{self._kind.name} {resource_id!r} not found")
         return _row_to_resource(row, load_refs)
@@ -325,8 +338,7 @@ class ResourceStore:
             offset = 0
         async with self._db.snapshot() as conn:
             count_sql = f"SELECT count(*) FROM {k.table} {k.alias} WHERE {where}"  # noqa: S608
-            async with conn.execute(count_sql, params) as cur:
-                row = await cur.fetchone()
+            row = await _row(conn, count_sql, params)
             total = int(row[0]) if row else 0
             rows: builtins.list[aiosqlite.Row] = []
             if query.count > 0 and total > 0:
@@ -335,8 +347,7 @@ class ResourceStore:
                     f"WHERE {page_where} ORDER BY {order} LIMIT ? OFFSET ?"
                 )
                 args = [*page_params, query.count + 1, offset]
-                async with conn.execute(sql, args) as cur:
-                    rows = builtins.list(await cur.fetchall())
+                rows = await _rows(conn, sql, args)
         more = len(rows) > query.count
         rows = rows[: query.count]
         return Page(
@@ -353,6 +364,7 @@ class ResourceStore:
         ctx: WriteContext,
         *,
         batch: Batch | None = None,
+        load_refs: bool = True,
     ) -> Resource:
         k = self._kind
         resource_id = str(uuid.uuid4())
@@ -367,14 +379,14 @@ class ResourceStore:
                 f"VALUES ({_marks(len(names))})",
                 values,
             )
-            await self._write_side_tables(conn, resource_id, doc)
+            await self._write_side_tables(conn, resource_id, doc, new=True)
             changes = diff_docs({}, doc)
             if refs:
                 changes += await self._apply_membership(
                     conn, resource_id, [MembershipChange("replace", tuple(refs))], stamp
                 )
             await _journal(conn, ctx, k.name, resource_id, 201, changes)
-            return await self._fetch(conn, resource_id)
+            return await self._fetch(conn, resource_id, load_refs=load_refs)
 
     async def replace(
         self,
@@ -385,6 +397,7 @@ class ResourceStore:
         ctx: WriteContext,
         *,
         batch: Batch | None = None,
+        load_refs: bool = True,
     ) -> Resource:
         """PUT (RFC 7644 §3.5.1): the document is replaced whole; refs only when given."""
 
@@ -394,7 +407,9 @@ class ResourceStore:
             )
             return Update(doc=doc, membership=changes)
 
-        return await self.update(resource_id, replace_doc, if_match, ctx, batch=batch)
+        return await self.update(
+            resource_id, replace_doc, if_match, ctx, batch=batch, load_refs=load_refs
+        )
 
     async def update(
         self,
@@ -404,8 +419,13 @@ class ResourceStore:
         ctx: WriteContext,
         *,
         batch: Batch | None = None,
+        load_refs: bool = True,
     ) -> Resource:
-        """Read-modify-write inside one transaction; `change` is pure and may raise."""
+        """Read-modify-write inside one transaction; `change` is pure and may raise.
+
+        `load_refs=False` answers without the memberships: an IdP adding one member to a
+        team of 50,000 asks for no roster back, and must not pay for one.
+        """
         k = self._kind
         async with self._write(batch) as conn:
             current = await self._current(conn, resource_id, if_match)
@@ -422,12 +442,12 @@ class ResourceStore:
                     "last_modified = ? WHERE id = ?",
                     [*columns.values(), orjson.dumps(update.doc).decode(), stamp, resource_id],
                 )
-                await self._write_side_tables(conn, resource_id, update.doc)
+                await self._write_side_tables(conn, resource_id, update.doc, new=False)
             membership = await self._apply_membership(conn, resource_id, update.membership, stamp)
             if membership and update.doc == current.doc:
                 await self._bump(conn, k.table, [resource_id], stamp)
             await _journal(conn, ctx, k.name, resource_id, 200, changes + membership)
-            return await self._fetch(conn, resource_id)
+            return await self._fetch(conn, resource_id, load_refs=load_refs)
 
     async def delete(
         self,
@@ -441,11 +461,14 @@ class ResourceStore:
         async with self._write(batch) as conn:
             current = await self._current(conn, resource_id, if_match)
             stamp = timeutil.now()
-            async with conn.execute(
-                f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?",  # noqa: S608
-                (resource_id,),
-            ) as cur:
-                others = [r[0] for r in await cur.fetchall()]
+            others = [
+                r[0]
+                for r in await _rows(
+                    conn,
+                    f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?",  # noqa: S608
+                    (resource_id,),
+                )
+            ]
             await conn.execute(f"DELETE FROM {k.table} WHERE id = ?", (resource_id,))  # noqa: S608
             # The other side's `groups`/`members` changed, so its version moves too.
             await self._bump(conn, k.other_table, others, stamp)
@@ -470,10 +493,9 @@ class ResourceStore:
     ) -> None:
         if "user_name_ci" not in columns:
             return
-        async with conn.execute(
-            "SELECT id FROM users WHERE user_name_ci = ?", (columns["user_name_ci"],)
-        ) as cur:
-            row = await cur.fetchone()
+        row = await _row(
+            conn, "SELECT id FROM users WHERE user_name_ci = ?", (columns["user_name_ci"],)
+        )
         if row is not None and row[0] != resource_id:
             raise Conflict(
                 f'userName "{columns["user_name"]}" is already taken by user {row[0]} '
@@ -481,17 +503,18 @@ class ResourceStore:
             )
 
     async def _write_side_tables(
-        self, conn: aiosqlite.Connection, resource_id: str, doc: dict[str, Any]
+        self, conn: aiosqlite.Connection, resource_id: str, doc: dict[str, Any], *, new: bool
     ) -> None:
         if self._kind is not USERS:
             return
-        await conn.execute("DELETE FROM user_emails WHERE user_id = ?", (resource_id,))
+        if not new:
+            await conn.execute("DELETE FROM user_emails WHERE user_id = ?", (resource_id,))
         rows = [
             (
                 resource_id,
                 i,
                 fold(e["value"]),
-                fold(e["type"]) if e.get("type") else None,
+                fold(e["type"]) if isinstance(e.get("type"), str) else None,
                 1 if e.get("primary") else 0,
             )
             for i, e in enumerate(doc.get("emails") or [])
@@ -556,12 +579,10 @@ class ResourceStore:
         base = f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?"  # noqa: S608
         found: set[str] = set()
         if among is None:
-            async with conn.execute(base, (resource_id,)) as cur:
-                return {r[0] for r in await cur.fetchall()}
+            return {r[0] for r in await _rows(conn, base, (resource_id,))}
         for chunk in _chunks(among):
             sql = f"{base} AND {k.other_col} IN ({_marks(len(chunk))})"
-            async with conn.execute(sql, [resource_id, *chunk]) as cur:
-                found.update(r[0] for r in await cur.fetchall())
+            found.update(r[0] for r in await _rows(conn, sql, [resource_id, *chunk]))
         return found
 
     async def _require_existing(self, conn: aiosqlite.Connection, ids: builtins.list[str]) -> None:
@@ -569,8 +590,7 @@ class ResourceStore:
         found: set[str] = set()
         for chunk in _chunks(ids):
             sql = f"SELECT id FROM {k.other_table} WHERE id IN ({_marks(len(chunk))})"  # noqa: S608
-            async with conn.execute(sql, chunk) as cur:
-                found.update(r[0] for r in await cur.fetchall())
+            found.update(r[0] for r in await _rows(conn, sql, chunk))
         missing = [i for i in ids if i not in found]
         if missing:
             shown = ", ".join(repr(m) for m in missing[:10])
@@ -675,19 +695,27 @@ class Store:
 
     # --- tokens -----------------------------------------------------------------
 
-    async def create_token(self, name: str, scope: tokens.Scope) -> tuple[TokenInfo, str]:
-        """A new token; the secret is returned once and only its digest is kept."""
+    async def create_token(
+        self, name: str, scope: tokens.Scope, ctx: WriteContext | None = None
+    ) -> tuple[TokenInfo, str]:
+        """A new token; the secret is returned once and only its digest is kept.
+
+        With a write context (the console) the creation is journaled in the same
+        transaction; the CLI writes the file directly and has no request to journal.
+        """
         prefix, secret = tokens.generate()
         stamp = timeutil.now()
         async with self.db.transaction() as conn:
-            async with conn.execute("SELECT 1 FROM tokens WHERE name = ?", (name,)) as cur:
-                if await cur.fetchone() is not None:
-                    raise Conflict(f"a token named {name!r} already exists")
+            if await _row(conn, "SELECT 1 FROM tokens WHERE name = ?", (name,)) is not None:
+                raise Conflict(f"a token named {name!r} already exists")
             cur = await conn.execute(
                 "INSERT INTO tokens (name, prefix, hash, scope, created) VALUES (?, ?, ?, ?, ?)",
                 (name, prefix, tokens.digest(secret), scope, stamp),
             )
             token_id = cur.lastrowid or 0
+            if ctx is not None:
+                changes = diff_docs({}, {"name": name, "prefix": prefix, "scope": scope})
+                await _journal(conn, ctx, "Token", name, 201, changes)
         return TokenInfo(token_id, name, prefix, scope, stamp, None, None), secret
 
     async def list_tokens(self) -> list[TokenInfo]:
@@ -720,15 +748,13 @@ class Store:
         prefix = tokens.prefix_of(presented)
         if prefix is None:
             return None
-        async with (
-            self.db.read() as conn,
-            conn.execute(
+        async with self.db.read() as conn:
+            row = await _row(
+                conn,
                 "SELECT id, name, prefix, scope, created, last_used, revoked, hash "
                 "FROM tokens WHERE prefix = ?",
                 (prefix,),
-            ) as cur,
-        ):
-            row = await cur.fetchone()
+            )
         if row is None or row["revoked"] is not None or not tokens.matches(presented, row["hash"]):
             return None
         return TokenInfo(*tuple(row)[:7])
@@ -752,10 +778,14 @@ class Store:
         return DirectoryCounts(by_active.get(1, 0), by_active.get(0, 0), teams, memberships)
 
     async def last_write_per_token(self) -> list[JournalEntry]:
-        """Each token's latest journal row, newest first: which IdP wrote last, and when."""
+        """Each token's latest journal row, newest first: which IdP wrote last, and when.
+
+        One max(id) lookup per token: O(tokens · log n) given an index on
+        journal(token_name, id), a scan per token without one.
+        """
         sql = (
-            "SELECT * FROM journal WHERE id IN (SELECT max(id) FROM journal "
-            "WHERE token_name IS NOT NULL GROUP BY token_name) ORDER BY id DESC"
+            "SELECT j.* FROM tokens t JOIN journal j ON j.id = "
+            "(SELECT max(id) FROM journal WHERE token_name = t.name) ORDER BY j.id DESC"
         )
         async with self.db.read() as conn, conn.execute(sql) as cur:
             return [_journal_entry(r) for r in await cur.fetchall()]
@@ -807,16 +837,21 @@ class Store:
     async def team_members(
         self, group_id: str, start_index: int, count: int
     ) -> tuple[int, list[MemberSummary]]:
-        """A page of one team's members by userName, for teams too big to show whole."""
+        """A page of one team's members, in membership-index order (by user id).
+
+        Walking the (group_id, user_id) primary key costs O(page) even for a team of 50,000;
+        ordering by userName would sort the whole team on every page (~100 ms at 50,000).
+        """
         async with self.db.snapshot() as conn:
             async with conn.execute(
                 "SELECT count(*) FROM memberships WHERE group_id = ?", (group_id,)
             ) as cur:
                 row = await cur.fetchone()
             async with conn.execute(
-                "SELECT u.id, u.user_name, u.display_name, u.email, u.active "
-                "FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.group_id = ? "
-                "ORDER BY u.user_name_ci LIMIT ? OFFSET ?",
+                "SELECT u.id, u.user_name, u.display_name, u.email, u.active FROM "
+                "(SELECT user_id FROM memberships WHERE group_id = ? "
+                "ORDER BY user_id LIMIT ? OFFSET ?) AS page JOIN users u ON u.id = page.user_id "
+                "ORDER BY u.id",
                 (group_id, count, start_index - 1),
             ) as cur:
                 rows = await cur.fetchall()
@@ -835,25 +870,6 @@ class Store:
         ):
             row = await cur.fetchone()
         return None if row is None else TokenInfo(*tuple(row))
-
-    async def create_token_journaled(
-        self, name: str, scope: tokens.Scope, ctx: WriteContext
-    ) -> tuple[TokenInfo, str]:
-        """`create_token` for the console: the new token and its journal row commit together."""
-        prefix, secret = tokens.generate()
-        stamp = timeutil.now()
-        async with self.db.transaction() as conn:
-            async with conn.execute("SELECT 1 FROM tokens WHERE name = ?", (name,)) as cur:
-                if await cur.fetchone() is not None:
-                    raise Conflict(f"a token named {name!r} already exists")
-            cur = await conn.execute(
-                "INSERT INTO tokens (name, prefix, hash, scope, created) VALUES (?, ?, ?, ?, ?)",
-                (name, prefix, tokens.digest(secret), scope, stamp),
-            )
-            token_id = cur.lastrowid or 0
-            changes = diff_docs({}, {"name": name, "prefix": prefix, "scope": scope})
-            await _journal(conn, ctx, "Token", name, 201, changes)
-        return TokenInfo(token_id, name, prefix, scope, stamp, None, None), secret
 
     async def revoke_token_journaled(self, name: str, ctx: WriteContext) -> TokenInfo:
         """`revoke_token` for the console, journaled; NotFound unless the token is live."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scimlite.db import SCHEMA_VERSION, Database, DatabaseError
+from scimlite.db import MIGRATIONS, SCHEMA_VERSION, Database, DatabaseError
 from scimlite.scim.models import parse_resource
 from scimlite.scim.schema import USER_RESOURCE
 from scimlite.store import Store, WriteContext
@@ -96,3 +96,24 @@ async def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
                 await conn.execute("INSERT INTO memberships VALUES ('nope', 'nope')")
     finally:
         await db.close()
+
+
+async def test_a_version_1_file_with_data_is_upgraded_and_keeps_it(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(MIGRATIONS[0])
+        conn.execute(
+            "INSERT INTO tokens (name, prefix, hash, scope, created) "
+            "VALUES ('old', 'p', 'h', 'scim', 'then')"
+        )
+        conn.execute("PRAGMA user_version = 1")
+    db = Database(path)
+    await db.open()
+    try:
+        assert [t.name for t in await Store(db).list_tokens()] == ["old"]
+    finally:
+        await db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert "journal_token" in indexes

@@ -1,0 +1,110 @@
+"""Console middleware: security headers, the session, sign-in enforcement, CSRF, error pages."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+import aiohttp_jinja2
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, same
+from scimlite.keys import SESSIONS, STORE
+from scimlite.scim.errors import Forbidden, ScimError
+from scimlite.scim.middleware import SCIM_PREFIX
+
+log = logging.getLogger("scimlite.console")
+
+SESSION = web.RequestKey("console_session", Session)  # set only when signed in
+PUBLIC_ROUTES = frozenset({"signin", "static"})
+
+# No inline script or style anywhere, so 'self' is the whole policy.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def redirect(location: str) -> web.Response:
+    """303 See Other: after a POST the browser GETs the next page (no resubmission)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _route_name(request: web.Request) -> str | None:
+    route = request.match_info.route
+    return route.name if route.resource is not None else "not-found"
+
+
+async def _csrf_field(request: web.Request) -> str | None:
+    form = await request.post()
+    value = form.get("csrf")
+    return value if isinstance(value, str) else None
+
+
+async def _signed_in(request: web.Request) -> Session | None:
+    """The request's session, if its token is still live (revocation ends sessions)."""
+    sessions = request.config_dict[SESSIONS]
+    session = sessions.get(request.cookies.get(COOKIE))
+    if session is None:
+        return None
+    if await request.config_dict[STORE].live_token(session.token_id) is None:
+        sessions.end_for_token(session.token_id)
+        return None
+    return session
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    name = _route_name(request)
+    if name == "static":
+        return await handler(request)
+    session = await _signed_in(request)
+    if session is not None:
+        request[SESSION] = session
+    public = name in PUBLIC_ROUTES or name == "not-found"
+    if request.method == "POST":
+        expected = request.cookies.get(SIGNIN_COOKIE) if name == "signin" else None
+        if session is not None and name != "signin":
+            expected = session.csrf
+        if expected is None:
+            raise Forbidden("sign in first, then try again")
+        if not same(await _csrf_field(request), expected):
+            raise Forbidden("the form's security token is missing or stale; reload and retry")
+    elif not public and session is None:
+        return redirect(f"/signin?next={quote(request.path_qs, safe='/')}")
+    return await handler(request)
+
+
+def _error_page(request: web.Request, status: int, message: str) -> web.Response:
+    context = {"status": status, "message": message, "session": request.get(SESSION)}
+    return aiohttp_jinja2.render_template("error.html", request, context, status=status)
+
+
+@web.middleware
+async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Everything outside /scim/v2 and /healthz is the console."""
+    if request.path.startswith(SCIM_PREFIX) or request.path in ("/healthz", "/openapi.json"):
+        return await handler(request)
+    try:
+        response = await _guarded(request, handler)
+    except ScimError as exc:
+        response = _error_page(request, exc.status, exc.detail)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _error_page(request, exc.status, exc.reason)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = _error_page(request, 500, "the console failed to show this page; see the log")
+    response.headers.update(SECURITY_HEADERS)
+    if _route_name(request) != "static":
+        # Pages show directory data and, once, a new token's secret: never cache them.
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,382 @@
+"""Console pages: parse the query or form, ask the store, render a template.
+
+Writes go through the same store transactions as the SCIM API and are journaled under
+the signed-in token's name, with the console path (e.g. `POST /users/<id>/active`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp_jinja2
+import orjson
+from aiohttp import web
+
+from scimlite import timeutil
+from scimlite.console.middleware import SESSION, redirect
+from scimlite.console.search import MAX_QUERY, user_search
+from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, new_secret
+from scimlite.keys import SESSIONS, SETTINGS, STORE
+from scimlite.scim import render as scim_render
+from scimlite.scim.errors import Conflict, InvalidFilter, InvalidValue, NotFound
+from scimlite.scim.filter import parse_path
+from scimlite.scim.http import base_url
+from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
+from scimlite.store import (
+    JournalQuery,
+    ListQuery,
+    MembershipChange,
+    Resource,
+    Store,
+    Update,
+    WriteContext,
+)
+from scimlite.tokens import SCOPES
+
+PER_PAGE = 50
+HISTORY = 50
+USER_SORTS = {"userName": "userName", "displayName": "displayName", "modified": "meta.lastModified"}
+STATUS_FILTERS = {"ok": (None, 399), "error": (400, None), "4xx": (400, 499), "5xx": (500, None)}
+RESOURCE_TYPES = ("User", "Group", "Token")
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _store(request: web.Request) -> Store:
+    return request.config_dict[STORE]
+
+
+def _session(request: web.Request) -> Session:
+    return request[SESSION]
+
+
+def _context(request: web.Request) -> WriteContext:
+    """The journal's view of a console write: the signed-in token, the console path."""
+    return WriteContext(_session(request).token_name, request.method, request.path)
+
+
+def page(
+    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+) -> web.Response:
+    session = request.get(SESSION)
+
+    def with_query(**changes: object) -> str:
+        """This page's URL with some query parameters replaced (pagers, sort headers)."""
+        query = {**request.query, **{k: str(v) for k, v in changes.items()}}
+        return str(request.rel_url.with_query({k: v for k, v in query.items() if v != ""}))
+
+    base = {
+        "session": session,
+        "flashes": session.pop_flashes() if session else [],
+        "with_query": with_query,
+    }
+    return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
+
+
+def _page_number(request: web.Request) -> int:
+    raw = request.query.get("page", "1")
+    return max(1, int(raw)) if raw.isdigit() else 1
+
+
+def _start(page_number: int, per_page: int = PER_PAGE) -> int:
+    return (page_number - 1) * per_page + 1
+
+
+def _pager(page_number: int, total: int, per_page: int = PER_PAGE) -> dict[str, int]:
+    last = max(1, -(-total // per_page))
+    return {"page": page_number, "last": last, "total": total, "per_page": per_page}
+
+
+def _pretty(document: dict[str, Any]) -> str:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    form = await request.post()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _set_cookie(request: web.Request, response: web.Response, name: str, value: str) -> None:
+    public = request.config_dict[SETTINGS].public_url or ""
+    response.set_cookie(
+        name,
+        value,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure or public.startswith("https://"),
+    )
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: `//host` or `/\\host` would leave the console (open redirect)."""
+    if not target or not target.startswith("/") or target[1:2] in ("/", "\\"):
+        return "/"
+    return target
+
+
+# --- sign-in ---------------------------------------------------------------------------
+
+
+async def signin_form(request: web.Request) -> web.Response:
+    if request.get(SESSION) is not None:
+        return redirect(_safe_next(request.query.get("next")))
+    return _signin_page(request, request.query.get("next"), None, 200)
+
+
+def _signin_page(
+    request: web.Request, target: str | None, error: str | None, status: int
+) -> web.Response:
+    csrf = new_secret()
+    response = page(
+        request, "signin.html", {"csrf": csrf, "next": _safe_next(target), "error": error}, status
+    )
+    _set_cookie(request, response, SIGNIN_COOKIE, csrf)
+    return response
+
+
+async def signin(request: web.Request) -> web.Response:
+    """Only admin-scope tokens sign in; the session id is new, so a planted one is useless."""
+    form = await _form(request)
+    target = form.get("next")
+    token = await _store(request).authenticate(form.get("token", "").strip())
+    if token is None:
+        return _signin_page(request, target, "That token is not valid, or has been revoked.", 401)
+    if token.scope != "admin":
+        message = (
+            f"Token '{token.name}' has scope '{token.scope}': it can use the SCIM API but not "
+            "the console. Sign in with an admin token."
+        )
+        return _signin_page(request, target, message, 403)
+    sessions = request.config_dict[SESSIONS]
+    old = request.cookies.get(COOKIE)
+    if old:
+        sessions.end(old)
+    session = sessions.start(token.id, token.name)
+    await _store(request).touch_token(token.id, timeutil.now())
+    response = redirect(_safe_next(target))
+    _set_cookie(request, response, COOKIE, session.id)
+    response.del_cookie(SIGNIN_COOKIE, path="/")
+    return response
+
+
+async def signout(request: web.Request) -> web.Response:
+    request.config_dict[SESSIONS].end(_session(request).id)
+    response = redirect("/signin")
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+# --- dashboard -------------------------------------------------------------------------
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    store = _store(request)
+    context = {
+        "counts": await store.directory_counts(),
+        "last_writes": await store.last_write_per_token(),
+        "errors": await store.search_journal(JournalQuery(status_min=400, limit=10)),
+    }
+    return page(request, "dashboard.html", context)
+
+
+# --- users -----------------------------------------------------------------------------
+
+
+async def users(request: web.Request) -> web.Response:
+    """Paged, sortable, searchable: plain text or a SCIM filter."""
+    text = request.query.get("q", "")[:MAX_QUERY]
+    sort = request.query.get("sort", "userName")
+    sort = sort if sort in USER_SORTS else "userName"
+    descending = request.query.get("order") == "desc"
+    number = _page_number(request)
+    error, total, items = None, 0, []
+    try:
+        search, note = user_search(text)
+        query = ListQuery(
+            filter=search,
+            start_index=_start(number),
+            count=PER_PAGE,
+            sort_by=parse_path(USER_SORTS[sort], USER_RESOURCE).path,
+            descending=descending,
+            load_refs=False,
+        )
+        result = await _store(request).users.list(query)
+        total, items = result.total, result.items
+    except (InvalidFilter, InvalidValue) as exc:
+        note, error = None, f"Cannot search for that: {exc.detail}"
+    context = {
+        "q": text, "sort": sort, "descending": descending, "users": items,
+        "pager": _pager(number, total), "note": note, "error": error,
+    }  # fmt: skip
+    return page(request, "users.html", context, 400 if error else 200)
+
+
+async def user(request: web.Request) -> web.Response:
+    store = _store(request)
+    record = await store.users.get(request.match_info["id"])
+    context = {
+        "user": record,
+        "doc": record.doc,
+        "raw": _pretty(scim_render.to_wire(USER_RESOURCE, record, base_url(request))),
+        "history": await store.search_journal(JournalQuery(resource_id=record.id, limit=HISTORY)),
+    }
+    return page(request, "user.html", context)
+
+
+async def set_active(request: web.Request) -> web.Response:
+    """Deactivate or reactivate a user: the same update (and journal row) as a SCIM PATCH."""
+    user_id = request.match_info["id"]
+    active = (await _form(request)).get("active") == "true"
+
+    def change(current: Resource) -> Update:
+        return Update(doc={**current.doc, "active": active})
+
+    record = await _store(request).users.update(user_id, change, None, _context(request))
+    verb = "Reactivated" if active else "Deactivated"
+    _session(request).flash(f"{verb} {record.doc['userName']}.")
+    return redirect(f"/users/{user_id}")
+
+
+# --- teams -----------------------------------------------------------------------------
+
+
+async def teams(request: web.Request) -> web.Response:
+    text = request.query.get("q", "").strip()[:MAX_QUERY]
+    number = _page_number(request)
+    total, items = await _store(request).team_summaries(_start(number), PER_PAGE, text or None)
+    context = {"q": text, "teams": items, "pager": _pager(number, total)}
+    return page(request, "teams.html", context)
+
+
+async def team(request: web.Request) -> web.Response:
+    """The team, one page of its members (teams can be huge), and its history."""
+    store = _store(request)
+    record = await store.groups.get(request.match_info["id"], load_refs=False)
+    number = _page_number(request)
+    total, members = await store.team_members(record.id, _start(number), PER_PAGE)
+    context = {
+        "team": record,
+        "members": members,
+        "pager": _pager(number, total),
+        "raw": _pretty(scim_render.to_wire(GROUP_RESOURCE, record, base_url(request))),
+        "history": await store.search_journal(JournalQuery(resource_id=record.id, limit=HISTORY)),
+    }
+    return page(request, "team.html", context)
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    team_id = request.match_info["id"]
+    user_id = (await _form(request)).get("user_id", "")
+
+    def change(current: Resource) -> Update:
+        return Update(doc=current.doc, membership=[MembershipChange("remove", (user_id,))])
+
+    await _store(request).groups.update(team_id, change, None, _context(request))
+    _session(request).flash("Removed the member from the team.")
+    return redirect(f"/teams/{team_id}")
+
+
+# --- journal ---------------------------------------------------------------------------
+
+
+def _moment(text: str, *, end: bool) -> str | None:
+    """A datetime-local value (taken as UTC) as journal text; `end` covers its whole minute."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidValue(f"{text!r} is not a date and time like 2026-01-31T09:30") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if end and moment.second == 0 and moment.microsecond == 0:
+        moment += timedelta(seconds=59, microseconds=999_000)
+    return timeutil.format_time(moment)
+
+
+async def journal(request: web.Request) -> web.Response:
+    """Every write, newest first, filtered by resource, token, status and time."""
+    args = {k: request.query.get(k, "").strip() for k in ("type", "resource", "token", "status")}
+    args |= {k: request.query.get(k, "").strip() for k in ("since", "until", "before")}
+    low, high = STATUS_FILTERS.get(args["status"], (None, None))
+    error, entries = None, []
+    try:
+        query = JournalQuery(
+            resource_type=args["type"] if args["type"] in RESOURCE_TYPES else None,
+            resource_id=args["resource"] or None,
+            token_name=args["token"] or None,
+            status_min=low,
+            status_max=high,
+            since=_moment(args["since"], end=False),
+            until=_moment(args["until"], end=True),
+            before_id=int(args["before"]) if args["before"].isdigit() else None,
+            limit=PER_PAGE,
+        )
+        entries = await _store(request).search_journal(query)
+    except InvalidValue as exc:
+        error = exc.detail
+    context = {
+        "args": args, "entries": entries, "error": error, "resource_types": RESOURCE_TYPES,
+        "statuses": list(STATUS_FILTERS), "tokens": await _store(request).list_tokens(),
+        "older": entries[-1].id if len(entries) == PER_PAGE else None,
+    }  # fmt: skip
+    return page(request, "journal.html", context, 400 if error else 200)
+
+
+# --- tokens ----------------------------------------------------------------------------
+
+
+async def _tokens_page(
+    request: web.Request, created: tuple[str, str] | None = None, error: str | None = None
+) -> web.Response:
+    context = {
+        "tokens": await _store(request).list_tokens(),
+        "scopes": SCOPES,
+        "created": created,
+        "error": error,
+    }
+    return page(request, "tokens.html", context, 400 if error else 200)
+
+
+async def tokens(request: web.Request) -> web.Response:
+    return await _tokens_page(request)
+
+
+async def create_token(request: web.Request) -> web.Response:
+    """The secret is in this response only; it is never stored or shown again."""
+    form = await _form(request)
+    name, scope = form.get("name", "").strip(), form.get("scope", "scim")
+    if not _TOKEN_NAME.fullmatch(name):
+        return await _tokens_page(request, error="Name a token with letters, digits, . _ @ or -.")
+    if scope not in SCOPES:
+        return await _tokens_page(request, error=f"Scope must be one of {', '.join(SCOPES)}.")
+    try:
+        token, secret = await _store(request).create_token(
+            name, "admin" if scope == "admin" else "scim", _context(request)
+        )
+    except Conflict as exc:
+        return await _tokens_page(request, error=f"{exc.detail}; choose another name.")
+    return await _tokens_page(request, created=(token.name, secret))
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    """Revoking the token you signed in with signs you out: its sessions end with it."""
+    session = _session(request)
+    name = (await _form(request)).get("name", "")
+    try:
+        token = await _store(request).revoke_token_journaled(name, _context(request))
+    except NotFound as exc:
+        session.flash(f"Nothing revoked: {exc.detail}.")
+        return redirect("/tokens")
+    request.config_dict[SESSIONS].end_for_token(token.id)
+    if token.id == session.token_id:
+        response = redirect("/signin")
+        response.del_cookie(COOKIE, path="/")
+        return response
+    session.flash(f"Revoked token '{token.name}'; it gets 401 from its next request on.")
+    return redirect("/tokens")
