@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from aiohttp import web
 
 from scimlite import timeutil
-from scimlite.scim.errors import Unauthorized
+from scimlite.ratelimit import FailureLimiter, retry_after
+from scimlite.scim.errors import TooManyRequests, Unauthorized
 from scimlite.store import Store, TokenInfo
 
 TOKEN = web.RequestKey("token", TokenInfo)
@@ -20,9 +22,10 @@ TOKEN = web.RequestKey("token", TokenInfo)
 
 @dataclass
 class AuthState:
-    """Throttles `last used` updates to one write per token per interval."""
+    """Throttles `last used` updates to one write per token per interval; limits failures."""
 
     touch_interval: float = 60.0
+    limiter: FailureLimiter = field(default_factory=FailureLimiter)
     _touched: dict[int, float] = field(default_factory=dict)
 
     def due(self, token_id: int) -> bool:
@@ -46,11 +49,23 @@ async def authenticate(request: web.Request, store: Store, state: AuthState) -> 
     """The request's live token, or Unauthorized; records `last used` now and then."""
     presented = bearer(request)
     if presented is None:
-        raise Unauthorized("this endpoint needs an 'Authorization: Bearer <token>' header")
+        _refuse(request, state, "this endpoint needs an 'Authorization: Bearer <token>' header")
     token = await store.authenticate(presented)
     if token is None:
-        raise Unauthorized("the bearer token is not valid, or has been revoked")
+        _refuse(request, state, "the bearer token is not valid, or has been revoked")
     if state.due(token.id):
         await store.touch_token(token.id, timeutil.now())
     request[TOKEN] = token
     return token
+
+
+def _refuse(request: web.Request, state: AuthState, detail: str) -> NoReturn:
+    """401, or 429 once this address has failed too often (docs/security.md)."""
+    wait = state.limiter.failed(request.remote or "unknown")
+    if wait is not None:
+        raise TooManyRequests(
+            "too many failed authentication attempts from this address; "
+            "retry later with a valid bearer token",
+            headers={"Retry-After": retry_after(wait)},
+        )
+    raise Unauthorized(detail)

@@ -30,6 +30,10 @@ class Settings(BaseModel):
     readers: int = Field(default=3, ge=1, le=64)
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     log_format: Literal["text", "json"] = "text"
+    # Failed bearer-token attempts per client address within the window before further
+    # failures get 429 + Retry-After; a valid token is always served (docs/security.md).
+    auth_failure_limit: int = Field(default=20, ge=1)
+    auth_failure_window: float = Field(default=60.0, gt=0)
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,0 +1,120 @@
+"""One log line per request, as text or JSON lines, and the request id that ties them together.
+
+Why its own middleware instead of aiohttp's access logger: the line must carry the name of
+the token that made the request (known only after authentication) and never the token
+itself, and it must be machine-readable when `--log-format json` is set. The request id is
+taken from an inbound `X-Request-Id` when it looks like one (so a reverse proxy's id carries
+through), otherwise made here, and echoed in the response.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from typing import Any, Literal
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from scimlite.auth import TOKEN
+
+LogFormat = Literal["text", "json"]
+REQUEST_ID = web.RequestKey("request_id", str)
+HEADER = "X-Request-Id"
+_FIELDS = ("request_id", "remote", "token", "method", "path", "status", "latency_ms")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+log = logging.getLogger("scimlite.access")
+
+
+def _request_id(request: web.Request) -> str:
+    inbound = request.headers.get(HEADER, "")
+    return inbound if _SANE_ID.fullmatch(inbound) else uuid.uuid4().hex
+
+
+def _emit(request: web.Request, status: int, started: float) -> None:
+    token = request.get(TOKEN)
+    fields: dict[str, Any] = {
+        "request_id": request[REQUEST_ID],
+        "remote": request.remote,
+        "token": token.name if token else None,  # the name, never the secret
+        "method": request.method,
+        "path": request.path,  # no query string: filters may carry e-mail addresses
+        "status": status,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    log.info("%s %s %s", request.method, request.path, status, extra={"access": fields})
+
+
+@web.middleware
+async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost middleware: assigns the request id, logs the outcome of every request."""
+    started = time.perf_counter()
+    request[REQUEST_ID] = _request_id(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers[HEADER] = request[REQUEST_ID]
+        _emit(request, exc.status, started)
+        raise
+    except BaseException:
+        _emit(request, 500, started)  # aiohttp answers 500 (or drops a cancelled request)
+        raise
+    if not response.prepared:
+        response.headers[HEADER] = request[REQUEST_ID]
+    _emit(request, response.status, started)
+    return response
+
+
+def _utc(seconds: float | None) -> time.struct_time:
+    """Log times are UTC, like every time scimlite writes."""
+    return time.gmtime(seconds)
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger message`, then the access fields as `key=value` pairs."""
+
+    converter = staticmethod(_utc)
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields: dict[str, Any] | None = getattr(record, "access", None)
+        if fields:
+            line += " " + " ".join(f"{k}={fields[k]}" for k in _FIELDS if fields[k] is not None)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, access fields, traceback."""
+
+    converter = staticmethod(_utc)
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "access", None) or {})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure(log_format: LogFormat) -> None:
+    """Route every log record to stderr in the chosen format (the CLI calls this once).
+
+    Like `logging.basicConfig`, it does nothing when the root logger already has handlers
+    (an embedding application's, or pytest's).
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])

@@ -1,0 +1,180 @@
+"""Real servers for tests that need real sockets: a `scimlite serve` process, or an app
+running on its own event loop in a thread (so synchronous hypothesis/schemathesis tests can
+talk to it over HTTP while pytest's loop stays out of the way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from aiohttp import web
+
+from scimlite.app import create_app
+from scimlite.db import Database
+from scimlite.keys import STORE
+from scimlite.settings import Settings
+from scimlite.store import Store
+
+T = TypeVar("T")
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+SCIM_JSON = "application/scim+json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def create_token(db_path: Path, name: str = "test-idp") -> str:
+    """A scim-scope token in the file, made the way `scimlite token create` makes it."""
+    db = Database(db_path, readers=1)
+    await db.open()
+    try:
+        _, secret = await Store(db).create_token(name, "scim")
+    finally:
+        await db.close()
+    return secret
+
+
+class ServeProcess:
+    """`python -m scimlite serve` on a file; output goes to a log file the test can read."""
+
+    def __init__(self, db: Path, log: Path, *extra: str) -> None:
+        self.db, self.log, self.extra = db, log, extra
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._out: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20) -> None:
+        self._out = open(self.log, "ab")  # noqa: SIM115 - closed in _reap
+        argv = [sys.executable, "-m", "scimlite", "serve", "--db", str(self.db)]
+        self.proc = subprocess.Popen(
+            [*argv, "--port", str(self.port), *self.extra],
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"serve exited early:\n{self.log.read_text()}")
+            try:
+                status, _, _ = request("GET", f"{self.url}/healthz", timeout=1)
+                if status == 200:
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"serve did not answer in {timeout}s:\n{self.log.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no checkpoint, no goodbye — a crash."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self._reap()
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self._reap()
+
+    def _reap(self) -> int:
+        assert self.proc is not None
+        try:
+            code = self.proc.wait(timeout=15)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            if self._out is not None:
+                self._out.close()
+                self._out = None
+        return code
+
+
+class ThreadedApp:
+    """`create_app(settings)` served on 127.0.0.1 from a private loop in a daemon thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    async def _start(self) -> None:
+        self.runner = web.AppRunner(create_app(self.settings), access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self.runner.addresses[0][1])
+
+    def __enter__(self) -> ThreadedApp:
+        self.thread.start()
+        self.run(self._start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.runner is not None:
+            self.run(self.runner.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def token(self, name: str = "fuzz") -> str:
+        assert self.runner is not None
+        _, secret = self.run(self.runner.app[STORE].create_token(name, "scim"))
+        return secret
+
+
+def request(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request with raw bytes in and out (urls may carry any bytes, already quoted)."""
+    rest = url.split("://", 1)[1]
+    hostport, _, path = rest.partition("/")
+    host, _, port = hostport.partition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request(method, "/" + path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def assert_scim_error(status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """RFC 7644 §3.12: a 4xx/5xx under /scim/v2 is an Error body in application/scim+json."""
+    assert headers.get("content-type", "").split(";")[0] == SCIM_JSON, (status, headers, body)
+    doc: dict[str, Any] = json.loads(body)
+    assert doc["schemas"] == [ERROR_SCHEMA], doc
+    assert doc["status"] == str(status), doc
+    assert isinstance(doc.get("detail"), str) and doc["detail"], doc
+    return doc
