@@ -7,10 +7,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from scimlite import openapi
+from scimlite.accesslog import access_log
 from scimlite.auth import AuthState, authenticate
+from scimlite.console.mount import setup_console
 from scimlite.db import Database
 from scimlite.keys import AUTH, SETTINGS, STORE
-from scimlite.scim.handlers.resources import add_routes
+from scimlite.ratelimit import FailureLimiter
+from scimlite.scim.handlers import bulk, discovery
+from scimlite.scim.handlers.resources import add_routes, root_search
 from scimlite.scim.middleware import SCIM_PREFIX, scim_errors
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
 from scimlite.settings import Settings
@@ -32,7 +37,8 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 @web.middleware
 async def _scim_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    await authenticate(request, request.config_dict[STORE], request.config_dict[AUTH])
+    if not discovery.is_public(request.path):  # RFC 7644 §4: discovery needs no token
+        await authenticate(request, request.config_dict[STORE], request.config_dict[AUTH])
     return await handler(request)
 
 
@@ -41,25 +47,31 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def index(request: web.Request) -> web.Response:
-    return web.Response(
-        text="scimlite is running. SCIM 2.0 base URL: /scim/v2\n", content_type="text/plain"
-    )
+async def openapi_json(request: web.Request) -> web.Response:
+    """The OpenAPI description of /scim/v2; public, like SCIM discovery (RFC 7644 §4)."""
+    return web.json_response(openapi.document(request.app[SETTINGS]))
 
 
 def create_scim_app() -> web.Application:
     scim = web.Application(middlewares=[_scim_auth])
     add_routes(scim, USER_RESOURCE)
     add_routes(scim, GROUP_RESOURCE)
+    scim.router.add_post("/.search", root_search)
+    discovery.add_routes(scim)
+    bulk.add_routes(scim)
     return scim
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[scim_errors], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[access_log, scim_errors], client_max_size=settings.max_body_bytes
+    )
     app[SETTINGS] = settings
-    app[AUTH] = AuthState()
+    limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
+    app[AUTH] = AuthState(limiter=limiter)
     app.cleanup_ctx.append(_store_ctx)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/", index)
+    app.router.add_get("/openapi.json", openapi_json)
+    setup_console(app)  # GET / is the console dashboard (sign-in first)
     app.add_subapp(SCIM_PREFIX, create_scim_app())
     return app

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
-from scimlite import __version__, demo, tokens
+from scimlite import __version__, accesslog, demo, tokens
 from scimlite.app import create_app
+from scimlite.backup import backup
+from scimlite.banner import banner
 from scimlite.db import Database, DatabaseError
+from scimlite.resources import EXAMPLE_DB, shipped
 from scimlite.scim.errors import Conflict
 from scimlite.settings import Settings, SettingsError
 from scimlite.store import Store
@@ -27,6 +31,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         db_path=getattr(args, "db", None),
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
+        log_format=getattr(args, "log_format", None),
     )
 
 
@@ -59,32 +64,32 @@ def _bootstrap_token(settings: Settings) -> str | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    created = not settings.db_path.exists()
     secret = _bootstrap_token(settings)
-    shown_host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-    base = settings.public_url or f"http://{shown_host}:{settings.port}"
-    print(f"scimlite {__version__} serving {settings.db_path}")
-    print(f"  SCIM base URL : {base.rstrip('/')}/scim/v2")
-    print(f"  Health        : {base.rstrip('/')}/healthz")
-    if secret is not None:
-        print()
-        print(f"  Admin token (shown once, stored only as a hash; name {BOOTSTRAP_TOKEN!r}):")
-        print(f"    {secret}")
-        print("  Paste the base URL and this token into your identity provider.")
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        print(
-            f"\n  WARNING: listening on {settings.host}, beyond this machine. Put a reverse "
-            "proxy with TLS in front: bearer tokens travel in every request.",
-        )
-    print(flush=True)
+    demo_run = getattr(args, "demo", False)
+    print(banner(settings, secret=secret, created=created, demo=demo_run), flush=True)
     web.run_app(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         print=None,
         shutdown_timeout=10,
-        access_log=logging.getLogger("scimlite.access"),
+        access_log=None,  # scimlite.accesslog logs each request, with its token's name
     )
     return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Serve a throwaway copy of the example directory, so a first look needs no setup."""
+    example = shipped(EXAMPLE_DB)
+    if not example.is_file():
+        print(f"error: no demo directory at {example}; run `make demo-db`", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="scimlite-demo-") as tmp:
+        copy = Path(tmp) / "demo.db"
+        shutil.copyfile(example, copy)  # not copy(): an installed file may be read-only
+        args.db, args.demo = str(copy), True
+        return cmd_serve(args)
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
@@ -142,15 +147,32 @@ def cmd_demo_db(args: argparse.Namespace) -> int:
         await demo.populate(store)
         return 0
 
-    code = _run(Settings.load(db_path=path), work)
+    with tempfile.TemporaryDirectory() as scratch:
+        built = Path(scratch) / "demo.db"
+        code = _run(Settings.load(db_path=built), work)
+        backup(built, path)  # one self-contained file, no -wal beside it, to commit or ship
     print(f"Wrote the demo directory to {path}.")
     return code
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of a live database (SQLite online backup); the server may keep running."""
+    source = _settings(args).db_path
+    result = backup(source, Path(args.path))
+    print(
+        f"Backed up {source} to {result.path} "
+        f"({result.bytes} bytes, schema version {result.schema_version})."
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scimlite",
         description="A SCIM 2.0 service provider for users and teams over one SQLite file.",
+        epilog="Start with `scimlite serve` (creates ./scimlite.db and prints the base URL and "
+        "an admin token) or `scimlite demo` (a populated directory to look around in). "
+        "`scimlite COMMAND --help` tells more.",
     )
     parser.add_argument("--version", action="version", version=f"scimlite {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -166,12 +188,30 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="serve SCIM 2.0 at /scim/v2",
-        description="Serve SCIM 2.0 at /scim/v2 on one SQLite file.",
+        description="Serve SCIM 2.0 at /scim/v2 and the console at / on one SQLite file. "
+        "On the first start it creates the file and prints a one-time admin token with the "
+        "URLs to paste into Okta or Entra ID. Ctrl-C or SIGTERM stops it cleanly.",
     )
     db_option(serve)
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default 8000)")
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="one log line per request as text (default) or JSON (or SCIMLITE_LOG_FORMAT)",
+    )
     serve.set_defaults(func=cmd_serve)
+
+    demo_cmd = sub.add_parser(
+        "demo",
+        help="serve a throwaway copy of the demo directory",
+        description="Serve a temporary copy of scimlite.db.example (25 users in 5 teams) with "
+        "a new admin token, so the console has something to show. Nothing is kept: the copy "
+        "is deleted when the server stops.",
+    )
+    demo_cmd.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    demo_cmd.add_argument("--port", type=int, help="port to bind (default 8000)")
+    demo_cmd.set_defaults(func=cmd_demo)
 
     token = sub.add_parser(
         "token",
@@ -179,7 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Manage bearer tokens. Secrets are shown once.",
     )
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    create = token_sub.add_parser("create", help="create a token; prints it on the last line")
+    create = token_sub.add_parser(
+        "create",
+        help="create a token; prints it on the last line",
+        description="Create a bearer token. The secret is printed once, alone on the last "
+        "line; only its SHA-256 hash is stored.",
+    )
     create.add_argument("name", help="a unique name, e.g. the IdP it is for ('okta')")
     create.add_argument(
         "--scope",
@@ -189,11 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db_option(create)
     create.set_defaults(func=cmd_token_create)
-    listing = token_sub.add_parser("list", help="list tokens (never their secrets)")
+    listing = token_sub.add_parser(
+        "list",
+        help="list tokens (never their secrets)",
+        description="List tokens: name, prefix, scope, created, last used, revoked.",
+    )
     db_option(listing)
     listing.set_defaults(func=cmd_token_list)
-    revoke = token_sub.add_parser("revoke", help="revoke a token by name, at once")
-    revoke.add_argument("name")
+    revoke = token_sub.add_parser(
+        "revoke",
+        help="revoke a token by name, at once",
+        description="Revoke a token: it gets 401 from the next request on.",
+    )
+    revoke.add_argument("name", help="the token's name, as `scimlite token list` shows it")
     db_option(revoke)
     revoke.set_defaults(func=cmd_token_revoke)
 
@@ -205,13 +258,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo_db.add_argument("path", help="where to write, e.g. scimlite.db.example")
     demo_db.add_argument("--force", action="store_true", help="replace PATH if it exists")
     demo_db.set_defaults(func=cmd_demo_db)
+
+    backup_cmd = sub.add_parser(
+        "backup",
+        help="copy a live database consistently to PATH",
+        description="Copy the database to PATH with SQLite's online backup API; the server "
+        "can keep serving. Restore by stopping the server and putting the copy in place "
+        "(docs/operations.md).",
+    )
+    backup_cmd.add_argument("path", help="the new file to write (must not exist)")
+    db_option(backup_cmd)
+    backup_cmd.set_defaults(func=cmd_backup)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # bare `scimlite`: the commands, not a scold
+        parser.print_help(sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     try:
+        accesslog.configure(_settings(args).log_format)
         code: int = args.func(args)
     except (SettingsError, DatabaseError) as exc:
         print(f"error: {exc}", file=sys.stderr)

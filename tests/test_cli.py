@@ -130,7 +130,10 @@ def test_serve_bootstraps_a_token_serves_and_stops_cleanly_on_sigterm(tmp_path: 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert secret not in (proc.stdout.read() if proc.stdout else "")
+        rest = proc.stdout.read() if proc.stdout else ""
+        if proc.stdout:
+            proc.stdout.close()
+    assert secret not in rest
     # A second start on the same file prints no new token: one exists already.
     second = subprocess.run(
         [sys.executable, "-m", "scimlite", "token", "list", "--db", str(db)],
