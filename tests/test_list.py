@@ -89,8 +89,11 @@ async def test_non_integer_paging_is_400(scim: Scim) -> None:
         pytest.param('externalId eq "ext-4"', 4, id="externalId"),
         pytest.param('displayName eq "user 5"', 5, id="displayName"),
         pytest.param('emails.value eq "u06@mail.example.com"', 6, id="emails.value"),
-    pytest.param('emails[type eq "work"].value eq "u07@mail.example.com"', 7,
-                 id="value-path-then-sub-attribute"),
+        pytest.param(
+            'emails[type eq "work"].value eq "u07@mail.example.com"',
+            7,
+            id="value-path-then-sub-attribute",
+        ),
     ],
 )
 async def test_eq_filters_find_exactly_one_user(scim: Scim, filter_: str, index: int) -> None:
