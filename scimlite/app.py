@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from scimlite import openapi
-from scimlite.accesslog import access_log
+from scimlite.accesslog import REQUEST_IDS, RequestIds, access_log
 from scimlite.auth import AuthState, authenticate
 from scimlite.console.mount import setup_console
 from scimlite.db import Database
@@ -67,6 +67,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[access_log, scim_errors], client_max_size=settings.max_body_bytes
     )
     app[SETTINGS] = settings
+    app[REQUEST_IDS] = RequestIds()
     limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
     app[AUTH] = AuthState(limiter=limiter)
     app.cleanup_ctx.append(_store_ctx)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import aiosqlite
 
@@ -36,7 +36,8 @@ def fold(value: str) -> str:
     return unicodedata.normalize("NFC", value).casefold()
 
 
-def _sql_fold(value: object) -> object:
+def _sql_fold(value: Any) -> Any:
+    """`scim_fold(x)` in SQL: fold() for text, anything else unchanged."""
     return fold(value) if isinstance(value, str) else value
 
 
@@ -147,6 +148,7 @@ class Database:
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
+        self._inline: sqlite3.Connection | None = None
 
     async def open(self) -> None:
         """Open (creating if needed) and migrate the file, then open the readers."""
@@ -169,10 +171,19 @@ class Database:
             reader.row_factory = sqlite3.Row
             self._all_readers.append(reader)
             self._readers.put_nowait(reader)
+        # busy_timeout 0: an inline read must never wait on the event loop; see read_inline.
+        inline = sqlite3.connect(uri, uri=True, isolation_level=None)
+        inline.create_function("scim_fold", 1, _sql_fold, deterministic=True)
+        inline.row_factory = sqlite3.Row
+        inline.execute("PRAGMA busy_timeout = 0")
+        self._inline = inline
 
     async def close(self) -> None:
         """Close every connection; waits for a write in progress to finish."""
         async with self._write_lock:
+            if self._inline is not None:
+                self._inline.close()
+                self._inline = None
             for reader in self._all_readers:
                 await reader.close()
             self._all_readers.clear()
@@ -207,6 +218,24 @@ class Database:
             yield conn
         finally:
             self._readers.put_nowait(conn)
+
+    def read_inline(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row] | None:
+        """One bounded read on the event loop's own thread, or None to use a pooled reader.
+
+        For point lookups only (a row by primary key or unique index): they take
+        microseconds, while a hop to an aiosqlite thread and back cost more than half of a
+        GET by id on one core (docs/benchmarks.md). The connection is read-only, in WAL it
+        never waits for the writer, and with busy_timeout 0 it cannot block the loop: when
+        SQLite answers busy (WAL recovery), None sends the caller to the pool.
+        """
+        if self._inline is None:
+            return None
+        try:
+            return self._inline.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return None
+            raise
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:

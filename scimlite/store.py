@@ -9,6 +9,7 @@ journal row, so a write and its record commit together or not at all.
 from __future__ import annotations
 
 import builtins
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -23,7 +24,7 @@ from scimlite import timeutil, tokens
 from scimlite.db import Database, fold
 from scimlite.journal import diff_docs
 from scimlite.scim.errors import Conflict, InvalidValue, NotFound, PreconditionFailed
-from scimlite.scim.filter import AttrPath, Filter
+from scimlite.scim.filter import AttrPath, Compare, Filter
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE, ResourceType
 from scimlite.sqlfilter import compile_filter, compile_sort
 
@@ -279,6 +280,18 @@ class Batch:
         await self._conn.execute(f"RELEASE {name}")
 
 
+def _unique_match(f: Filter | None) -> bool:
+    """A filter that matches at most one row through a unique index: id or userName eq."""
+    return (
+        isinstance(f, Compare)
+        and f.op == "eq"
+        and f.path.urn is None
+        and f.path.sub_attr is None
+        and f.path.attr in ("id", "userName")
+        and isinstance(f.value, str)
+    )
+
+
 class ResourceStore:
     """Create, read, replace, update, delete and list one kind of resource."""
 
@@ -306,6 +319,15 @@ class ResourceStore:
                 yield conn
 
     async def get(self, resource_id: str, *, load_refs: bool = True) -> Resource:
+        # A user's teams are few; a team's roster may be 50,000 rows: only bounded reads
+        # run inline on the event loop.
+        if self._kind is USERS or not load_refs:
+            sql = f"{self._select(load_refs)} WHERE {self._kind.alias}.id = ?"
+            rows = self._db.read_inline(sql, (resource_id,))
+            if rows is not None:
+                if not rows:
+                    raise NotFound(f"{self._kind.name} {resource_id!r} not found")
+                return _row_to_resource(rows[0], load_refs)
         async with self._db.read() as conn:
             return await self._fetch(conn, resource_id, load_refs=load_refs)
 
@@ -320,6 +342,10 @@ class ResourceStore:
         return _row_to_resource(row, load_refs)
 
     async def list(self, query: ListQuery) -> Page:
+        if _unique_match(query.filter) and (self._kind is USERS or not query.load_refs):
+            page = self._list_inline(query)
+            if page is not None:
+                return page
         k = self._kind
         where: str = "1"
         params: builtins.list[object] = []
@@ -357,6 +383,18 @@ class ResourceStore:
             last_position=rows[-1]["position"] if rows else None,
         )
 
+    def _list_inline(self, query: ListQuery) -> Page | None:
+        """An IdP's exists-check (`userName eq "…"`): at most one row, read inline."""
+        assert query.filter is not None
+        where, params = compile_filter(query.filter, self._kind.resource)
+        sql = f"{self._select(query.load_refs)} WHERE {where}"
+        rows = self._db.read_inline(sql, params)
+        if rows is None:
+            return None
+        items = [_row_to_resource(r, query.load_refs) for r in rows]
+        start = query.start_index - 1
+        return Page(total=len(items), items=items[start : start + query.count])
+
     async def create(
         self,
         doc: dict[str, Any],
@@ -371,14 +409,18 @@ class ResourceStore:
         stamp = timeutil.now()
         columns = k.columns(doc)
         async with self._write(batch) as conn:
-            await self._check_unique(conn, columns, None)
             names = ["id", *columns, "version", "created", "last_modified", "doc"]
             values = [resource_id, *columns.values(), 1, stamp, stamp, orjson.dumps(doc).decode()]
-            await conn.execute(
-                f"INSERT INTO {k.table} ({', '.join(names)}) "  # noqa: S608
-                f"VALUES ({_marks(len(names))})",
-                values,
-            )
+            try:
+                await conn.execute(
+                    f"INSERT INTO {k.table} ({', '.join(names)}) "  # noqa: S608
+                    f"VALUES ({_marks(len(names))})",
+                    values,
+                )
+            except sqlite3.IntegrityError:
+                # The UNIQUE index decides; this names the holder (or re-raises a surprise).
+                await self._check_unique(conn, columns, None)
+                raise
             await self._write_side_tables(conn, resource_id, doc, new=True)
             changes = diff_docs({}, doc)
             if refs:
@@ -386,7 +428,10 @@ class ResourceStore:
                     conn, resource_id, [MembershipChange("replace", tuple(refs))], stamp
                 )
             await _journal(conn, ctx, k.name, resource_id, 201, changes)
-            return await self._fetch(conn, resource_id, load_refs=load_refs)
+            if refs:
+                return await self._fetch(conn, resource_id, load_refs=load_refs)
+        # Nothing server-computed is left to read back: a new resource without teams.
+        return Resource(resource_id, 1, stamp, stamp, doc, [] if load_refs else None)
 
     async def replace(
         self,
@@ -435,14 +480,18 @@ class ResourceStore:
             changes = diff_docs(current.doc, update.doc)
             if update.doc != current.doc:
                 columns = k.columns(update.doc)
-                await self._check_unique(conn, columns, resource_id)
                 sets = ", ".join(f"{c} = ?" for c in columns)
-                await conn.execute(
-                    f"UPDATE {k.table} SET {sets}, doc = ?, version = version + 1, "  # noqa: S608
-                    "last_modified = ? WHERE id = ?",
-                    [*columns.values(), orjson.dumps(update.doc).decode(), stamp, resource_id],
-                )
-                await self._write_side_tables(conn, resource_id, update.doc, new=False)
+                try:
+                    await conn.execute(
+                        f"UPDATE {k.table} SET {sets}, doc = ?, "  # noqa: S608
+                        "version = version + 1, last_modified = ? WHERE id = ?",
+                        [*columns.values(), orjson.dumps(update.doc).decode(), stamp, resource_id],
+                    )
+                except sqlite3.IntegrityError:
+                    await self._check_unique(conn, columns, resource_id)
+                    raise
+                if update.doc.get("emails") != current.doc.get("emails"):
+                    await self._write_side_tables(conn, resource_id, update.doc, new=False)
             membership = await self._apply_membership(conn, resource_id, update.membership, stamp)
             if membership and update.doc == current.doc:
                 await self._bump(conn, k.table, [resource_id], stamp)
@@ -748,13 +797,15 @@ class Store:
         prefix = tokens.prefix_of(presented)
         if prefix is None:
             return None
-        async with self.db.read() as conn:
-            row = await _row(
-                conn,
-                "SELECT id, name, prefix, scope, created, last_used, revoked, hash "
-                "FROM tokens WHERE prefix = ?",
-                (prefix,),
-            )
+        sql = (
+            "SELECT id, name, prefix, scope, created, last_used, revoked, hash "
+            "FROM tokens WHERE prefix = ?"
+        )
+        rows = self.db.read_inline(sql, (prefix,))  # a unique-index point lookup
+        if rows is None:
+            async with self.db.read() as conn:
+                rows = await _rows(conn, sql, (prefix,))
+        row = rows[0] if rows else None
         if row is None or row["revoked"] is not None or not tokens.matches(presented, row["hash"]):
             return None
         return TokenInfo(*tuple(row)[:7])

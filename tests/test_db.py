@@ -117,3 +117,23 @@ async def test_a_version_1_file_with_data_is_upgraded_and_keeps_it(tmp_path: Pat
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert "journal_token" in indexes
+
+
+async def test_point_reads_fall_back_to_the_pool_when_sqlite_is_busy(tmp_path: Path) -> None:
+    db = Database(tmp_path / "busy.db")
+    await db.open()
+    try:
+        store = Store(db)
+        created = await store.users.create(user_doc("busy@example.com"), None, CTX)
+
+        class Busy:
+            def execute(self, *args: object) -> None:
+                raise sqlite3.OperationalError("database is locked")
+
+            def close(self) -> None:
+                pass
+
+        db._inline = Busy()  # type: ignore[assignment]  # WAL recovery in progress
+        assert (await store.users.get(created.id)).doc["userName"] == "busy@example.com"
+    finally:
+        await db.close()
