@@ -136,13 +136,6 @@ def configure(log_format: LogFormat) -> None:
     Like `logging.basicConfig`, it does nothing when the root logger already has handlers
     (an embedding application's, or pytest's).
     """
-    # A LogRecord asks the kernel for the process id, and walks the stack for the caller,
-    # every time; our lines use neither, and on the benchmark machine those two were most
-    # of a request's logging cost.
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
-    logging.logThreads = False
-    logging._srcfile = None  # documented: skip findCaller
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
