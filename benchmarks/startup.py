@@ -53,7 +53,7 @@ def _rss_kib(pid: int) -> int:
 def _ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - our own loopback URL
-            return resp.status == 200
+            return bool(resp.status == 200)
     except OSError:
         return False
 

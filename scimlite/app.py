@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scimlite import openapi
+from scimlite import openapi, timeutil
 from scimlite.accesslog import REQUEST_IDS, RequestIds, access_log
 from scimlite.auth import AuthState, authenticate
 from scimlite.console.mount import setup_console
@@ -21,6 +25,8 @@ from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
 from scimlite.settings import Settings
 from scimlite.store import Store
 
+log = logging.getLogger("scimlite")
+
 
 def _database(settings: Settings) -> Database:
     return Database(settings.db_path, readers=settings.readers, synchronous=settings.synchronous)
@@ -33,6 +39,27 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = Store(db)
     yield
     await db.close()
+
+
+async def _journal_retention(app: web.Application) -> AsyncIterator[None]:
+    """Prune the journal to its retention now and every hour while the server runs."""
+    days = app[SETTINGS].journal_retention_days
+
+    async def prune_forever() -> None:
+        while True:
+            cutoff = timeutil.format_time(datetime.now(UTC) - timedelta(days=days))
+            try:
+                await app[STORE].prune_journal(cutoff)
+            except Exception:
+                log.exception("journal pruning failed; retrying in an hour")
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(prune_forever()) if days else None
+    yield
+    if task is not None:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 @web.middleware
@@ -71,6 +98,7 @@ def create_app(settings: Settings) -> web.Application:
     limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
     app[AUTH] = AuthState(limiter=limiter)
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_journal_retention)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/openapi.json", openapi_json)
     setup_console(app)  # GET / is the console dashboard (sign-in first)

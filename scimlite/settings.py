@@ -34,6 +34,8 @@ class Settings(BaseModel):
     # failures get 429 + Retry-After; a valid token is always served (docs/security.md).
     auth_failure_limit: int = Field(default=20, ge=1)
     auth_failure_window: float = Field(default=60.0, gt=0)
+    # Journal rows older than this many days are deleted (hourly); 0 keeps them forever.
+    journal_retention_days: int = Field(default=90, ge=0)
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

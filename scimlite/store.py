@@ -712,6 +712,25 @@ class Store:
         async with self.db.transaction() as conn:
             await _journal(conn, ctx, resource_type, resource_id, status, [], detail)
 
+    async def prune_journal(self, before: str, *, chunk: int = 5_000) -> int:
+        """Delete journal rows written before `before` (RFC 3339); returns how many.
+
+        In chunks, each its own short transaction, so pruning a large backlog never holds
+        the writer long enough to delay an IdP's writes noticeably.
+        """
+        removed = 0
+        while True:
+            async with self.db.transaction() as conn:
+                cur = await conn.execute(
+                    "DELETE FROM journal WHERE id IN "
+                    "(SELECT id FROM journal WHERE at < ? ORDER BY id LIMIT ?)",
+                    (before, chunk),
+                )
+                count = cur.rowcount
+            removed += count
+            if count < chunk:
+                return removed
+
     async def journal(
         self, *, resource_id: str | None = None, limit: int = 50
     ) -> list[JournalEntry]:
