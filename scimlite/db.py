@@ -1,10 +1,11 @@
 """SQLite connections: one writer, a pool of read-only readers, and migrations.
 
 aiosqlite runs each connection on its own thread but does nothing to stop two tasks
-from interleaving statements inside one transaction. So every write goes through
-`Database.transaction()`: an asyncio lock plus `BEGIN IMMEDIATE` on the single writer
-connection. Reads use separate `mode=ro` connections; in WAL mode they see the last
-committed state and never half a write.
+from interleaving statements inside one transaction. So every write goes through one
+asyncio lock and `BEGIN IMMEDIATE` on the single writer connection: `Database.write(fn)`
+runs a whole transaction in one call on the writer's thread; `transaction()` and
+`batch()` keep one open across several awaits. Reads use separate `mode=ro` connections;
+in WAL mode they see the last committed state and never half a write.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import unicodedata
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
 Synchronous = Literal["FULL", "NORMAL"]
+T = TypeVar("T")
 
 
 class DatabaseError(Exception):
@@ -163,6 +165,7 @@ class Database:
         except BaseException:
             await writer.close()
             raise
+        writer.row_factory = sqlite3.Row
         self._writer = writer
         uri = self.path.resolve().as_uri() + "?mode=ro"
         for _ in range(self._reader_count):
@@ -193,6 +196,43 @@ class Database:
                 await self._writer.close()
                 self._writer = None
 
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """One write transaction in one hop: `fn` runs on the writer's thread between
+        BEGIN IMMEDIATE and COMMIT (ROLLBACK if it raises).
+
+        Every statement sent separately through aiosqlite is a round trip between the event
+        loop and the writer thread, and the lock is held across all of them; running the
+        whole transaction as one call made writes several times faster on one core
+        (docs/benchmarks.md). `fn` must be quick, synchronous and touch nothing but `conn`.
+        """
+        writer = self._require_writer()
+
+        def transaction() -> T:
+            conn = writer._conn  # aiosqlite runs its own methods this way; see _call
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+        async with self._write_lock:
+            return await _call(writer, transaction)
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[Batch]:
+        """One transaction for many writes, each `Batch.run` in its own savepoint."""
+        async with self.transaction():
+            yield Batch(self._require_writer())
+
+    def _require_writer(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise DatabaseError("database is not open")
+        return self._writer
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction: all of it commits, or none of it does."""
@@ -200,7 +240,6 @@ class Database:
             raise DatabaseError("database is not open")
         async with self._write_lock:
             conn = self._writer
-            conn.row_factory = sqlite3.Row
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -247,6 +286,48 @@ class Database:
             finally:
                 with suppress(sqlite3.Error):
                     await conn.execute("COMMIT")
+
+
+async def _call(writer: aiosqlite.Connection, fn: Callable[[], T]) -> T:
+    """Run `fn` on aiosqlite's connection thread, after anything already queued there.
+
+    aiosqlite implements its own public methods with `_execute` and `_conn`; it offers no
+    public way to run several statements in one call, so scimlite uses the same two names
+    here and nowhere else (pinned below aiosqlite 0.23 in pyproject.toml).
+    """
+    result: T = await writer._execute(fn)  # type: ignore[no-untyped-call]
+    return result
+
+
+class Batch:
+    """Many writes in one open transaction, each in its own savepoint (for /Bulk).
+
+    A failing write rolls back to its savepoint and leaves the others standing; the whole
+    batch commits once, so N operations cost one fsync instead of N.
+    """
+
+    def __init__(self, writer: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._next = 0
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        name = f"op{self._next}"
+        self._next += 1
+        writer = self._writer
+
+        def savepoint() -> T:
+            conn = writer._conn
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+                raise
+            conn.execute(f"RELEASE {name}")
+            return result
+
+        return await _call(writer, savepoint)
 
 
 async def migrate(conn: aiosqlite.Connection) -> int:

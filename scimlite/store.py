@@ -15,19 +15,20 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 import orjson
 
 from scimlite import timeutil, tokens
-from scimlite.db import Database, fold
+from scimlite.db import Batch, Database, fold
 from scimlite.journal import diff_docs
 from scimlite.scim.errors import Conflict, InvalidValue, NotFound, PreconditionFailed
 from scimlite.scim.filter import AttrPath, Compare, Filter
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE, ResourceType
 from scimlite.sqlfilter import compile_filter, compile_sort
 
+T = TypeVar("T")
 _CHUNK = 500  # ids bound per statement; far below SQLite's variable limit
 
 
@@ -144,6 +145,14 @@ async def _rows(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
     return list(await conn.execute_fetchall(sql, params))
 
 
+def _rows_sync(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _row_sync(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    return conn.execute(sql, params).fetchone()
+
+
 async def _row(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
     rows = await _rows(conn, sql, params)
     return rows[0] if rows else None
@@ -255,31 +264,6 @@ def _row_to_resource(row: aiosqlite.Row, with_refs: bool) -> Resource:
     )
 
 
-class Batch:
-    """Many writes in one transaction, each in its own savepoint (for /Bulk).
-
-    A failing write rolls back to its savepoint and leaves the others standing; the
-    whole batch commits once, so N operations cost one fsync instead of N.
-    """
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-        self._next = 0
-
-    @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[aiosqlite.Connection]:
-        name = f"op{self._next}"
-        self._next += 1
-        await self._conn.execute(f"SAVEPOINT {name}")
-        try:
-            yield self._conn
-        except BaseException:
-            await self._conn.execute(f"ROLLBACK TO {name}")
-            await self._conn.execute(f"RELEASE {name}")
-            raise
-        await self._conn.execute(f"RELEASE {name}")
-
-
 def _unique_match(f: Filter | None) -> bool:
     """A filter that matches at most one row through a unique index: id or userName eq."""
     return (
@@ -308,15 +292,11 @@ class ResourceStore:
             f"{k.alias}.last_modified, {k.alias}.doc{refs}{pos} FROM {k.table} {k.alias}"
         )
 
-    @asynccontextmanager
-    async def _write(self, batch: Batch | None) -> AsyncIterator[aiosqlite.Connection]:
-        """Its own transaction, or a savepoint inside a batch's transaction."""
+    async def _run(self, batch: Batch | None, write: Callable[[sqlite3.Connection], T]) -> T:
+        """A write in one hop: its own transaction, or a savepoint inside a batch's."""
         if batch is None:
-            async with self._db.transaction() as conn:
-                yield conn
-        else:
-            async with batch.savepoint() as conn:
-                yield conn
+            return await self._db.write(write)
+        return await batch.run(write)
 
     async def get(self, resource_id: str, *, load_refs: bool = True) -> Resource:
         # A user's teams are few; a team's roster may be 50,000 rows: only bounded reads
@@ -330,6 +310,16 @@ class ResourceStore:
                 return _row_to_resource(rows[0], load_refs)
         async with self._db.read() as conn:
             return await self._fetch(conn, resource_id, load_refs=load_refs)
+
+    def _fetch_sync(
+        self, conn: sqlite3.Connection, resource_id: str, *, load_refs: bool = True
+    ) -> Resource:
+        """`_fetch` on the writer's own connection, inside its transaction."""
+        sql = f"{self._select(load_refs)} WHERE {self._kind.alias}.id = ?"
+        row = _row_sync(conn, sql, (resource_id,))
+        if row is None:
+            raise NotFound(f"{self._kind.name} {resource_id!r} not found")
+        return _row_to_resource(row, load_refs)
 
     async def _fetch(
         self, conn: aiosqlite.Connection, resource_id: str, *, load_refs: bool = True
@@ -408,30 +398,32 @@ class ResourceStore:
         resource_id = str(uuid.uuid4())
         stamp = timeutil.now()
         columns = k.columns(doc)
-        async with self._write(batch) as conn:
-            names = ["id", *columns, "version", "created", "last_modified", "doc"]
-            values = [resource_id, *columns.values(), 1, stamp, stamp, orjson.dumps(doc).decode()]
+        names = ["id", *columns, "version", "created", "last_modified", "doc"]
+        values = [resource_id, *columns.values(), 1, stamp, stamp, orjson.dumps(doc).decode()]
+
+        def write(conn: sqlite3.Connection) -> Resource:
             try:
-                await conn.execute(
+                conn.execute(
                     f"INSERT INTO {k.table} ({', '.join(names)}) "  # noqa: S608
                     f"VALUES ({_marks(len(names))})",
                     values,
                 )
             except sqlite3.IntegrityError:
                 # The UNIQUE index decides; this names the holder (or re-raises a surprise).
-                await self._check_unique(conn, columns, None)
+                self._check_unique(conn, columns, None)
                 raise
-            await self._write_side_tables(conn, resource_id, doc, new=True)
+            self._write_side_tables(conn, resource_id, doc, new=True)
             changes = diff_docs({}, doc)
             if refs:
-                changes += await self._apply_membership(
-                    conn, resource_id, [MembershipChange("replace", tuple(refs))], stamp
-                )
-            await _journal(conn, ctx, k.name, resource_id, 201, changes)
+                change = MembershipChange("replace", tuple(refs))
+                changes += self._apply_membership(conn, resource_id, [change], stamp)
+            _journal(conn, ctx, k.name, resource_id, 201, changes)
             if refs:
-                return await self._fetch(conn, resource_id, load_refs=load_refs)
-        # Nothing server-computed is left to read back: a new resource without teams.
-        return Resource(resource_id, 1, stamp, stamp, doc, [] if load_refs else None)
+                return self._fetch_sync(conn, resource_id, load_refs=load_refs)
+            # Nothing server-computed is left to read back: a new resource without teams.
+            return Resource(resource_id, 1, stamp, stamp, doc, [] if load_refs else None)
+
+        return await self._run(batch, write)
 
     async def replace(
         self,
@@ -472,8 +464,9 @@ class ResourceStore:
         team of 50,000 asks for no roster back, and must not pay for one.
         """
         k = self._kind
-        async with self._write(batch) as conn:
-            current = await self._current(conn, resource_id, if_match)
+
+        def write(conn: sqlite3.Connection) -> Resource:
+            current = self._current(conn, resource_id, if_match)
             update = change(current)
             ctx.quirks.extend(update.quirks)
             stamp = timeutil.now()
@@ -482,21 +475,23 @@ class ResourceStore:
                 columns = k.columns(update.doc)
                 sets = ", ".join(f"{c} = ?" for c in columns)
                 try:
-                    await conn.execute(
+                    conn.execute(
                         f"UPDATE {k.table} SET {sets}, doc = ?, "  # noqa: S608
                         "version = version + 1, last_modified = ? WHERE id = ?",
                         [*columns.values(), orjson.dumps(update.doc).decode(), stamp, resource_id],
                     )
                 except sqlite3.IntegrityError:
-                    await self._check_unique(conn, columns, resource_id)
+                    self._check_unique(conn, columns, resource_id)
                     raise
                 if update.doc.get("emails") != current.doc.get("emails"):
-                    await self._write_side_tables(conn, resource_id, update.doc, new=False)
-            membership = await self._apply_membership(conn, resource_id, update.membership, stamp)
+                    self._write_side_tables(conn, resource_id, update.doc, new=False)
+            membership = self._apply_membership(conn, resource_id, update.membership, stamp)
             if membership and update.doc == current.doc:
-                await self._bump(conn, k.table, [resource_id], stamp)
-            await _journal(conn, ctx, k.name, resource_id, 200, changes + membership)
-            return await self._fetch(conn, resource_id, load_refs=load_refs)
+                self._bump(conn, k.table, [resource_id], stamp)
+            _journal(conn, ctx, k.name, resource_id, 200, changes + membership)
+            return self._fetch_sync(conn, resource_id, load_refs=load_refs)
+
+        return await self._run(batch, write)
 
     async def delete(
         self,
@@ -507,27 +502,30 @@ class ResourceStore:
         batch: Batch | None = None,
     ) -> None:
         k = self._kind
-        async with self._write(batch) as conn:
-            current = await self._current(conn, resource_id, if_match)
+
+        def write(conn: sqlite3.Connection) -> None:
+            current = self._current(conn, resource_id, if_match)
             stamp = timeutil.now()
             others = [
                 r[0]
-                for r in await _rows(
+                for r in _rows_sync(
                     conn,
                     f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?",  # noqa: S608
                     (resource_id,),
                 )
             ]
-            await conn.execute(f"DELETE FROM {k.table} WHERE id = ?", (resource_id,))  # noqa: S608
+            conn.execute(f"DELETE FROM {k.table} WHERE id = ?", (resource_id,))  # noqa: S608
             # The other side's `groups`/`members` changed, so its version moves too.
-            await self._bump(conn, k.other_table, others, stamp)
-            await _journal(conn, ctx, k.name, resource_id, 204, diff_docs(current.doc, {}))
+            self._bump(conn, k.other_table, others, stamp)
+            _journal(conn, ctx, k.name, resource_id, 204, diff_docs(current.doc, {}))
 
-    async def _current(
-        self, conn: aiosqlite.Connection, resource_id: str, if_match: str | None
+        await self._run(batch, write)
+
+    def _current(
+        self, conn: sqlite3.Connection, resource_id: str, if_match: str | None
     ) -> Resource:
         k = self._kind
-        current = await self._fetch(conn, resource_id, load_refs=False)
+        current = self._fetch_sync(conn, resource_id, load_refs=False)
         expected = _etag_version(if_match)
         # RFC 7644 §3.14: a stale If-Match fails; checked inside the write transaction.
         if if_match is not None and expected is not None and expected != current.version:
@@ -537,12 +535,12 @@ class ResourceStore:
             )
         return current
 
-    async def _check_unique(
-        self, conn: aiosqlite.Connection, columns: dict[str, Any], resource_id: str | None
+    def _check_unique(
+        self, conn: sqlite3.Connection, columns: dict[str, Any], resource_id: str | None
     ) -> None:
         if "user_name_ci" not in columns:
             return
-        row = await _row(
+        row = _row_sync(
             conn, "SELECT id FROM users WHERE user_name_ci = ?", (columns["user_name_ci"],)
         )
         if row is not None and row[0] != resource_id:
@@ -551,13 +549,13 @@ class ResourceStore:
                 "(userName is compared case-insensitively)"
             )
 
-    async def _write_side_tables(
-        self, conn: aiosqlite.Connection, resource_id: str, doc: dict[str, Any], *, new: bool
+    def _write_side_tables(
+        self, conn: sqlite3.Connection, resource_id: str, doc: dict[str, Any], *, new: bool
     ) -> None:
         if self._kind is not USERS:
             return
         if not new:
-            await conn.execute("DELETE FROM user_emails WHERE user_id = ?", (resource_id,))
+            conn.execute("DELETE FROM user_emails WHERE user_id = ?", (resource_id,))
         rows = [
             (
                 resource_id,
@@ -570,15 +568,15 @@ class ResourceStore:
             if isinstance(e.get("value"), str)
         ]
         if rows:
-            await conn.executemany(
+            conn.executemany(
                 "INSERT INTO user_emails (user_id, position, value_ci, type_ci, is_primary) "
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
 
-    async def _apply_membership(
+    def _apply_membership(
         self,
-        conn: aiosqlite.Connection,
+        conn: sqlite3.Connection,
         resource_id: str,
         changes: builtins.list[MembershipChange],
         stamp: str,
@@ -589,10 +587,8 @@ class ResourceStore:
         for change in changes:
             ids = list(dict.fromkeys(change.ids))
             if change.kind != "remove":
-                await self._require_existing(conn, ids)
-            current = await self._member_ids(
-                conn, resource_id, ids if change.kind != "replace" else None
-            )
+                self._require_existing(conn, ids)
+            current = self._member_ids(conn, resource_id, ids if change.kind != "replace" else None)
             if change.kind == "add":
                 added, removed = [i for i in ids if i not in current], []
             elif change.kind == "remove":
@@ -603,17 +599,17 @@ class ResourceStore:
                 removed = [i for i in current if i not in wanted]
             pair = f"({k.own_col}, {k.other_col})"
             if added:
-                await conn.executemany(
+                conn.executemany(
                     f"INSERT INTO memberships {pair} VALUES (?, ?)",  # noqa: S608
                     [(resource_id, other) for other in added],
                 )
             for chunk in _chunks(removed):
-                await conn.execute(
+                conn.execute(
                     f"DELETE FROM memberships WHERE {k.own_col} = ? "  # noqa: S608
                     f"AND {k.other_col} IN ({_marks(len(chunk))})",
                     [resource_id, *chunk],
                 )
-            await self._bump(conn, k.other_table, added + removed, stamp)
+            self._bump(conn, k.other_table, added + removed, stamp)
             attr = "groups" if k is USERS else "members"
             if added:
                 records.append({"path": attr, "op": "add", "values": added})
@@ -621,25 +617,25 @@ class ResourceStore:
                 records.append({"path": attr, "op": "remove", "values": removed})
         return records
 
-    async def _member_ids(
-        self, conn: aiosqlite.Connection, resource_id: str, among: builtins.list[str] | None
+    def _member_ids(
+        self, conn: sqlite3.Connection, resource_id: str, among: builtins.list[str] | None
     ) -> set[str]:
         k = self._kind
         base = f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?"  # noqa: S608
         found: set[str] = set()
         if among is None:
-            return {r[0] for r in await _rows(conn, base, (resource_id,))}
+            return {r[0] for r in _rows_sync(conn, base, (resource_id,))}
         for chunk in _chunks(among):
             sql = f"{base} AND {k.other_col} IN ({_marks(len(chunk))})"
-            found.update(r[0] for r in await _rows(conn, sql, [resource_id, *chunk]))
+            found.update(r[0] for r in _rows_sync(conn, sql, [resource_id, *chunk]))
         return found
 
-    async def _require_existing(self, conn: aiosqlite.Connection, ids: builtins.list[str]) -> None:
+    def _require_existing(self, conn: sqlite3.Connection, ids: builtins.list[str]) -> None:
         k = self._kind
         found: set[str] = set()
         for chunk in _chunks(ids):
             sql = f"SELECT id FROM {k.other_table} WHERE id IN ({_marks(len(chunk))})"  # noqa: S608
-            found.update(r[0] for r in await _rows(conn, sql, chunk))
+            found.update(r[0] for r in _rows_sync(conn, sql, chunk))
         missing = [i for i in ids if i not in found]
         if missing:
             shown = ", ".join(repr(m) for m in missing[:10])
@@ -647,19 +643,17 @@ class ResourceStore:
             raise InvalidValue(f"no {k.other_label} with id {shown}{more}; nothing was changed")
 
     @staticmethod
-    async def _bump(
-        conn: aiosqlite.Connection, table: str, ids: builtins.list[str], stamp: str
-    ) -> None:
+    def _bump(conn: sqlite3.Connection, table: str, ids: builtins.list[str], stamp: str) -> None:
         for chunk in _chunks(ids):
-            await conn.execute(
+            conn.execute(
                 f"UPDATE {table} SET version = version + 1, last_modified = ? "  # noqa: S608
                 f"WHERE id IN ({_marks(len(chunk))})",
                 [stamp, *chunk],
             )
 
 
-async def _journal(
-    conn: aiosqlite.Connection,
+def _journal(
+    conn: sqlite3.Connection,
     ctx: WriteContext,
     resource_type: str | None,
     resource_id: str | None,
@@ -667,7 +661,7 @@ async def _journal(
     changes: list[dict[str, Any]],
     detail: str | None = None,
 ) -> None:
-    await conn.execute(
+    conn.execute(
         "INSERT INTO journal (at, token_name, method, path, resource_type, resource_id, "
         "status, latency_ms, changes, quirks, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -697,8 +691,8 @@ class Store:
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[Batch]:
         """One transaction for many writes; pass the Batch to each write as `batch=`."""
-        async with self.db.transaction() as conn:
-            yield Batch(conn)
+        async with self.db.batch() as batch:
+            yield batch
 
     async def record_failure(
         self,
@@ -709,8 +703,9 @@ class Store:
         resource_id: str | None = None,
     ) -> None:
         """Journal a rejected write; the write itself left no trace."""
-        async with self.db.transaction() as conn:
-            await _journal(conn, ctx, resource_type, resource_id, status, [], detail)
+        await self.db.write(
+            lambda conn: _journal(conn, ctx, resource_type, resource_id, status, [], detail)
+        )
 
     async def prune_journal(self, before: str, *, chunk: int = 5_000) -> int:
         """Delete journal rows written before `before` (RFC 3339); returns how many.
@@ -720,13 +715,15 @@ class Store:
         """
         removed = 0
         while True:
-            async with self.db.transaction() as conn:
-                cur = await conn.execute(
-                    "DELETE FROM journal WHERE id IN "
-                    "(SELECT id FROM journal WHERE at < ? ORDER BY id LIMIT ?)",
-                    (before, chunk),
+            count = await self.db.write(
+                lambda conn: (
+                    conn.execute(
+                        "DELETE FROM journal WHERE id IN "
+                        "(SELECT id FROM journal WHERE at < ? ORDER BY id LIMIT ?)",
+                        (before, chunk),
+                    ).rowcount
                 )
-                count = cur.rowcount
+            )
             removed += count
             if count < chunk:
                 return removed
@@ -743,23 +740,7 @@ class Store:
         params.append(limit)
         async with self.db.read() as conn, conn.execute(sql, params) as cur:
             rows = await cur.fetchall()
-        return [
-            JournalEntry(
-                id=r["id"],
-                at=r["at"],
-                token_name=r["token_name"],
-                method=r["method"],
-                path=r["path"],
-                resource_type=r["resource_type"],
-                resource_id=r["resource_id"],
-                status=r["status"],
-                latency_ms=r["latency_ms"],
-                changes=orjson.loads(r["changes"]) if r["changes"] else [],
-                quirks=orjson.loads(r["quirks"]) if r["quirks"] else [],
-                detail=r["detail"],
-            )
-            for r in rows
-        ]
+        return [_journal_entry(r) for r in rows]
 
     # --- tokens -----------------------------------------------------------------
 
@@ -773,17 +754,20 @@ class Store:
         """
         prefix, secret = tokens.generate()
         stamp = timeutil.now()
-        async with self.db.transaction() as conn:
-            if await _row(conn, "SELECT 1 FROM tokens WHERE name = ?", (name,)) is not None:
+
+        def write(conn: sqlite3.Connection) -> int:
+            if _row_sync(conn, "SELECT 1 FROM tokens WHERE name = ?", (name,)) is not None:
                 raise Conflict(f"a token named {name!r} already exists")
-            cur = await conn.execute(
+            cur = conn.execute(
                 "INSERT INTO tokens (name, prefix, hash, scope, created) VALUES (?, ?, ?, ?, ?)",
                 (name, prefix, tokens.digest(secret), scope, stamp),
             )
-            token_id = cur.lastrowid or 0
             if ctx is not None:
                 changes = diff_docs({}, {"name": name, "prefix": prefix, "scope": scope})
-                await _journal(conn, ctx, "Token", name, 201, changes)
+                _journal(conn, ctx, "Token", name, 201, changes)
+            return cur.lastrowid or 0
+
+        token_id = await self.db.write(write)
         return TokenInfo(token_id, name, prefix, scope, stamp, None, None), secret
 
     async def list_tokens(self) -> list[TokenInfo]:
@@ -804,12 +788,16 @@ class Store:
 
     async def revoke_token(self, name: str) -> bool:
         """Revoke by name; True when a live token was revoked."""
-        async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE tokens SET revoked = ? WHERE name = ? AND revoked IS NULL",
-                (timeutil.now(), name),
+        stamp = timeutil.now()
+        revoked: int = await self.db.write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE tokens SET revoked = ? WHERE name = ? AND revoked IS NULL",
+                    (stamp, name),
+                ).rowcount
             )
-            return cur.rowcount > 0
+        )
+        return revoked > 0
 
     async def authenticate(self, presented: str) -> TokenInfo | None:
         """The live token matching `presented`, compared in constant time, or None."""
@@ -830,8 +818,11 @@ class Store:
         return TokenInfo(*tuple(row)[:7])
 
     async def touch_token(self, token_id: int, at: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (at, token_id))
+        await self.db.write(
+            lambda conn: conn.execute(
+                "UPDATE tokens SET last_used = ? WHERE id = ?", (at, token_id)
+            )
+        )
 
     # --- console ----------------------------------------------------------------
 
@@ -944,18 +935,22 @@ class Store:
     async def revoke_token_journaled(self, name: str, ctx: WriteContext) -> TokenInfo:
         """`revoke_token` for the console, journaled; NotFound unless the token is live."""
         stamp = timeutil.now()
-        async with self.db.transaction() as conn:
-            async with conn.execute(
+
+        def write(conn: sqlite3.Connection) -> Any:
+            row = _row_sync(
+                conn,
                 "SELECT id, name, prefix, scope, created, last_used, revoked "
                 "FROM tokens WHERE name = ? AND revoked IS NULL",
                 (name,),
-            ) as cur:
-                row = await cur.fetchone()
+            )
             if row is None:
                 raise NotFound(f"no live token named {name!r}")
-            await conn.execute("UPDATE tokens SET revoked = ? WHERE id = ?", (stamp, row["id"]))
+            conn.execute("UPDATE tokens SET revoked = ? WHERE id = ?", (stamp, row["id"]))
             changes = diff_docs({"revoked": None}, {"revoked": stamp})
-            await _journal(conn, ctx, "Token", name, 200, changes)
+            _journal(conn, ctx, "Token", name, 200, changes)
+            return row
+
+        row = await self.db.write(write)
         return TokenInfo(
             row["id"], row["name"], row["prefix"], row["scope"], row["created"],
             row["last_used"], stamp,

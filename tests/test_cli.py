@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from scimlite import __version__
 from scimlite.cli import main
+from tests.live import free_port
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -75,12 +75,6 @@ def test_duplicate_token_name_is_refused(
     assert code == 1 and "already exists" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
     req = urllib.request.Request(url)
     if token:
@@ -94,7 +88,7 @@ def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
 
 @pytest.mark.slow
 def test_serve_bootstraps_a_token_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     db = tmp_path / "served.db"
     proc = subprocess.Popen(
         [sys.executable, "-m", "scimlite", "serve", "--db", str(db), "--port", str(port)],

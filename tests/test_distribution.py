@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from scimlite import __version__
-from tests.serverproc import Served, free_port, serving
+from tests.live import free_port
+from tests.serverproc import Served, serving
 
 REPO = Path(__file__).resolve().parent.parent
 WHEEL = f"scimlite-{__version__}-py3-none-any.whl"

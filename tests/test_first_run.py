@@ -11,7 +11,8 @@ import pytest
 from scimlite import __version__, cli
 from scimlite.banner import banner, is_loopback
 from scimlite.settings import Settings
-from tests.serverproc import free_port, serving
+from tests.live import free_port
+from tests.serverproc import serving
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "sl_0123abcd_secret"

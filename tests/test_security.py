@@ -48,10 +48,13 @@ async def test_one_access_line_per_request_with_its_request_id(
     resp = await scim.request("GET", "/Users", headers={"X-Request-Id": "idp-trace.42"})
     assert resp.headers["X-Request-Id"] == "idp-trace.42"
     hostile = await scim.request("GET", "/Users/nope", headers={"X-Request-Id": "a\tb" * 40})
-    assert re.fullmatch(r"[0-9a-f]{32}", hostile.headers["X-Request-Id"])
+    # A malformed inbound id is replaced by our own: a per-process prefix and a counter.
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]+", hostile.headers["X-Request-Id"])
+    third = await scim.request("GET", "/Users/nope")
+    assert third.headers["X-Request-Id"] != hostile.headers["X-Request-Id"]
     lines = [r.__dict__["access"] for r in caplog.records if r.name == "scimlite.access"]
-    assert len(lines) == 2
-    first, second = lines
+    assert len(lines) == 3
+    first, second, _ = lines
     assert first["request_id"] == "idp-trace.42" and first["token"] == "test-idp"
     assert (first["method"], first["path"], first["status"]) == ("GET", "/scim/v2/Users", 200)
     assert second["status"] == 404 and second["request_id"] == hostile.headers["X-Request-Id"]

@@ -189,13 +189,13 @@ class Parsed:
     quirks: list[str] = field(default_factory=list)
 
 
-def _prune(value: Any) -> Any:
+def prune(value: Any) -> Any:
     """Drop nulls and empty containers: RFC 7643 §2.5 treats them as unassigned."""
     if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
+        pruned = {k: prune(v) for k, v in value.items()}
         return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
     if isinstance(value, list):
-        items = [_prune(v) for v in value]
+        items = [prune(v) for v in value]
         return [v for v in items if v not in (None, {}, [])]
     return value
 
@@ -327,4 +327,4 @@ def parse_resource(resource: ResourceType, body: Any) -> Parsed:
     if resource is GROUP_RESOURCE:
         doc.pop("groups", None)
     refs = None if refs_in is None else list(dict.fromkeys(r.value for r in refs_in))
-    return Parsed(doc=_prune(doc), refs=refs, quirks=quirks)
+    return Parsed(doc=prune(doc), refs=refs, quirks=quirks)

@@ -37,6 +37,7 @@ from scimlite.scim.filter import (
     operands,
     parse_path,
 )
+from scimlite.scim.models import prune
 from scimlite.scim.schema import GROUP_MEMBERS, PATCH_OP_SCHEMA, Attribute, ResourceType
 
 OpName = Literal["add", "remove", "replace"]
@@ -173,17 +174,6 @@ def _kind(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return "null"
-
-
-def _prune(value: Any) -> Any:
-    """Drop nulls and empty containers: RFC 7643 §2.5 treats them as unassigned."""
-    if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
-    if isinstance(value, list):
-        items = [_prune(v) for v in value]
-        return [v for v in items if v not in (None, {}, [])]
-    return value
 
 
 @dataclass(slots=True)
@@ -569,7 +559,7 @@ class _Patcher:
             return self._coerce_one(attr, value, label)
         # RFC 7644 §3.5.2.1: a single value may be given for a multi-valued attribute.
         items = value if isinstance(value, list) else [value]
-        coerced = (_prune(self._coerce_one(attr, i, label)) for i in items if i is not None)
+        coerced = (prune(self._coerce_one(attr, i, label)) for i in items if i is not None)
         return [v for v in coerced if v != {}]
 
     def _coerce_one(self, attr: Attribute, value: Any, label: str) -> Any:
@@ -670,4 +660,4 @@ def apply_patch(
     patcher = _Patcher(resource, copy.deepcopy(doc), resource_id)
     for op in ops:
         patcher.apply(op)
-    return PatchResult(_prune(patcher.doc), patcher.membership, patcher.quirks)
+    return PatchResult(prune(patcher.doc), patcher.membership, patcher.quirks)

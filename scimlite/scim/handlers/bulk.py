@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from scimlite.auth import TOKEN
+from scimlite.db import Batch
 from scimlite.keys import STORE
 from scimlite.scim import bulk, render
 from scimlite.scim import patch as scim_patch
@@ -22,7 +23,7 @@ from scimlite.scim.http import base_url, read_json, respond
 from scimlite.scim.middleware import SCIM_PREFIX
 from scimlite.scim.models import parse_resource
 from scimlite.scim.schema import GROUP_RESOURCE, RESOURCE_TYPES, ResourceType
-from scimlite.store import Batch, Resource, ResourceStore, Store, WriteContext
+from scimlite.store import Resource, ResourceStore, Store, WriteContext
 
 # Operations per transaction: one fsync per chunk, and the writer lock is released between
 # chunks so other clients' writes wait for at most one chunk.
