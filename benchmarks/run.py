@@ -55,6 +55,7 @@ SCENARIOS: dict[str, tuple[str, float | None]] = {
 CEILING = ("ceiling_json", "ceiling_get", "ceiling_insert")
 # Latency targets are for one client at a time: with 16 in flight, p99 is mostly queueing.
 LATENCY = (
+    "list_cursor",
     "list_deep",
     "list_sorted",
     "console_users",

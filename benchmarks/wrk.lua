@@ -28,7 +28,28 @@ local function deep_start()
   return math.floor(users * 0.9) + math.random(0, math.max(1, math.floor(users * 0.05)))
 end
 
+local b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+-- scimlite's cursor for "after position n" in the default order (RFC 9865): base64url "k:n".
+local function cursor_after(n)
+  local text = "k:" .. tostring(n)
+  local out = {}
+  for i = 1, #text, 3 do
+    local a, b, c = text:byte(i, i + 2)
+    local word = a * 65536 + (b or 0) * 256 + (c or 0)
+    local chars = (c and 4) or (b and 3) or 2
+    for j = 1, chars do
+      local index = math.floor(word / 2 ^ (18 - 6 * (j - 1))) % 64
+      out[#out + 1] = b64:sub(index + 1, index + 1)
+    end
+  end
+  return table.concat(out)
+end
+
 local scenarios = {
+  list_cursor = function()
+    return wrk.format("GET", "/scim/v2/Users?count=100&cursor=" .. cursor_after(deep_start()))
+  end,
   get_user = function()
     return wrk.format("GET", "/scim/v2/Users/" .. uid(any_user()))
   end,

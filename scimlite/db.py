@@ -129,6 +129,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX journal_token ON journal(token_name, id);
     """,
+    # 3: totals of unfiltered lists in O(1): count(*) read every row, 27 ms at 1M users.
+    """
+    CREATE TABLE row_counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO row_counts VALUES
+        ('users', (SELECT count(*) FROM users)), ('groups', (SELECT count(*) FROM groups));
+    CREATE TRIGGER users_counted AFTER INSERT ON users
+        BEGIN UPDATE row_counts SET n = n + 1 WHERE name = 'users'; END;
+    CREATE TRIGGER users_uncounted AFTER DELETE ON users
+        BEGIN UPDATE row_counts SET n = n - 1 WHERE name = 'users'; END;
+    CREATE TRIGGER groups_counted AFTER INSERT ON groups
+        BEGIN UPDATE row_counts SET n = n + 1 WHERE name = 'groups'; END;
+    CREATE TRIGGER groups_uncounted AFTER DELETE ON groups
+        BEGIN UPDATE row_counts SET n = n - 1 WHERE name = 'groups'; END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -354,7 +354,10 @@ class ResourceStore:
             offset = 0
         async with self._db.snapshot() as conn:
             count_sql = f"SELECT count(*) FROM {k.table} {k.alias} WHERE {where}"  # noqa: S608
-            row = await _row(conn, count_sql, params)
+            count_params = params
+            if query.filter is None:  # kept by triggers (db.py migration 3)
+                count_sql, count_params = "SELECT n FROM row_counts WHERE name = ?", [k.table]
+            row = await _row(conn, count_sql, count_params)
             total = int(row[0]) if row else 0
             rows: builtins.list[aiosqlite.Row] = []
             if query.count > 0 and total > 0:

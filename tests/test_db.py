@@ -10,7 +10,7 @@ import pytest
 from scimlite.db import MIGRATIONS, SCHEMA_VERSION, Database, DatabaseError
 from scimlite.scim.models import parse_resource
 from scimlite.scim.schema import USER_RESOURCE
-from scimlite.store import Store, WriteContext
+from scimlite.store import ListQuery, Store, WriteContext
 
 CTX = WriteContext("test", "POST", "/Users")
 
@@ -135,5 +135,40 @@ async def test_point_reads_fall_back_to_the_pool_when_sqlite_is_busy(tmp_path: P
 
         db._inline = Busy()  # type: ignore[assignment]  # WAL recovery in progress
         assert (await store.users.get(created.id)).doc["userName"] == "busy@example.com"
+    finally:
+        await db.close()
+
+
+async def test_list_totals_kept_by_triggers_match_count(tmp_path: Path) -> None:
+    db = Database(tmp_path / "counts.db")
+    await db.open()
+    try:
+        store = Store(db)
+        made = [
+            await store.users.create(user_doc(f"c{i}@example.com"), None, CTX) for i in range(5)
+        ]
+        await store.users.delete(made[0].id, None, CTX)
+        page = await store.users.list(ListQuery(count=0))
+        assert page.total == 4
+    finally:
+        await db.close()
+    with sqlite3.connect(tmp_path / "counts.db") as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 4
+
+
+async def test_upgrading_counts_the_rows_already_there(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    with sqlite3.connect(path) as conn:
+        for script in MIGRATIONS[:2]:
+            conn.executescript(script)
+        conn.execute(
+            "INSERT INTO groups (id, display_name, display_name_ci, version, created, "
+            "last_modified, doc) VALUES ('g', 'G', 'g', 1, 'then', 'then', '{}')"
+        )
+        conn.execute("PRAGMA user_version = 2")
+    db = Database(path)
+    await db.open()
+    try:
+        assert (await Store(db).groups.list(ListQuery(count=0))).total == 1
     finally:
         await db.close()

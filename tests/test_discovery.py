@@ -244,6 +244,20 @@ async def test_advertised_sort(scim: Scim) -> None:
     ]
 
 
+async def test_advertised_pagination_both_ways(scim: Scim) -> None:
+    spc = await scim.call("GET", "/ServiceProviderConfig")
+    paging = spc["pagination"]
+    assert (paging["cursor"], paging["index"]) == (True, True)
+    for name in ("p1@example.com", "p2@example.com", "p3@example.com"):
+        await scim.create_user(name)
+    first = await scim.call("GET", "/Users", params={"cursor": "", "count": "2"})
+    rest = await scim.call("GET", "/Users", params={"cursor": first["nextCursor"], "count": "2"})
+    by_index = await scim.call("GET", "/Users", params={"startIndex": "3", "count": "2"})
+    assert [u["userName"] for u in rest["Resources"]] == ["p3@example.com"]
+    assert rest["Resources"] == by_index["Resources"]
+    assert paging["maxPageSize"] == spc["filter"]["maxResults"]
+
+
 async def test_advertised_etag(scim: Scim) -> None:
     user = await scim.create_user("etag@example.com")
     version = user["meta"]["version"]

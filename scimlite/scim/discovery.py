@@ -32,6 +32,14 @@ def service_provider_config(settings: Settings, base_url: str) -> dict[str, Any]
         "changePassword": {"supported": False},  # passwords are never stored
         "sort": {"supported": True},
         "etag": {"supported": True},
+        # RFC 9865 §4: both paging methods; cursors do not expire, so no cursorTimeout.
+        "pagination": {
+            "cursor": True,
+            "index": True,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": settings.default_count,
+            "maxPageSize": settings.max_count,
+        },
         "authenticationSchemes": [
             {
                 "type": "oauthbearertoken",
