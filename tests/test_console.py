@@ -302,6 +302,7 @@ async def test_pages_have_title_heading_and_nav(
     assert doc.h1 == [h1]
     assert doc.title == f"{h1} · scimlite"
     assert all(link in doc.links for link in NAV)
+    assert "/openapi.json" in doc.links
     assert doc.form("/signout")["csrf"]
 
 
