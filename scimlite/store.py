@@ -73,6 +73,9 @@ class ListQuery:
     load_refs: bool = True
     # Keyset paging: only rows after this position (default order only; RFC 9865 cursors).
     after: int | None = None
+    # An index for the page's row ids (`INDEXED BY`), when the caller knows the filter
+    # reads only its columns and SQLite's planner would pick the sort's index instead.
+    index: Literal["users_names"] | None = None
 
 
 @dataclass(slots=True)
@@ -366,9 +369,10 @@ class ResourceStore:
                 # are then read whole (1M users: a sorted page 900,000 deep, or a
                 # substring search, no longer reads every document).
                 a = k.alias
+                hint = f" INDEXED BY {query.index}" if query.index else ""
                 sql = (
                     f"{self._select(query.load_refs, position=True)} WHERE {a}.rowid IN "  # noqa: S608
-                    f"(SELECT {a}.rowid FROM {k.table} {a} WHERE {page_where} "
+                    f"(SELECT {a}.rowid FROM {k.table} {a}{hint} WHERE {page_where} "
                     f"ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}"
                 )
                 args = [*page_params, query.count + 1, offset]

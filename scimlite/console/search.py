@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from scimlite.scim.errors import InvalidFilter
 from scimlite.scim.filter import Filter, parse_filter
@@ -27,15 +28,22 @@ def plain_text_filter(text: str) -> Filter:
     )
 
 
-def user_search(text: str) -> tuple[Filter | None, str | None]:
+@dataclass(frozen=True, slots=True)
+class Search:
+    filter: Filter | None
+    note: str | None = None  # why filter-like text was searched as plain text
+    plain: bool = False  # a substring search over PLAIN_TEXT_ATTRIBUTES
+
+
+def user_search(text: str) -> Search:
     """The filter for the search box and, when filter-like text did not parse, why not."""
     text = text.strip()[:MAX_QUERY]
     if not text:
-        return None, None
+        return Search(None)
     try:
-        return parse_filter(text, USER_RESOURCE), None
+        return Search(parse_filter(text, USER_RESOURCE))
     except InvalidFilter as exc:
         note = None
         if _FILTER_LIKE.search(text):
             note = f"Not a valid SCIM filter ({exc.detail}), so it was searched as plain text."
-        return plain_text_filter(text), note
+        return Search(plain_text_filter(text), note, plain=True)
