@@ -76,8 +76,16 @@ async def test_start_beyond_the_end_is_an_empty_page(scim: Scim) -> None:
     assert page["Resources"] == []
 
 
-async def test_non_integer_paging_is_400(scim: Scim) -> None:
-    body = await scim.call("GET", "/Users?count=ten", status=400)
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("count=ten", id="not-a-number"),
+        pytest.param("startIndex=99999999999999999999", id="start-beyond-64-bits"),
+        pytest.param("count=-99999999999999999999", id="count-beyond-64-bits"),
+    ],
+)
+async def test_unusable_paging_numbers_are_400(scim: Scim, query: str) -> None:
+    body = await scim.call("GET", f"/Users?{query}", status=400)
     assert_error(body, 400, "invalidValue")
 
 

@@ -306,6 +306,7 @@ async def test_keyset_cursor_skips_nothing_when_earlier_rows_are_deleted(scim: S
     [
         pytest.param("!!!", id="garbage"),
         pytest.param("bzox", id="wrong-kind"),
+        pytest.param("azo5OTk5OTk5OTk5OTk5OTk5OTk5OTk5", id="position-beyond-64-bits"),
     ],
 )
 async def test_foreign_cursor_is_400_invalid_cursor(scim: Scim, cursor: str) -> None:

@@ -173,14 +173,20 @@ def _refs_attr(resource: ResourceType) -> str:
     return "members" if resource is GROUP_RESOURCE else "groups"
 
 
+_INT_LIMIT = 2**31 - 1  # far beyond any real page, and safe for SQLite and JSON
+
+
 def _param_int(params: dict[str, str], name: str, default: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise InvalidValue(f"{name} must be an integer, got {raw!r}") from None
+    if abs(value) > _INT_LIMIT:
+        raise InvalidValue(f"{name} must be between -{_INT_LIMIT} and {_INT_LIMIT}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +211,7 @@ def decode_cursor(text: str, kind: str) -> int:
         position = int(number)
     except (ValueError, UnicodeDecodeError):
         raise InvalidCursor(f"cursor {text!r} was not issued by this server") from None
-    if found != kind or position < 0:
+    if found != kind or not 0 <= position <= 2**63 - 1:
         raise InvalidCursor(f"cursor {text!r} does not belong to this query's sort order")
     return position
 
