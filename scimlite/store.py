@@ -302,34 +302,29 @@ class ResourceStore:
         return await batch.run(write)
 
     async def get(self, resource_id: str, *, load_refs: bool = True) -> Resource:
+        """One statement: the row and its memberships, so they always agree."""
+        sql = self._by_id(load_refs)
         # A user's teams are few; a team's roster may be 50,000 rows: only bounded reads
         # run inline on the event loop.
+        rows = None
         if self._kind is USERS or not load_refs:
-            sql = f"{self._select(load_refs)} WHERE {self._kind.alias}.id = ?"
             rows = self._db.read_inline(sql, (resource_id,))
-            if rows is not None:
-                if not rows:
-                    raise NotFound(f"{self._kind.name} {resource_id!r} not found")
-                return _row_to_resource(rows[0], load_refs)
-        async with self._db.read() as conn:
-            return await self._fetch(conn, resource_id, load_refs=load_refs)
+        if rows is None:
+            async with self._db.read() as conn:
+                rows = await _rows(conn, sql, (resource_id,))
+        return self._found(rows[0] if rows else None, resource_id, load_refs)
 
     def _fetch_sync(
         self, conn: sqlite3.Connection, resource_id: str, *, load_refs: bool = True
     ) -> Resource:
-        """`_fetch` on the writer's own connection, inside its transaction."""
-        sql = f"{self._select(load_refs)} WHERE {self._kind.alias}.id = ?"
-        row = _row_sync(conn, sql, (resource_id,))
-        if row is None:
-            raise NotFound(f"{self._kind.name} {resource_id!r} not found")
-        return _row_to_resource(row, load_refs)
+        """`get` on the writer's own connection, inside its transaction."""
+        row = _row_sync(conn, self._by_id(load_refs), (resource_id,))
+        return self._found(row, resource_id, load_refs)
 
-    async def _fetch(
-        self, conn: aiosqlite.Connection, resource_id: str, *, load_refs: bool = True
-    ) -> Resource:
-        """One statement: the row and its memberships, so they always agree."""
-        sql = f"{self._select(load_refs)} WHERE {self._kind.alias}.id = ?"
-        row = await _row(conn, sql, (resource_id,))
+    def _by_id(self, load_refs: bool) -> str:
+        return f"{self._select(load_refs)} WHERE {self._kind.alias}.id = ?"
+
+    def _found(self, row: Any, resource_id: str, load_refs: bool) -> Resource:
         if row is None:
             raise NotFound(f"{self._kind.name} {resource_id!r} not found")
         return _row_to_resource(row, load_refs)

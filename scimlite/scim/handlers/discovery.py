@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from aiohttp import web
 
 from scimlite.keys import SETTINGS
@@ -9,6 +11,8 @@ from scimlite.scim import discovery, render
 from scimlite.scim.errors import Forbidden, NotFound, NotImplementedScim
 from scimlite.scim.http import base_url, respond
 from scimlite.scim.middleware import SCIM_PREFIX
+
+T = TypeVar("T")
 
 _PUBLIC = ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas")
 
@@ -40,9 +44,7 @@ async def resource_types(request: web.Request) -> web.Response:
 async def resource_type(request: web.Request) -> web.Response:
     _no_filter(request)
     wanted = request.match_info["id"]
-    found = discovery.find_resource_type(wanted)
-    if found is None:
-        raise NotFound(f"no resource type {wanted!r}; GET /ResourceTypes lists them")
+    found = _one(discovery.find_resource_type(wanted), wanted, "resource type", "/ResourceTypes")
     return respond(discovery.resource_type(found, base_url(request)))
 
 
@@ -55,10 +57,15 @@ async def schemas(request: web.Request) -> web.Response:
 async def schema(request: web.Request) -> web.Response:
     _no_filter(request)
     wanted = request.match_info["urn"]
-    found = discovery.find_schema(wanted)
-    if found is None:
-        raise NotFound(f"no schema {wanted!r}; GET /Schemas lists them")
+    found = _one(discovery.find_schema(wanted), wanted, "schema", "/Schemas")
     return respond(discovery.schema(found, base_url(request)))
+
+
+def _one(found: T | None, wanted: str, what: str, listing: str) -> T:
+    """The document asked for by its id, or a 404 that says where the list is."""
+    if found is None:
+        raise NotFound(f"no {what} {wanted!r}; GET {listing} lists them")
+    return found
 
 
 async def me(request: web.Request) -> web.Response:
