@@ -9,7 +9,10 @@ semantics are those documented in filter.py. How that holds in SQL:
 - every predicate treats NULL as false: `NOT` is emitted as `NOT coalesce(x, 0)`;
 - ids are server-issued lowercase UUIDs, so a membership id column equals its fold and
   `members.value` / `groups.value` (caseExact=false) can use it unfolded with an index;
-- `user_emails` holds one row per email whose value is a string (value_ci = fold(value)).
+- `user_emails` holds one row per email whose value is a string (value_ci = fold(value));
+- `users_text` (db.py) holds every user's folded userName, displayName and emails; a
+  needle of 3+ characters found by instr() there is found by its trigram MATCH, so
+  `co`/`ew` add that MATCH as a condition that only narrows the rows to check.
 """
 
 from __future__ import annotations
@@ -41,11 +44,13 @@ from scimlite.scim.schema import Attribute, ResourceType
 @dataclass(frozen=True, slots=True)
 class _Value:
     """Where a value lives in SQL; `folded`: it already holds fold(value); `indexed`: a
-    bare indexed column, so `sw` can be a range scan."""
+    bare indexed column, so `sw` can be a range scan; `in_text`: its values are in
+    users_text, so substring tests can be narrowed by the trigram index."""
 
     expr: str
     folded: bool = False
     indexed: bool = False
+    in_text: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +70,11 @@ _TABLES: dict[str, _Table] = {
         "u",
         {
             ("id", None): _Value("u.id", indexed=True),
-            ("userName", None): _Value("u.user_name_ci", folded=True, indexed=True),
+            ("userName", None): _Value("u.user_name_ci", folded=True, indexed=True, in_text=True),
             ("externalId", None): _Value("u.external_id", indexed=True),
-            ("displayName", None): _Value("u.display_name_ci", folded=True, indexed=True),
+            ("displayName", None): _Value(
+                "u.display_name_ci", folded=True, indexed=True, in_text=True
+            ),
             ("meta", "created"): _Value("u.created", indexed=True),
             ("meta", "lastModified"): _Value("u.last_modified", indexed=True),
         },
@@ -90,8 +97,17 @@ _TABLES: dict[str, _Table] = {
     ),
 }
 _EMAILS_OPENING = "u.id IN (SELECT e.user_id FROM user_emails e WHERE "
+# The same, per user: for a test that users_text narrows to a few users first.
+_EMAILS_OF_USER = "EXISTS (SELECT 1 FROM user_emails e WHERE e.user_id = u.id AND "
 _EMAIL_VALUE = _Value("e.value_ci", folded=True, indexed=True)
 _EMAIL_COLUMNS = {"value": _EMAIL_VALUE, "type": _Value("e.type_ci", folded=True)}
+# Shortest needle the trigram index can look up (shorter ones match no trigram).
+_TRIGRAM = 3
+# What users_text holds, one value per line; `co` over all of them is one MATCH.
+_TEXT_PATHS = frozenset(
+    {AttrPath(None, "userName"), AttrPath(None, "displayName"), AttrPath(None, "emails", "value")}
+)
+_TEXT_MATCH = "u.rowid IN (SELECT rowid FROM users_text WHERE users_text MATCH ?)"
 _EMAIL_SORT_KEY = (
     "(SELECT e.value_ci FROM user_emails e WHERE e.user_id = u.id "
     "ORDER BY e.is_primary DESC, e.position LIMIT 1)"
@@ -130,6 +146,16 @@ def _prefix_upper_bound(prefix: str) -> str | None:
     return prefix[:-1] + chr(last) if last <= 0x10FFFF else None
 
 
+def _phrase(literal: CompValue) -> str | None:
+    """The FTS5 phrase for a substring needle, or None when users_text cannot look it up."""
+    if not isinstance(literal, str):
+        return None
+    needle = fold(literal)
+    if len(needle) < _TRIGRAM or "\x00" in needle:
+        return None
+    return '"' + needle.replace('"', '""') + '"'  # an FTS5 string: data, never syntax
+
+
 def _each_opening(alias: str, where: str) -> str:
     """The start of an EXISTS over the object elements of a multi-valued attribute."""
     return (
@@ -139,16 +165,25 @@ def _each_opening(alias: str, where: str) -> str:
 
 
 class _Compiler:
-    def __init__(self, resource: ResourceType) -> None:
+    def __init__(self, resource: ResourceType, use_text: Callable[[str], bool]) -> None:
         self.resource = resource
         self.table = _table(resource)
         self.params: list[object] = []
+        self.use_text = use_text
+
+    def text_phrase(self, literal: CompValue) -> str | None:
+        phrase = _phrase(literal)
+        return phrase if phrase is not None and self.use_text(phrase) else None
 
     def bind(self, value: object) -> str:
         self.params.append(value)
         return "?"
 
     def node(self, f: Filter, scope: _Scope) -> str:
+        if isinstance(f, Or) and scope == self.top:
+            text = self.text_search(f)
+            if text is not None:
+                return text
         if isinstance(f, And | Or):
             joiner = " AND " if isinstance(f, And) else " OR "
             return "(" + joiner.join(self.node(x, scope) for x in operands(f)) + ")"
@@ -166,8 +201,37 @@ class _Compiler:
             test = f"{value.expr} <> ''"
         else:
             test = self.compare(leaf.op, leaf.value, attribute, value)
+        phrase = None
+        if value.in_text and isinstance(leaf, Compare) and leaf.op in ("co", "ew"):
+            phrase = self.text_phrase(leaf.value)
+        if phrase is not None and opening == _EMAILS_OPENING:
+            opening = _EMAILS_OF_USER  # tested only for the candidates, not for every email
         sql = f"{opening}{test})" if opening else test
+        if phrase is not None:
+            # The MATCH holds wherever the substring test does, so it changes no answer;
+            # SQLite reads the matching rowids instead of testing every user.
+            sql = f"({sql} AND {_TEXT_MATCH.replace('?', self.bind(phrase))})"
         return f"NOT coalesce({sql}, 0)" if negate else sql
+
+    def text_search(self, f: Or) -> str | None:
+        """`userName co "x" or displayName co "x" or emails.value co "x"` as one MATCH.
+
+        users_text holds exactly those values, one per line, so for a needle without a
+        line break the MATCH is the same test, answered from the index alone.
+        """
+        leaves = operands(f)
+        if self.table.alias != "u" or not all(
+            isinstance(x, Compare) and x.op == "co" and isinstance(x.value, str) for x in leaves
+        ):
+            return None
+        needles = {fold(str(x.value)) for x in leaves if isinstance(x, Compare)}
+        if {x.path for x in leaves if isinstance(x, Compare)} != _TEXT_PATHS or len(needles) != 1:
+            return None
+        (needle,) = needles
+        phrase = None if "\n" in needle else self.text_phrase(needle)
+        if phrase is None:
+            return None
+        return _TEXT_MATCH.replace("?", self.bind(phrase))
 
     def compare(self, op: Op, literal: CompValue, attribute: Attribute, value: _Value) -> str:
         expr = value.expr
@@ -211,7 +275,7 @@ class _Compiler:
                     'filter on "meta.created" or "meta.lastModified"'
                 )
             if alias == "u" and top.name == "emails" and path.sub_attr == "value":
-                return leaf, _EMAILS_OPENING, _EMAIL_VALUE
+                return leaf, _EMAILS_OPENING, replace(_EMAIL_VALUE, in_text=True)
         where = _json_path(path.urn, top.name)
         if top.type == "complex" and path.sub_attr is None:
             # `pr` on a complex value: some node below it is present (json_tree walks all).
@@ -299,15 +363,38 @@ class _Compiler:
         return f"{_EMAILS_OPENING}{self.node(inner, column)})"
 
 
-def compile_filter(f: Filter, resource: ResourceType) -> tuple[str, list[object]]:
+def compile_filter(
+    f: Filter, resource: ResourceType, *, use_text: Callable[[str], bool] = lambda _: True
+) -> tuple[str, list[object]]:
     """A WHERE fragment over alias `u` (users) or `g` (groups) and its `?` parameters.
 
-    Raises InvalidFilter for attributes the store cannot answer (e.g. members.display):
-    a filter we cannot answer is a 400, never an unfiltered list.
+    `use_text(phrase)` says whether a substring test may read its candidates from
+    users_text (see text_phrases). Raises InvalidFilter for attributes the store cannot
+    answer (e.g. members.display): a filter we cannot answer is a 400, never an
+    unfiltered list.
     """
-    compiler = _Compiler(resource)
+    compiler = _Compiler(resource, use_text)
     sql = compiler.node(f, compiler.top)
     return sql, compiler.params
+
+
+def text_phrases(f: Filter, resource: ResourceType) -> set[str]:
+    """The users_text phrases compile_filter may use for f.
+
+    The index pays off for a needle few users contain; for one most users contain, a
+    MATCH yields nearly every rowid and scanning the rows is cheaper. SQLite cannot tell
+    the two apart, so the store counts each phrase's matches (cheaply, with a LIMIT) and
+    passes compile_filter the verdict.
+    """
+    asked: set[str] = set()
+
+    def ask(phrase: str) -> bool:
+        asked.add(phrase)
+        return False
+
+    compiler = _Compiler(resource, ask)
+    compiler.node(f, compiler.top)
+    return asked
 
 
 def compile_sort(path: AttrPath, resource: ResourceType) -> str:

@@ -26,10 +26,11 @@ from scimlite.journal import diff_docs
 from scimlite.scim.errors import Conflict, InvalidValue, NotFound, PreconditionFailed
 from scimlite.scim.filter import AttrPath, Compare, Filter
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE, ResourceType
-from scimlite.sqlfilter import compile_filter, compile_sort
+from scimlite.sqlfilter import compile_filter, compile_sort, text_phrases
 
 T = TypeVar("T")
 _CHUNK = 500  # ids bound per statement; far below SQLite's variable limit
+_RARE_MIN = 1000  # a substring needle this many users contain is still read from users_text
 
 
 @dataclass(slots=True)
@@ -73,9 +74,6 @@ class ListQuery:
     load_refs: bool = True
     # Keyset paging: only rows after this position (default order only; RFC 9865 cursors).
     after: int | None = None
-    # An index for the page's row ids (`INDEXED BY`), when the caller knows the filter
-    # reads only its columns and SQLite's planner would pick the sort's index instead.
-    index: Literal["users_names"] | None = None
 
 
 @dataclass(slots=True)
@@ -154,6 +152,29 @@ def _rows_sync(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -
 
 def _row_sync(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
     return conn.execute(sql, params).fetchone()
+
+
+async def _rare_phrases(conn: aiosqlite.Connection, phrases: set[str]) -> set[str]:
+    """The users_text phrases that match few enough users to read them from the index.
+
+    "Few" is a tenth of all users (at least 1,000): beyond that a MATCH hands SQLite
+    nearly every rowid, and testing each row is cheaper (docs/benchmarks.md). The LIMIT
+    keeps the probe cheap for a needle everybody has.
+    """
+    if not phrases:
+        return set()
+    row = await _row(conn, "SELECT n FROM row_counts WHERE name = 'users'", ())
+    limit = max(_RARE_MIN, (int(row[0]) if row else 0) // 10)
+    rare = set()
+    for phrase in phrases:
+        row = await _row(
+            conn,
+            "SELECT count(*) FROM (SELECT 1 FROM users_text WHERE users_text MATCH ? LIMIT ?)",
+            (phrase, limit + 1),
+        )
+        if row is not None and int(row[0]) <= limit:
+            rare.add(phrase)
+    return rare
 
 
 async def _row(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -335,22 +356,24 @@ class ResourceStore:
             if page is not None:
                 return page
         k = self._kind
-        where: str = "1"
-        params: builtins.list[object] = []
-        if query.filter is not None:
-            where, params = compile_filter(query.filter, k.resource)
+        phrases = set() if query.filter is None else text_phrases(query.filter, k.resource)
         order = f"{k.alias}.rowid"
         if query.sort_by is not None:
             direction = "DESC" if query.descending else "ASC"
             # RFC 7644 §3.4.2.3: missing values sort last ascending, first descending.
             nulls = "NULLS FIRST" if query.descending else "NULLS LAST"
             order = f"{compile_sort(query.sort_by, k.resource)} {direction} {nulls}, {order}"
-        page_where, page_params, offset = where, list(params), query.start_index - 1
-        if query.after is not None and query.sort_by is None:
-            page_where = f"({where}) AND {k.alias}.rowid > ?"
-            page_params.append(query.after)
-            offset = 0
         async with self._db.snapshot() as conn:
+            where: str = "1"
+            params: builtins.list[object] = []
+            if query.filter is not None:
+                rare = await _rare_phrases(conn, phrases)
+                where, params = compile_filter(query.filter, k.resource, use_text=rare.__contains__)
+            page_where, page_params, offset = where, list(params), query.start_index - 1
+            if query.after is not None and query.sort_by is None:
+                page_where = f"({where}) AND {k.alias}.rowid > ?"
+                page_params.append(query.after)
+                offset = 0
             count_sql = f"SELECT count(*) FROM {k.table} {k.alias} WHERE {where}"  # noqa: S608
             count_params = params
             if query.filter is None:  # kept by triggers (db.py migration 3)
@@ -364,10 +387,9 @@ class ResourceStore:
                 # are then read whole (1M users: a sorted page 900,000 deep, or a
                 # substring search, no longer reads every document).
                 a = k.alias
-                hint = f" INDEXED BY {query.index}" if query.index else ""
                 sql = (
                     f"{self._select(query.load_refs, position=True)} WHERE {a}.rowid IN "  # noqa: S608
-                    f"(SELECT {a}.rowid FROM {k.table} {a}{hint} WHERE {page_where} "
+                    f"(SELECT {a}.rowid FROM {k.table} {a} WHERE {page_where} "
                     f"ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}"
                 )
                 args = [*page_params, query.count + 1, offset]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from scimlite.db import MIGRATIONS, SCHEMA_VERSION, Database, DatabaseError
+from scimlite.scim.filter import parse_filter
 from scimlite.scim.models import parse_resource
 from scimlite.scim.schema import USER_RESOURCE
 from scimlite.store import ListQuery, Store, WriteContext
@@ -170,5 +171,85 @@ async def test_upgrading_counts_the_rows_already_there(tmp_path: Path) -> None:
     await db.open()
     try:
         assert (await Store(db).groups.list(ListQuery(count=0))).total == 1
+    finally:
+        await db.close()
+
+
+def _version_4_file(path: Path) -> None:
+    """A file as scimlite 0.1 left it: three users (the middle one deleted, leaving a gap in
+    the rowids), their emails, and a team holding the other two."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys = ON")  # as scimlite writes
+        for script in MIGRATIONS[:4]:
+            conn.executescript(script)
+        for i in range(3):
+            conn.execute(
+                "INSERT INTO users (id, user_name, user_name_ci, version, created, "
+                "last_modified, doc) VALUES (?, ?, ?, 1, 't', 't', '{}')",
+                (f"u{i}", f"User{i}", f"user{i}"),
+            )
+            conn.execute(
+                "INSERT INTO user_emails (user_id, position, value_ci) VALUES (?, 0, ?)",
+                (f"u{i}", f"person{i}@mail.example"),
+            )
+        conn.execute("DELETE FROM users WHERE id = 'u1'")
+        conn.execute(
+            "INSERT INTO groups (id, display_name, display_name_ci, version, created, "
+            "last_modified, doc) VALUES ('g', 'G', 'g', 1, 't', 't', '{}')"
+        )
+        conn.executemany("INSERT INTO memberships VALUES ('g', ?)", [("u0",), ("u2",)])
+        conn.execute("PRAGMA user_version = 4")
+
+
+async def test_upgrading_to_row_numbers_keeps_rows_teams_and_positions(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
+    _version_4_file(path)
+    with sqlite3.connect(path) as conn:
+        before = conn.execute("SELECT id, rowid FROM users ORDER BY rowid").fetchall()
+    db = Database(path)
+    await db.open()
+    try:
+        store = Store(db)
+        by_email = parse_filter('emails.value co "person2@"', USER_RESOURCE)
+        assert [u.id for u in (await store.users.list(ListQuery(filter=by_email))).items] == ["u2"]
+        # Cursors issued before the upgrade name the same rows after it.
+        page = await store.users.list(ListQuery(after=before[0][1]))
+        assert [u.id for u in page.items] == ["u2"]
+        team = await store.groups.get("g")
+        assert sorted(r.id for r in team.refs or []) == ["u0", "u2"]
+    finally:
+        await db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT id, seq FROM users ORDER BY seq").fetchall() == before
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+async def test_vacuum_keeps_row_numbers_and_the_text_index(tmp_path: Path) -> None:
+    path = tmp_path / "vacuum.db"
+    db = Database(path)
+    await db.open()
+    try:
+        store = Store(db)
+        made = [
+            await store.users.create(user_doc(f"v{i}@example.com"), None, CTX) for i in range(6)
+        ]
+        for user in made[:3]:
+            await store.users.delete(user.id, None, CTX)
+        first = await store.users.list(ListQuery(count=1))
+    finally:
+        await db.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("VACUUM")
+    db = Database(path)
+    await db.open()
+    try:
+        store = Store(db)
+        assert first.last_position is not None
+        after = await store.users.list(ListQuery(after=first.last_position))
+        assert [u.id for u in after.items] == [made[4].id, made[5].id]
+        search = parse_filter('userName co "v4@ex"', USER_RESOURCE)
+        assert [u.id for u in (await store.users.list(ListQuery(filter=search))).items] == [
+            made[4].id
+        ]
     finally:
         await db.close()

@@ -22,7 +22,7 @@ from scimlite.scim.schema import (
     USER_SCHEMA,
     ResourceType,
 )
-from scimlite.sqlfilter import _TABLES, compile_filter, compile_sort
+from scimlite.sqlfilter import _TABLES, compile_filter, compile_sort, text_phrases
 
 ENT = ENTERPRISE_USER_SCHEMA
 STORED_APART = ("id", "meta", "schemas", "groups", "members", "password")
@@ -187,6 +187,54 @@ def test_user_compile_shape(text: str, sql: str, params: list[object]) -> None:
     assert compile_filter(parse_filter(text, USER_RESOURCE), USER_RESOURCE) == (sql, params)
 
 
+MATCH = "u.rowid IN (SELECT rowid FROM users_text WHERE users_text MATCH ?)"
+
+
+@pytest.mark.parametrize(("text", "sql", "params"), [
+    pytest.param('userName co "Smith"', f"(instr(u.user_name_ci, ?) > 0 AND {MATCH})",
+                 ["smith", '"smith"'], id="co-narrowed-by-users-text"),
+    pytest.param('displayName ew "son"', f"(substr(u.display_name_ci, -?) = ? AND {MATCH})",
+                 [3, "son", '"son"'], id="ew-narrowed"),
+    pytest.param('emails.value co "@Corp"',
+                 "(EXISTS (SELECT 1 FROM user_emails e WHERE e.user_id = u.id AND "
+                 f"instr(e.value_ci, ?) > 0) AND {MATCH})", ["@corp", '"@corp"'],
+                 id="emails-tested-per-candidate"),
+    pytest.param('displayName co "say \\"hi\\""', f"(instr(u.display_name_ci, ?) > 0 AND {MATCH})",
+                 ['say "hi"', '"say ""hi"""'], id="quotes-are-phrase-data"),
+    pytest.param('userName co "Sm"', "instr(u.user_name_ci, ?) > 0", ["sm"],
+                 id="shorter-than-a-trigram"),
+    pytest.param('userName sw "Smith"', "(u.user_name_ci >= ? AND u.user_name_ci < ?)",
+                 ["smith", "smiti"], id="sw-keeps-its-range"),
+    pytest.param('title co "Smith"', "instr(scim_fold(json_extract(u.doc, '$.\"title\"')), ?) > 0",
+                 ["smith"], id="not-in-users-text"),
+    pytest.param('emails co "ann" or userName co "ANN" or displayName co "Ann"', MATCH,
+                 ['"ann"'], id="plain-text-search-is-one-match"),
+    pytest.param('userName co "ann" or displayName co "ann"',
+                 f"((instr(u.user_name_ci, ?) > 0 AND {MATCH}) OR "
+                 f"(instr(u.display_name_ci, ?) > 0 AND {MATCH}))",
+                 ["ann", '"ann"', "ann", '"ann"'], id="some-of-the-text-is-not-one-match"),
+    pytest.param('userName co "a\\nb" or displayName co "a\\nb" or emails.value co "a\\nb"',
+                 f"((instr(u.user_name_ci, ?) > 0 AND {MATCH}) OR "
+                 f"(instr(u.display_name_ci, ?) > 0 AND {MATCH}) OR "
+                 "(EXISTS (SELECT 1 FROM user_emails e WHERE e.user_id = u.id AND "
+                 f"instr(e.value_ci, ?) > 0) AND {MATCH}))",
+                 ["a\nb", '"a\nb"'] * 3, id="a-line-break-could-span-two-values"),
+])  # fmt: skip
+def test_substring_tests_use_the_users_text_index(
+    text: str, sql: str, params: list[object]
+) -> None:
+    assert compile_filter(parse_filter(text, USER_RESOURCE), USER_RESOURCE) == (sql, params)
+
+
+def test_the_store_can_rule_the_users_text_index_out() -> None:
+    node = parse_filter(
+        'userName co "ann" or displayName co "ann" or emails co "x@y"', USER_RESOURCE
+    )
+    assert text_phrases(node, USER_RESOURCE) == {'"ann"', '"x@y"'}
+    sql, _ = compile_filter(node, USER_RESOURCE, use_text=lambda phrase: phrase == '"x@y"')
+    assert sql.count(" MATCH ") == 1  # only for the needle few users contain
+
+
 def test_group_compile_shape() -> None:
     node = parse_filter('id eq "G" and members eq "U"', GROUP_RESOURCE)
     assert compile_filter(node, GROUP_RESOURCE) == (
@@ -244,6 +292,10 @@ def test_folded_columns_are_exactly_the_case_insensitive_attributes() -> None:
     pytest.param(USER_RESOURCE, 'groups.value eq "g"', "PRIMARY KEY", id="groups.value"),
     pytest.param(USER_RESOURCE, 'meta.lastModified gt "2024-01-01"', "users_last_modified",
                  id="lastModified"),
+    pytest.param(USER_RESOURCE, 'userName co "abc"', "users_text", id="userName-co"),
+    pytest.param(USER_RESOURCE, 'emails.value ew "abc"', "users_text", id="emails-ew"),
+    pytest.param(USER_RESOURCE, 'userName co "abc" or displayName co "abc" or emails co "abc"',
+                 "users_text", id="plain-text-search"),
     pytest.param(GROUP_RESOURCE, 'displayName eq "a"', "groups_display_name_ci",
                  id="group-displayName"),
     pytest.param(GROUP_RESOURCE, 'externalId eq "a"', "groups_external_id",
@@ -252,7 +304,7 @@ def test_folded_columns_are_exactly_the_case_insensitive_attributes() -> None:
     pytest.param(GROUP_RESOURCE, 'id eq "G" and members eq "U"', "memberships_user",
                  id="entra-membership-check"),
 ])  # fmt: skip
-def test_eq_filters_use_an_index(
+def test_indexable_filters_use_an_index(
     conn: sqlite3.Connection, resource: ResourceType, text: str, index: str
 ) -> None:
     sql, params = compile_filter(parse_filter(text, resource), resource)
@@ -264,7 +316,8 @@ def test_eq_filters_use_an_index(
         )
     ]
     assert any(index in step for step in plan), plan
-    assert not any(step.startswith(("SCAN u", "SCAN g", "SCAN m", "SCAN e")) for step in plan), plan
+    scans = [step.split()[1] for step in plan if step.startswith("SCAN ")]
+    assert not set(scans) & {"u", "g", "m", "e"}, plan
 
 
 # --- injection -----------------------------------------------------------------------------
@@ -362,10 +415,12 @@ def test_unsortable(path: str) -> None:
 # --- agreement with matches() ----------------------------------------------------------------
 
 # Small pools so that random filters often hit random data; they include LIKE wildcards,
-# backslashes and characters whose fold differs in length (ß → ss, İ → i̇).
+# backslashes, characters whose fold differs in length (ß → ss, İ → i̇), and needles long
+# enough for the users_text trigram index, with and without a line break (its separator).
 WORDS = ["", "a", "A", "ab", "aB", "b", "%", "_", "a%b", "a_b", "\\", "a\\b", "ß", "SS", "ss",
-         "İ", "i̇", "é", "É", "x@y", "X@Y", "u0", "U1", "g1", "G2"]  # fmt: skip
-TEXT = st.one_of(st.sampled_from(WORDS), st.text(alphabet="aAbß%_\\İ", max_size=3))
+         "İ", "i̇", "é", "É", "x@y", "X@Y", "u0", "U1", "g1", "G2", "abab", "aßb", "ASSB",
+         "b\na", "\"ab\"", "x@y.ab"]  # fmt: skip
+TEXT = st.one_of(st.sampled_from(WORDS), st.text(alphabet="aAbß%_\\İ\n", max_size=4))
 TIMES = [T0, T1, T2]
 TIME_LITERALS = [*TIMES, "2024-01-01T01:00:00+01:00", "2024-01-01", "2024-06-30T12:00:00.0005Z"]
 
@@ -484,8 +539,13 @@ def element_filters(
     return logic(inner, 3).map(lambda f: f"{attr}[{f}]")
 
 
+# The console's plain-text search, which users_text answers with one MATCH.
+TEXT_SEARCHES = st.tuples(
+    st.permutations(["userName", "displayName", "emails.value"]), _literal(TEXT)
+).map(lambda t: " or ".join(f"{path} co {t[1]}" for path in t[0]))
 USER_FILTERS = logic(
     st.one_of(
+        TEXT_SEARCHES,
         comparisons(USER_STRING_PATHS, USER_BOOLEAN_PATHS, USER_PRESENT_PATHS,
                     ["meta.created", "meta.lastModified"]),
         element_filters("emails", ["value", "type"], ["primary"]),
@@ -516,6 +576,56 @@ def test_sql_agrees_with_matches_for_users(users: list[dict[str, Any]], filters:
         for doc in users:
             insert_user(conn, doc)
         for text in filters:
+            assert_agreement(conn, USER_RESOURCE, users, text)
+    finally:
+        conn.close()
+
+
+# Values for the users_text index: long enough for trigrams, with line breaks (its
+# separator), quotes (FTS5 syntax) and characters whose fold grows (ß → ss).
+INDEXED_TEXT = st.text(alphabet='aAbß\nİ"@.', max_size=10)
+TEXT_USERS = st.lists(
+    st.fixed_dictionaries(
+        {"userName": INDEXED_TEXT, "meta": st.just(META)},
+        optional={
+            "displayName": INDEXED_TEXT,
+            "emails": st.lists(st.fixed_dictionaries({"value": INDEXED_TEXT}), max_size=3),
+        },
+    ),
+    min_size=1,
+    max_size=6,
+    unique_by=lambda d: fold(str(d["userName"])),
+).map(lambda docs: [{**d, "id": f"u{i}"} for i, d in enumerate(docs)])
+
+
+def _searched_values(doc: dict[str, Any]) -> list[str]:
+    return [doc["userName"], doc.get("displayName") or ""] + [
+        e["value"] for e in doc.get("emails") or []
+    ]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(users=TEXT_USERS, data=st.data())
+def test_substring_search_agrees_with_matches(users: list[dict[str, Any]], data: Any) -> None:
+    """Needles cut from the users' own values, so the users_text index is really used, and
+    from values joined as users_text joins them, where a needle must not match."""
+    values = [v for doc in users for v in _searched_values(doc)]
+    values += ["\n".join(_searched_values(doc)) for doc in users]
+    value = data.draw(st.sampled_from(values))
+    start = data.draw(st.integers(0, len(value)))
+    needle = value[start : data.draw(st.integers(start, len(value)))]
+    if data.draw(st.booleans()):
+        needle = needle.upper()
+    literal = json.dumps(needle)
+    plain = " or ".join(f"{path} co {literal}" for path in ("userName", "displayName", "emails"))
+    conn = connect()
+    try:
+        for doc in users:
+            insert_user(conn, doc)
+        for text in [
+            plain, f"not ({plain})", f"userName co {literal}", f"displayName ew {literal}",
+            f"emails.value co {literal}", f"emails.value ew {literal} or userName ew {literal}",
+        ]:  # fmt: skip
             assert_agreement(conn, USER_RESOURCE, users, text)
     finally:
         conn.close()

@@ -32,7 +32,6 @@ def plain_text_filter(text: str) -> Filter:
 class Search:
     filter: Filter | None
     note: str | None = None  # why filter-like text was searched as plain text
-    plain: bool = False  # a substring search over PLAIN_TEXT_ATTRIBUTES
 
 
 def user_search(text: str) -> Search:
@@ -46,4 +45,4 @@ def user_search(text: str) -> Search:
         note = None
         if _FILTER_LIKE.search(text):
             note = f"Not a valid SCIM filter ({exc.detail}), so it was searched as plain text."
-        return Search(plain_text_filter(text), note, plain=True)
+        return Search(plain_text_filter(text), note)

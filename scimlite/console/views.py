@@ -205,8 +205,6 @@ async def users(request: web.Request) -> web.Response:
             sort_by=parse_path(USER_SORTS[sort], USER_RESOURCE).path,
             descending=descending,
             load_refs=False,
-            # A substring search tests only columns of this index: scan it, not the rows.
-            index="users_names" if search.plain else None,
         )
         result = await _store(request).users.list(query)
         total, items = result.total, result.items
