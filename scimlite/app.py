@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +26,8 @@ from scimlite.settings import Settings
 from scimlite.store import Store
 
 log = logging.getLogger("scimlite")
+# How often pending users are indexed for substring search; answers never wait for it.
+TEXT_INDEX_SECONDS = 1.0
 
 
 def _database(settings: Settings) -> Database:
@@ -41,25 +43,42 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     await db.close()
 
 
-async def _journal_retention(app: web.Application) -> AsyncIterator[None]:
-    """Prune the journal to its retention now and every hour while the server runs."""
-    days = app[SETTINGS].journal_retention_days
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 
-    async def prune_forever() -> None:
-        while True:
-            cutoff = timeutil.format_time(datetime.now(UTC) - timedelta(days=days))
-            try:
-                await app[STORE].prune_journal(cutoff)
-            except Exception:
-                log.exception("journal pruning failed; retrying in an hour")
-            await asyncio.sleep(3600)
 
-    task = asyncio.create_task(prune_forever()) if days else None
-    yield
-    if task is not None:
+def _every(seconds: float, what: str, job: Callable[[Store], Awaitable[object]]) -> CleanupCtx:
+    """A cleanup context running `job` now and every `seconds` while the server runs."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async def forever() -> None:
+            while True:
+                try:
+                    await job(app[STORE])
+                except Exception:
+                    log.exception("%s failed; retrying in %s s", what, seconds)
+                await asyncio.sleep(seconds)
+
+        task = asyncio.create_task(forever())
+        yield
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+
+    return ctx
+
+
+def _prune_journal(days: int) -> Callable[[Store], Awaitable[int]]:
+    def prune(store: Store) -> Awaitable[int]:
+        cutoff = timeutil.format_time(datetime.now(UTC) - timedelta(days=days))
+        return store.prune_journal(cutoff)
+
+    return prune
+
+
+async def _index_text(store: Store) -> None:
+    """Index what writes left pending (db.py migration 6); a cheap read when nothing is."""
+    if store.text_pending():
+        await store.index_pending_text()
 
 
 @web.middleware
@@ -98,7 +117,10 @@ def create_app(settings: Settings) -> web.Application:
     limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
     app[AUTH] = AuthState(limiter=limiter)
     app.cleanup_ctx.append(_store_ctx)
-    app.cleanup_ctx.append(_journal_retention)
+    if settings.journal_retention_days:
+        days = settings.journal_retention_days
+        app.cleanup_ctx.append(_every(3600, "journal pruning", _prune_journal(days)))
+    app.cleanup_ctx.append(_every(TEXT_INDEX_SECONDS, "search indexing", _index_text))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/openapi.json", openapi_json)
     setup_console(app)  # GET / is the console dashboard (sign-in first)

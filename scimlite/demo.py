@@ -73,3 +73,4 @@ async def populate(store: Store) -> None:
         }
         parsed = parse_resource(GROUP_RESOURCE, body)
         await store.groups.create(parsed.doc, members, WriteContext("demo", "POST", "/Groups"))
+    await store.index_pending_text()  # shipped indexed, so a first search reads the index

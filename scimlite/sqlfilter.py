@@ -10,9 +10,10 @@ semantics are those documented in filter.py. How that holds in SQL:
 - ids are server-issued lowercase UUIDs, so a membership id column equals its fold and
   `members.value` / `groups.value` (caseExact=false) can use it unfolded with an index;
 - `user_emails` holds one row per email whose value is a string (value_ci = fold(value));
-- `users_text` (db.py) holds every user's folded userName, displayName and emails; a
-  needle of 3+ characters found by instr() there is found by its trigram MATCH, so
-  `co`/`ew` add that MATCH as a condition that only narrows the rows to check.
+- `users_text` (db.py) holds every user's folded userName, displayName and emails, except
+  users listed in `users_text_pending`; a needle of 3+ characters that instr() finds in a
+  user's values is found by its trigram MATCH unless the user is pending. So `co`/`ew` add
+  "MATCH or pending" as a condition that only narrows the rows to test exactly.
 """
 
 from __future__ import annotations
@@ -103,11 +104,11 @@ _EMAIL_VALUE = _Value("e.value_ci", folded=True, indexed=True)
 _EMAIL_COLUMNS = {"value": _EMAIL_VALUE, "type": _Value("e.type_ci", folded=True)}
 # Shortest needle the trigram index can look up (shorter ones match no trigram).
 _TRIGRAM = 3
-# What users_text holds, one value per line; `co` over all of them is one MATCH.
-_TEXT_PATHS = frozenset(
-    {AttrPath(None, "userName"), AttrPath(None, "displayName"), AttrPath(None, "emails", "value")}
+# Every user whose values may contain the phrase bound to `?`.
+_TEXT_CANDIDATES = (
+    "(u.rowid IN (SELECT rowid FROM users_text WHERE users_text MATCH ?) "
+    "OR u.rowid IN (SELECT seq FROM users_text_pending))"
 )
-_TEXT_MATCH = "u.rowid IN (SELECT rowid FROM users_text WHERE users_text MATCH ?)"
 _EMAIL_SORT_KEY = (
     "(SELECT e.value_ci FROM user_emails e WHERE e.user_id = u.id "
     "ORDER BY e.is_primary DESC, e.position LIMIT 1)"
@@ -170,6 +171,7 @@ class _Compiler:
         self.table = _table(resource)
         self.params: list[object] = []
         self.use_text = use_text
+        self.narrowed = False  # inside an OR that users_text already narrowed
 
     def text_phrase(self, literal: CompValue) -> str | None:
         phrase = _phrase(literal)
@@ -180,10 +182,17 @@ class _Compiler:
         return "?"
 
     def node(self, f: Filter, scope: _Scope) -> str:
-        if isinstance(f, Or) and scope == self.top:
-            text = self.text_search(f)
-            if text is not None:
-                return text
+        if isinstance(f, Or) and scope == self.top and not self.narrowed:
+            phrase = self.shared_phrase(f)
+            if phrase is not None:
+                # `userName co "x" or displayName co "x" or …` (the console's plain-text
+                # search): one set of candidates for the whole OR, then the exact tests.
+                candidates = self.candidates(phrase)
+                self.narrowed = True
+                try:
+                    return f"({candidates} AND {self.node(f, scope)})"
+                finally:
+                    self.narrowed = False
         if isinstance(f, And | Or):
             joiner = " AND " if isinstance(f, And) else " OR "
             return "(" + joiner.join(self.node(x, scope) for x in operands(f)) + ")"
@@ -201,37 +210,36 @@ class _Compiler:
             test = f"{value.expr} <> ''"
         else:
             test = self.compare(leaf.op, leaf.value, attribute, value)
-        phrase = None
-        if value.in_text and isinstance(leaf, Compare) and leaf.op in ("co", "ew"):
-            phrase = self.text_phrase(leaf.value)
-        if phrase is not None and opening == _EMAILS_OPENING:
+        own = None if self.narrowed else self.phrase_of(leaf, value)
+        if (own is not None or self.narrowed) and opening == _EMAILS_OPENING:
             opening = _EMAILS_OF_USER  # tested only for the candidates, not for every email
         sql = f"{opening}{test})" if opening else test
-        if phrase is not None:
-            # The MATCH holds wherever the substring test does, so it changes no answer;
-            # SQLite reads the matching rowids instead of testing every user.
-            sql = f"({sql} AND {_TEXT_MATCH.replace('?', self.bind(phrase))})"
+        if own is not None:
+            # The candidates include every row the test holds for, so the answer is the
+            # same; SQLite reads their rowids instead of testing every user.
+            sql = f"({sql} AND {self.candidates(own)})"
         return f"NOT coalesce({sql}, 0)" if negate else sql
 
-    def text_search(self, f: Or) -> str | None:
-        """`userName co "x" or displayName co "x" or emails.value co "x"` as one MATCH.
+    def phrase_of(self, leaf: Compare | Present, value: _Value) -> str | None:
+        """The users_text phrase that narrows this substring test, if there is one."""
+        if value.in_text and isinstance(leaf, Compare) and leaf.op in ("co", "ew"):
+            return self.text_phrase(leaf.value)
+        return None
 
-        users_text holds exactly those values, one per line, so for a needle without a
-        line break the MATCH is the same test, answered from the index alone.
-        """
-        leaves = operands(f)
-        if self.table.alias != "u" or not all(
-            isinstance(x, Compare) and x.op == "co" and isinstance(x.value, str) for x in leaves
-        ):
-            return None
-        needles = {fold(str(x.value)) for x in leaves if isinstance(x, Compare)}
-        if {x.path for x in leaves if isinstance(x, Compare)} != _TEXT_PATHS or len(needles) != 1:
-            return None
-        (needle,) = needles
-        phrase = None if "\n" in needle else self.text_phrase(needle)
-        if phrase is None:
-            return None
-        return _TEXT_MATCH.replace("?", self.bind(phrase))
+    def shared_phrase(self, f: Or) -> str | None:
+        """The phrase every operand of f would be narrowed by, when they share one."""
+        phrases = set()
+        for x in operands(f):
+            if not isinstance(x, Compare):
+                return None
+            phrase = self.phrase_of(x, self.top(x.path)[2])
+            if phrase is None:
+                return None
+            phrases.add(phrase)
+        return phrases.pop() if len(phrases) == 1 else None
+
+    def candidates(self, phrase: str) -> str:
+        return _TEXT_CANDIDATES.replace("?", self.bind(phrase))
 
     def compare(self, op: Op, literal: CompValue, attribute: Attribute, value: _Value) -> str:
         expr = value.expr

@@ -21,7 +21,7 @@ import aiosqlite
 import orjson
 
 from scimlite import timeutil, tokens
-from scimlite.db import Batch, Database, fold
+from scimlite.db import USER_TEXT, Batch, Database, fold
 from scimlite.journal import diff_docs
 from scimlite.scim.errors import Conflict, InvalidValue, NotFound, PreconditionFailed
 from scimlite.scim.filter import AttrPath, Compare, Filter
@@ -152,6 +152,19 @@ def _rows_sync(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -
 
 def _row_sync(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
     return conn.execute(sql, params).fetchone()
+
+
+def index_pending_text(conn: sqlite3.Connection, limit: int) -> int:
+    """Rewrite the users_text rows of up to `limit` pending users, in the caller's transaction."""
+    pending = "SELECT seq FROM users_text_pending ORDER BY seq LIMIT ?"
+    conn.execute(f"DELETE FROM users_text WHERE rowid IN ({pending})", (limit,))  # noqa: S608
+    conn.execute(
+        f"INSERT INTO users_text (rowid, text) SELECT u.seq, {USER_TEXT} "  # noqa: S608
+        f"FROM users u WHERE u.seq IN ({pending})",
+        (limit,),
+    )
+    done = f"DELETE FROM users_text_pending WHERE seq IN ({pending})"  # noqa: S608
+    return conn.execute(done, (limit,)).rowcount
 
 
 async def _rare_phrases(conn: aiosqlite.Connection, phrases: set[str]) -> set[str]:
@@ -757,6 +770,25 @@ class Store:
             removed += count
             if count < chunk:
                 return removed
+
+    def text_pending(self) -> bool:
+        """Whether some user's users_text row is out of date (or SQLite was busy: maybe)."""
+        rows = self.db.read_inline("SELECT 1 FROM users_text_pending LIMIT 1", ())
+        return rows is None or bool(rows)
+
+    async def index_pending_text(self, *, chunk: int = 2_000) -> int:
+        """Bring users_text up to date; returns how many users were reindexed.
+
+        Writes only mark users as pending (db.py migration 6), because an FTS5 commit is
+        expensive; here many share one. In chunks, each its own short transaction, so a
+        backlog (an initial sync of 100,000 users) never holds the writer for long.
+        """
+        done = 0
+        while True:
+            count = await self.db.write(lambda conn: index_pending_text(conn, chunk))
+            done += count
+            if count < chunk:
+                return done
 
     async def journal(
         self, *, resource_id: str | None = None, limit: int = 50
