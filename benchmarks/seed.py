@@ -25,7 +25,7 @@ import orjson
 from scimlite import timeutil
 from scimlite.db import MIGRATIONS, SCHEMA_VERSION, Database, fold
 from scimlite.scim.schema import ENTERPRISE_USER_SCHEMA
-from scimlite.store import GROUPS, USERS, Store
+from scimlite.store import GROUPS, USERS, Store, index_pending_text
 
 BIG_TEAM_SIZE = 50_000
 DEPARTMENTS = ("R&D", "Sales", "Support", "Finance", "Legal", "Platform", "Security")
@@ -129,6 +129,7 @@ def seed(path: Path, users: int, teams: int, seed_value: int = 7) -> None:
         if len(emails) > 50_000:
             _flush(conn, emails, memberships)
     _flush(conn, emails, memberships)
+    index_pending_text(conn, users)  # a file the server has already indexed for search
     conn.execute("COMMIT")
     conn.execute("PRAGMA optimize")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
