@@ -154,6 +154,32 @@ def _row_sync(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) ->
     return conn.execute(sql, params).fetchone()
 
 
+def journal_sql(query: JournalQuery) -> tuple[str, list[Any]]:
+    """The SELECT for search_journal and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("resource_type = ?", query.resource_type),
+        ("resource_id = ?", query.resource_id),
+        ("token_name = ?", query.token_name),
+        ("status >= ?", query.status_min),
+        ("status <= ?", query.status_max),
+        ("at >= ?", query.since),
+        ("at <= ?", query.until),
+        ("id < ?", query.before_id),
+    ):
+        if value is not None:
+            clauses.append(column)
+            params.append(value)
+    if query.status_min is not None and query.status_min >= 400:
+        # Spelled as a constant: SQLite uses the partial index journal_errors only when the
+        # query repeats its WHERE, and rare errors must not mean reading the whole journal.
+        clauses.append("status >= 400")
+    where = " AND ".join(clauses) or "1"
+    sql = f"SELECT * FROM journal WHERE {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+    return sql, [*params, query.limit]
+
+
 def index_pending_text(conn: sqlite3.Connection, limit: int) -> int:
     """Rewrite the users_text rows of up to `limit` pending users, in the caller's transaction."""
     pending = "SELECT seq FROM users_text_pending ORDER BY seq LIMIT ?"
@@ -889,16 +915,13 @@ class Store:
     # --- console ----------------------------------------------------------------
 
     async def directory_counts(self) -> DirectoryCounts:
-        """The dashboard's numbers, from one read transaction so they agree."""
-        async with self.db.snapshot() as conn:
-            async with conn.execute("SELECT active, count(*) FROM users GROUP BY active") as cur:
-                by_active = {int(r[0]): int(r[1]) for r in await cur.fetchall()}
-            async with conn.execute(
-                "SELECT (SELECT count(*) FROM groups), (SELECT count(*) FROM memberships)"
-            ) as cur:
-                row = await cur.fetchone()
-        teams, memberships = (int(row[0]), int(row[1])) if row else (0, 0)
-        return DirectoryCounts(by_active.get(1, 0), by_active.get(0, 0), teams, memberships)
+        """The dashboard's numbers, kept by triggers (db.py migrations 3 and 7): O(1)."""
+        async with self.db.read() as conn, conn.execute("SELECT name, n FROM row_counts") as cur:
+            n = {str(r[0]): int(r[1]) for r in await cur.fetchall()}
+        inactive = n.get("users_inactive", 0)
+        return DirectoryCounts(
+            n.get("users", 0) - inactive, inactive, n.get("groups", 0), n.get("memberships", 0)
+        )
 
     async def last_write_per_token(self) -> list[JournalEntry]:
         """Each token's latest journal row, newest first: which IdP wrote last, and when.
@@ -915,24 +938,8 @@ class Store:
 
     async def search_journal(self, query: JournalQuery) -> list[JournalEntry]:
         """Journal rows matching every given criterion, newest first, keyset-paged by id."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("resource_type = ?", query.resource_type),
-            ("resource_id = ?", query.resource_id),
-            ("token_name = ?", query.token_name),
-            ("status >= ?", query.status_min),
-            ("status <= ?", query.status_max),
-            ("at >= ?", query.since),
-            ("at <= ?", query.until),
-            ("id < ?", query.before_id),
-        ):
-            if value is not None:
-                clauses.append(column)
-                params.append(value)
-        where = " AND ".join(clauses) or "1"
-        sql = f"SELECT * FROM journal WHERE {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
-        async with self.db.read() as conn, conn.execute(sql, [*params, query.limit]) as cur:
+        sql, params = journal_sql(query)
+        async with self.db.read() as conn, conn.execute(sql, params) as cur:
             return [_journal_entry(r) for r in await cur.fetchall()]
 
     async def team_summaries(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+from dataclasses import astuple
 from html.parser import HTMLParser
 from typing import Any
 
@@ -320,6 +322,44 @@ async def test_dashboard_counts_and_last_writes(console: TestClient[Any, Any], s
     assert "/journal?token=test-idp" in doc.links
     assert "Recent errors" in text
     assert "400" in text
+
+
+async def test_dashboard_counts_follow_every_kind_of_write(scim: Scim) -> None:
+    """The counts are kept by triggers, not counted: after each kind of write they must
+    equal what counting the rows says."""
+    store = scim.client.app[STORE]
+    patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+    async def patch(path: str, *ops: dict[str, Any]) -> None:
+        await scim.call("PATCH", path, {"schemas": [patch_op], "Operations": list(ops)})
+
+    async def assert_counts_match() -> None:
+        with sqlite3.connect(store.db.path) as conn:
+            counted = conn.execute(
+                "SELECT (SELECT count(*) FROM users WHERE active = 1), "
+                "(SELECT count(*) FROM users WHERE active = 0), "
+                "(SELECT count(*) FROM groups), (SELECT count(*) FROM memberships)"
+            ).fetchone()
+        assert astuple(await store.directory_counts()) == counted
+
+    users = [await scim.create_user(f"n{i}@example.com", active=i % 2 == 0) for i in range(4)]
+    team = await scim.create_group("T", members=[u["id"] for u in users[:3]])
+    other = await scim.create_group("O", members=[users[0]["id"]])
+    await assert_counts_match()
+    await patch(f"/Users/{users[0]['id']}", {"op": "replace", "path": "active", "value": False})
+    await patch(f"/Users/{users[1]['id']}", {"op": "replace", "value": {"active": True}})
+    await patch(f"/Users/{users[2]['id']}", {"op": "replace", "path": "displayName", "value": "x"})
+    await scim.call(
+        "PUT", f"/Users/{users[3]['id']}", {"schemas": [USER_SCHEMA], "userName": "n3@example.com"}
+    )
+    await assert_counts_match()
+    await patch(f"/Groups/{team['id']}", {"op": "add", "path": "members",
+                                          "value": [{"value": users[3]["id"]}]},
+                {"op": "remove", "path": f'members[value eq "{users[0]["id"]}"]'})  # fmt: skip
+    await assert_counts_match()
+    await scim.call("DELETE", f"/Users/{users[1]['id']}", status=204)  # leaves team T
+    await scim.call("DELETE", f"/Groups/{other['id']}", status=204)
+    await assert_counts_match()
 
 
 async def test_users_table_paging_and_sort(console: TestClient[Any, Any], scim: Scim) -> None:

@@ -11,7 +11,14 @@ from scimlite.db import MIGRATIONS, SCHEMA_VERSION, Database, DatabaseError
 from scimlite.scim.filter import parse_filter
 from scimlite.scim.models import parse_resource
 from scimlite.scim.schema import USER_RESOURCE
-from scimlite.store import ListQuery, Store, WriteContext
+from scimlite.store import (
+    DirectoryCounts,
+    JournalQuery,
+    ListQuery,
+    Store,
+    WriteContext,
+    journal_sql,
+)
 
 CTX = WriteContext("test", "POST", "/Users")
 
@@ -217,6 +224,7 @@ async def test_upgrading_to_row_numbers_keeps_rows_teams_and_positions(tmp_path:
         assert [u.id for u in page.items] == ["u2"]
         team = await store.groups.get("g")
         assert sorted(r.id for r in team.refs or []) == ["u0", "u2"]
+        assert await store.directory_counts() == DirectoryCounts(2, 0, 1, 2)
     finally:
         await db.close()
     with sqlite3.connect(path) as conn:
@@ -253,3 +261,21 @@ async def test_vacuum_keeps_row_numbers_and_the_text_index(tmp_path: Path) -> No
         ]
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param(JournalQuery(status_min=400, limit=10), id="dashboard-recent-errors"),
+        pytest.param(JournalQuery(status_min=500, limit=50), id="journal-5xx"),
+        pytest.param(JournalQuery(status_min=400, status_max=499, limit=50), id="journal-4xx"),
+    ],
+)
+def test_error_searches_read_only_the_error_rows(query: JournalQuery) -> None:
+    """Errors are rare among a journal's writes: finding the newest must not read it all."""
+    conn = sqlite3.connect(":memory:")
+    for script in MIGRATIONS:
+        conn.executescript(script)
+    sql, params = journal_sql(query)
+    plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+    assert plan == ["SCAN journal USING INDEX journal_errors"]
