@@ -1,6 +1,6 @@
-"""Real servers for tests that need real sockets: a `scimlite serve` process, or an app
-running on its own event loop in a thread (so synchronous hypothesis/schemathesis tests can
-talk to it over HTTP while pytest's loop stays out of the way).
+"""An app served on its own event loop in a thread, so synchronous hypothesis and
+schemathesis tests can talk to it over HTTP while pytest's loop stays out of the way; and
+the raw HTTP helpers they use. Server processes are in tests/serverproc.py.
 """
 
 from __future__ import annotations
@@ -8,16 +8,11 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -47,65 +42,6 @@ async def create_token(db_path: Path, name: str = "test-idp") -> str:
     finally:
         await db.close()
     return secret
-
-
-class ServeProcess:
-    """`python -m scimlite serve` on a file; output goes to a log file the test can read."""
-
-    def __init__(self, db: Path, log: Path, *extra: str) -> None:
-        self.db, self.log, self.extra = db, log, extra
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._out: IO[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 20) -> None:
-        self._out = open(self.log, "ab")  # noqa: SIM115 - closed in _reap
-        argv = [sys.executable, "-m", "scimlite", "serve", "--db", str(self.db)]
-        self.proc = subprocess.Popen(
-            [*argv, "--port", str(self.port), *self.extra],
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"serve exited early:\n{self.log.read_text()}")
-            try:
-                status, _, _ = request("GET", f"{self.url}/healthz", timeout=1)
-                if status == 200:
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"serve did not answer in {timeout}s:\n{self.log.read_text()}")
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no checkpoint, no goodbye — a crash."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self._reap()
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self._reap()
-
-    def _reap(self) -> int:
-        assert self.proc is not None
-        try:
-            code = self.proc.wait(timeout=15)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-            if self._out is not None:
-                self._out.close()
-                self._out = None
-        return code
 
 
 class ThreadedApp:

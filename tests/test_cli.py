@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from scimlite import __version__
 from scimlite.cli import main
-from tests.live import free_port
+from tests.serverproc import ServerProcess
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -75,62 +71,23 @@ def test_duplicate_token_name_is_refused(
     assert code == 1 and "already exists" in err
 
 
-def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
 @pytest.mark.slow
 def test_serve_bootstraps_a_token_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    port = free_port()
-    db = tmp_path / "served.db"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scimlite", "serve", "--db", str(db), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    server = ServerProcess.serve(tmp_path / "served.db")
     try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if line.strip().startswith("sl_"):
-                break
-        secret = lines[-1].strip()
-        assert secret.startswith("sl_"), "".join(lines)
-        assert any(f"http://127.0.0.1:{port}/scim/v2" in line for line in lines)
-        for _ in range(100):
-            try:
-                status, _ = _get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert status == 200
-        status, body = _get(f"http://127.0.0.1:{port}/scim/v2/Users", secret)
+        server.start(banner_token=True)
+        assert server.token.startswith("sl_")
+        assert any(f"{server.base}/scim/v2" in line for line in server.lines)
+        status, _, body = server.request("GET", "/scim/v2/Users")
         assert status == 200 and json.loads(body)["totalResults"] == 0
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
+        assert server.stop() == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        rest = proc.stdout.read() if proc.stdout else ""
-        if proc.stdout:
-            proc.stdout.close()
-    assert secret not in rest
+        if server.proc is not None and server.proc.poll() is None:
+            server.kill()
+    assert server.output().count(server.token) == 1  # shown once, never logged
     # A second start on the same file prints no new token: one exists already.
     second = subprocess.run(
-        [sys.executable, "-m", "scimlite", "token", "list", "--db", str(db)],
+        [sys.executable, "-m", "scimlite", "token", "list", "--db", str(tmp_path / "served.db")],
         capture_output=True,
         text=True,
         check=True,

@@ -20,7 +20,7 @@ from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 
 from tests import oracle
-from tests.live import ServeProcess
+from tests.serverproc import ServerProcess
 
 pytestmark = pytest.mark.slow
 FAILING = frozenset({Status.ERROR, Status.CRITICAL})
@@ -39,10 +39,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
         timeout=60,
     )
     token = created.stdout.strip().splitlines()[-1]
-    server = ServeProcess(db, folder / "server.log")
+    server = ServerProcess.serve(db)
     server.start()
     try:
-        yield f"{server.url}/scim/v2", token
+        yield f"{server.base}/scim/v2", token
     finally:
         server.stop()
 

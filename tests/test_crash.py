@@ -22,7 +22,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.live import ServeProcess, create_token
+from tests.live import create_token
+from tests.serverproc import ServerProcess
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -167,16 +168,16 @@ def _check_file(db: Path) -> None:
 
 @pytest.mark.slow
 async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
-    db, log = tmp_path / "crash.db", tmp_path / "serve.log"
+    db = tmp_path / "crash.db"
     token = await create_token(db, "crash")
-    server = ServeProcess(db, log, "--log-format", "json")
+    server = ServerProcess.serve(db, "--log-format", "json")
     server.start()
     headers = {"Authorization": f"Bearer {token}"}
     teams: list[str] = []
     async with aiohttp.ClientSession(headers=headers) as session:
         for i in range(TEAMS):
             body = {"schemas": [GROUP], "displayName": f"team {i}"}
-            async with session.post(f"{server.url}/scim/v2/Groups", json=body) as resp:
+            async with session.post(f"{server.base}/scim/v2/Groups", json=body) as resp:
                 assert resp.status == 201
                 teams.append((await resp.json(content_type=None))["id"])
     ledger = Ledger()
@@ -184,7 +185,7 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     acknowledged_before = 0
     try:
         for _ in range(CRASHES):
-            clients = [Client(n, server.url, token, ledger, teams) for n in range(CLIENTS)]
+            clients = [Client(n, server.base, token, ledger, teams) for n in range(CLIENTS)]
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
                 tasks = [asyncio.create_task(c.run(session)) for c in clients]
                 await asyncio.sleep(rng.uniform(0.4, 1.2))
@@ -192,7 +193,7 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
                 await asyncio.wait_for(asyncio.gather(*tasks), timeout=15)
             _check_file(db)
             server.start()
-            await _verify(server.url, token, ledger, teams)
+            await _verify(server.base, token, ledger, teams)
             assert len(ledger.users) > acknowledged_before, "no write was acknowledged"
             acknowledged_before = len(ledger.users)
         assert server.stop() == 0
@@ -200,7 +201,7 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
         if server.proc is not None and server.proc.poll() is None:
             server.kill()
     _check_file(db)
-    output = log.read_text(errors="replace")
+    output = server.output()
     assert token not in output, "the token reached the server log"
     access = [json.loads(line) for line in output.splitlines() if '"scimlite.access"' in line]
     assert access and all(a["token"] == "crash" for a in access if a["path"] != "/healthz")

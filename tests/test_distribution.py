@@ -21,7 +21,7 @@ import pytest
 
 from scimlite import __version__
 from tests.live import free_port
-from tests.serverproc import Served, serving
+from tests.serverproc import ServerProcess, serving
 
 REPO = Path(__file__).resolve().parent.parent
 WHEEL = f"scimlite-{__version__}-py3-none-any.whl"
@@ -58,7 +58,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "dist"
 
 
-def _console_and_scim_work(srv: Served) -> None:
+def _console_and_scim_work(srv: ServerProcess) -> None:
     status, content_type, body = srv.request("GET", "/signin", token=None)
     assert (status, content_type) == (200, "text/html"), body  # templates were found
     assert srv.request("GET", "/static/console.css", token=None)[:2] == (200, "text/css")
@@ -93,7 +93,7 @@ def test_wheel_in_a_fresh_venv_serves_on_first_run(dist: Path, tmp_path: Path) -
     port = free_port()
     command = [venv / "bin" / "scimlite", "serve"]
     with serving(command, port=port, cwd=home, env={"SCIMLITE_PORT": str(port)}) as srv:
-        assert "created scimlite.db" in srv.banner[0]
+        assert "created scimlite.db" in srv.lines[0]
         _console_and_scim_work(srv)
     assert (home / "scimlite.db").is_file()
 

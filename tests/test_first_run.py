@@ -84,9 +84,9 @@ def test_serve_with_no_arguments_creates_scimlite_db_here(tmp_path: Path) -> Non
     port = free_port()
     command = [sys.executable, "-m", "scimlite", "serve"]
     with serving(command, port=port, cwd=tmp_path, env={"SCIMLITE_PORT": str(port)}) as srv:
-        assert srv.banner[0].strip() == f"scimlite {__version__} · created scimlite.db"
-        assert f"  SCIM base URL  http://127.0.0.1:{port}/scim/v2\n" in srv.banner
-        assert f"  Console        http://127.0.0.1:{port}/\n" in srv.banner
+        assert srv.lines[0].strip() == f"scimlite {__version__} · created scimlite.db"
+        assert f"  SCIM base URL  http://127.0.0.1:{port}/scim/v2\n" in srv.lines
+        assert f"  Console        http://127.0.0.1:{port}/\n" in srv.lines
         status, _, body = srv.request("GET", "/scim/v2/Users")
         assert status == 200 and json.loads(body)["totalResults"] == 0
     assert (tmp_path / "scimlite.db").is_file()
@@ -101,7 +101,7 @@ def test_demo_serves_a_populated_copy_and_leaves_nothing_behind(tmp_path: Path) 
     port = free_port()
     command = [sys.executable, "-m", "scimlite", "demo", "--port", str(port)]
     with serving(command, port=port, cwd=tmp_path, env={"TMPDIR": str(scratch)}) as srv:
-        assert "demo on a temporary copy of scimlite.db.example" in srv.banner[0]
+        assert "demo on a temporary copy of scimlite.db.example" in srv.lines[0]
         status, _, body = srv.request("GET", "/scim/v2/Users?count=0")
         assert status == 200 and json.loads(body)["totalResults"] == 25
         first = json.loads(srv.request("GET", "/scim/v2/Users?count=1")[2])["Resources"][0]
