@@ -27,6 +27,7 @@ SAMPLES = Path(__file__).parent / "samples"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_JSON = "application/scim+json"
 
 
@@ -81,6 +82,11 @@ class Scim:
             body["members"] = [{"value": m} for m in members]
         result: dict[str, Any] = await self.call("POST", "/Groups", body, status=201)
         return result
+
+
+def patch_ops(*operations: dict[str, Any]) -> dict[str, Any]:
+    """A PatchOp request body (RFC 7644 §3.5.2) with these operations."""
+    return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
 
 
 def assert_error(body: dict[str, Any], status: int, scim_type: str | None = None) -> None:

@@ -16,9 +16,7 @@ from scimlite.backup import backup
 from scimlite.cli import main
 from scimlite.db import SCHEMA_VERSION, DatabaseError
 from scimlite.settings import Settings
-from tests.conftest import Scim
-
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.conftest import PATCH_SCHEMA, Scim
 
 
 def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -52,7 +50,9 @@ async def test_backup_while_serving_is_consistent_and_restores(
         while not stop.is_set():
             user = (await scim.create_user(f"during{i}@example.com"))["id"]
             add = {"op": "add", "path": "members", "value": [{"value": user}]}
-            await scim.call("PATCH", f"/Groups/{team}", {"schemas": [PATCH], "Operations": [add]})
+            await scim.call(
+                "PATCH", f"/Groups/{team}", {"schemas": [PATCH_SCHEMA], "Operations": [add]}
+            )
             written.append(user)
             i += 1
 

@@ -12,11 +12,10 @@ from scimlite.keys import STORE
 from scimlite.scim import bulk
 from scimlite.scim.errors import InvalidSyntax, PayloadTooLarge, ScimError
 from tests import oracle
-from tests.conftest import GROUP_SCHEMA, USER_SCHEMA, Scim, assert_error
+from tests.conftest import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, Scim, assert_error
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def _request(*operations: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -41,7 +40,7 @@ def _patch(path: str, *ops: dict[str, Any], version: str | None = None) -> dict[
     op: dict[str, Any] = {
         "method": "PATCH",
         "path": path,
-        "data": {"schemas": [PATCH_OP], "Operations": list(ops)},
+        "data": {"schemas": [PATCH_SCHEMA], "Operations": list(ops)},
     }
     if version is not None:
         op["version"] = version
@@ -117,7 +116,7 @@ def test_parse_reads_members_case_insensitively_and_finds_references() -> None:
                 "Path": "/Groups/bulkId:g",
                 "Version": 'W/"2"',
                 "Data": {
-                    "schemas": [PATCH_OP],
+                    "schemas": [PATCH_SCHEMA],
                     "Operations": [
                         {"op": "remove", "path": 'members[value eq "bulkId:u1"]'},
                         {"op": "add", "path": "members", "value": [{"value": "bulkId:u2"}]},

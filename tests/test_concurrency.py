@@ -11,9 +11,8 @@ import asyncio
 import random
 from typing import Any
 
-from tests.conftest import GROUP_SCHEMA, USER_SCHEMA, Scim
+from tests.conftest import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, Scim
 
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 CLIENTS = 32
 
 
@@ -21,7 +20,7 @@ def _op(op: str, path: str, value: Any = None) -> dict[str, Any]:
     body: dict[str, Any] = {"op": op, "path": path}
     if value is not None:
         body["value"] = value
-    return {"schemas": [PATCH], "Operations": [body]}
+    return {"schemas": [PATCH_SCHEMA], "Operations": [body]}
 
 
 async def _ok(scim: Scim, method: str, path: str, body: Any = None, **kw: Any) -> Any:

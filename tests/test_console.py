@@ -16,7 +16,7 @@ from scimlite.app import create_app
 from scimlite.console.session import COOKIE, SIGNIN_COOKIE
 from scimlite.keys import STORE
 from scimlite.settings import Settings
-from tests.conftest import USER_SCHEMA, Scim
+from tests.conftest import USER_SCHEMA, Scim, patch_ops
 
 HTML = "text/html"
 XSS = "<script>alert(1)</script>"
@@ -328,10 +328,9 @@ async def test_dashboard_counts_follow_every_kind_of_write(scim: Scim) -> None:
     """The counts are kept by triggers, not counted: after each kind of write they must
     equal what counting the rows says."""
     store = scim.client.app[STORE]
-    patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
     async def patch(path: str, *ops: dict[str, Any]) -> None:
-        await scim.call("PATCH", path, {"schemas": [patch_op], "Operations": list(ops)})
+        await scim.call("PATCH", path, patch_ops(*ops))
 
     async def assert_counts_match() -> None:
         with sqlite3.connect(store.db.path) as conn:

@@ -22,12 +22,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.conftest import PATCH_SCHEMA
 from tests.live import create_token
 from tests.serverproc import ServerProcess
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 CLIENTS = 16
 TEAMS = 3
 CRASHES = 4
@@ -130,7 +130,7 @@ class Client:
         )
         expect.pending.append(join)
         await self._call(
-            session, "PATCH", f"/Groups/{team}", {"schemas": [PATCH], "Operations": [op]}
+            session, "PATCH", f"/Groups/{team}", {"schemas": [PATCH_SCHEMA], "Operations": [op]}
         )
         expect.acked, expect.pending = join, []
 

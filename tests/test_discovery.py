@@ -11,11 +11,10 @@ from aiohttp.test_utils import TestClient
 from scimlite.scim.bulk import MAX_OPERATIONS
 from scimlite.settings import Settings
 from tests import oracle
-from tests.conftest import GROUP_SCHEMA, SCIM_JSON, USER_SCHEMA, Scim, assert_error
+from tests.conftest import GROUP_SCHEMA, PATCH_SCHEMA, SCIM_JSON, USER_SCHEMA, Scim, assert_error
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 DISCOVERY = ["/ServiceProviderConfig", "/ResourceTypes", "/Schemas"]
 DISCOVERY_ITEMS = [*DISCOVERY, "/ResourceTypes/User", f"/Schemas/{USER_SCHEMA}"]
 
@@ -180,7 +179,7 @@ async def test_me_needs_a_token(client: TestClient[Any, Any]) -> None:
 async def test_advertised_patch_works(scim: Scim) -> None:
     user = await scim.create_user("patch@example.com")
     body = {
-        "schemas": [PATCH_OP],
+        "schemas": [PATCH_SCHEMA],
         "Operations": [{"op": "replace", "path": "active", "value": False}],
     }
     patched = await scim.call("PATCH", f"/Users/{user['id']}", body)

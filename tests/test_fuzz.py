@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scimlite.settings import Settings
+from tests.conftest import PATCH_SCHEMA
 from tests.live import ThreadedApp, assert_scim_error, request
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 FUZZ = settings(
     max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck)
 )
@@ -146,7 +146,7 @@ def patch_bodies(draw: st.DrawFn) -> Any:
                 JSON | st.fixed_dictionaries({"value": JSON}).map(lambda v: [v]) | WEIRD
             )
         ops.append(op)
-    return {"schemas": draw(st.sampled_from([[PATCH], [], ["x"]])), "Operations": ops}
+    return {"schemas": draw(st.sampled_from([[PATCH_SCHEMA], [], ["x"]])), "Operations": ops}
 
 
 @st.composite

@@ -14,9 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import USER_SCHEMA, Scim, assert_error
-
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.conftest import PATCH_SCHEMA, USER_SCHEMA, Scim, assert_error
 
 
 async def _status(scim: Scim, method: str, path: str, **kw: Any) -> tuple[int, Any]:
@@ -78,7 +76,10 @@ async def test_deeply_nested_patch_value_is_refused_or_stored(scim: Scim) -> Non
     value: Any = "leaf"
     for _ in range(900):  # below orjson's nesting limit, so it reaches the PATCH code
         value = {"a": value}
-    body = {"schemas": [PATCH], "Operations": [{"op": "add", "path": "title", "value": value}]}
+    body = {
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [{"op": "add", "path": "title", "value": value}],
+    }
     status, _ = await _status(
         scim, "PATCH", f"/Users/{user['id']}", data=json.dumps(body), headers=scim.headers
     )
@@ -122,7 +123,7 @@ async def test_injection_in_ids_is_a_plain_404(scim: Scim, bad_id: str) -> None:
         scim,
         "PATCH",
         f"/Groups/{quote(bad_id, safe='%')}",
-        data=json.dumps({"schemas": [PATCH], "Operations": [{"op": "remove", "path": "x"}]}),
+        data=json.dumps({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "remove", "path": "x"}]}),
         headers=scim.headers,
     )
     assert status in (400, 404)

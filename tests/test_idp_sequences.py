@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests import oracle
-from tests.conftest import Scim, assert_error, sample
+from tests.conftest import PATCH_SCHEMA, Scim, assert_error, sample
 
 # Placeholder ids in the vendors' examples.
 ENTRA_MEMBER = "f648f8d5ea4e4cd38e9c"
@@ -96,7 +96,7 @@ async def test_entra_user_lifecycle(scim: Scim) -> None:
         "PATCH",
         path,
         {
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "schemas": [PATCH_SCHEMA],
             "Operations": [{"op": "Replace", "path": "active", "value": True}],
         },
     )

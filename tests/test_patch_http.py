@@ -7,14 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SAMPLES, Scim, assert_error
+from tests.conftest import SAMPLES, Scim, assert_error, patch_ops
 
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-
-
-def ops(*operations: dict[str, Any]) -> dict[str, Any]:
-    return {"schemas": [PATCH], "Operations": list(operations)}
 
 
 def idp_sample(name: str, **ids: str) -> Any:
@@ -46,7 +41,7 @@ async def test_patch_answers_with_the_projection_asked_for(scim: Scim) -> None:
     patched = await scim.call(
         "PATCH",
         f"/Users/{user['id']}?attributes=title",
-        ops({"op": "replace", "path": "title", "value": "B"}),
+        patch_ops({"op": "replace", "path": "title", "value": "B"}),
     )
     assert set(patched) == {"id", "schemas", "title"}
     assert patched["title"] == "B"
@@ -58,7 +53,7 @@ async def test_entra_manager_as_bare_id(scim: Scim) -> None:
     patched = await scim.call(
         "PATCH",
         f"/Users/{user['id']}",
-        ops({"op": "Add", "path": f"{ENTERPRISE}:manager", "value": boss["id"]}),
+        patch_ops({"op": "Add", "path": f"{ENTERPRISE}:manager", "value": boss["id"]}),
     )
     assert patched[ENTERPRISE]["manager"]["value"] == boss["id"]
 
@@ -68,7 +63,9 @@ async def test_entra_replace_work_email_creates_it(scim: Scim) -> None:
     patched = await scim.call(
         "PATCH",
         f"/Users/{user['id']}",
-        ops({"op": "replace", "path": 'emails[type eq "work"].value', "value": "w@example.com"}),
+        patch_ops(
+            {"op": "replace", "path": 'emails[type eq "work"].value', "value": "w@example.com"}
+        ),
     )
     assert patched["emails"] == [{"type": "work", "value": "w@example.com"}]
     found = await scim.call("GET", "/Users", params={"filter": 'emails.value eq "W@example.com"'})
@@ -80,7 +77,7 @@ async def test_a_failing_operation_rolls_back_the_earlier_ones(scim: Scim) -> No
     error = await scim.call(
         "PATCH",
         f"/Users/{user['id']}",
-        ops(
+        patch_ops(
             {"op": "replace", "path": "title", "value": "After"},
             {"op": "remove", "path": "userName"},
         ),
@@ -116,13 +113,16 @@ async def test_bad_operations_are_400_with_scim_type(
     scim: Scim, operation: dict[str, Any], scim_type: str
 ) -> None:
     user = await scim.create_user("bad@example.com")
-    error = await scim.call("PATCH", f"/Users/{user['id']}", ops(operation), status=400)
+    error = await scim.call("PATCH", f"/Users/{user['id']}", patch_ops(operation), status=400)
     assert_error(error, 400, scim_type)
 
 
 async def test_patch_unknown_user_is_404(scim: Scim) -> None:
     error = await scim.call(
-        "PATCH", "/Users/nope", ops({"op": "replace", "path": "title", "value": "x"}), status=404
+        "PATCH",
+        "/Users/nope",
+        patch_ops({"op": "replace", "path": "title", "value": "x"}),
+        status=404,
     )
     assert_error(error, 404)
 
@@ -130,12 +130,14 @@ async def test_patch_unknown_user_is_404(scim: Scim) -> None:
 async def test_patch_with_stale_if_match_is_412(scim: Scim) -> None:
     user = await scim.create_user("pim@example.com")
     await scim.call(
-        "PATCH", f"/Users/{user['id']}", ops({"op": "replace", "path": "title", "value": "v2"})
+        "PATCH",
+        f"/Users/{user['id']}",
+        patch_ops({"op": "replace", "path": "title", "value": "v2"}),
     )
     error = await scim.call(
         "PATCH",
         f"/Users/{user['id']}",
-        ops({"op": "replace", "path": "title", "value": "v3"}),
+        patch_ops({"op": "replace", "path": "title", "value": "v3"}),
         status=412,
         headers={"If-Match": 'W/"1"'},
     )
@@ -149,13 +151,15 @@ async def test_entra_add_and_remove_members(scim: Scim) -> None:
     added = await scim.call(
         "PATCH",
         f"/Groups/{team['id']}",
-        ops({"op": "Add", "path": "members", "value": [{"value": a["id"]}, {"value": b["id"]}]}),
+        patch_ops(
+            {"op": "Add", "path": "members", "value": [{"value": a["id"]}, {"value": b["id"]}]}
+        ),
     )
     assert {m["value"] for m in added["members"]} == {a["id"], b["id"]}
     removed = await scim.call(
         "PATCH",
         f"/Groups/{team['id']}",
-        ops({"op": "Remove", "path": "members", "value": [{"value": a["id"]}]}),
+        patch_ops({"op": "Remove", "path": "members", "value": [{"value": a["id"]}]}),
     )
     assert [m["value"] for m in removed["members"]] == [b["id"]]
     user_a = await scim.call("GET", f"/Users/{a['id']}")
@@ -168,7 +172,7 @@ async def test_okta_remove_member_by_filter_and_rename(scim: Scim) -> None:
     patched = await scim.call(
         "PATCH",
         f"/Groups/{team['id']}",
-        ops(
+        patch_ops(
             {"op": "remove", "path": f'members[value eq "{a["id"]}"]'},
             {"op": "replace", "value": {"id": team["id"], "displayName": "New"}},
         ),
@@ -183,7 +187,9 @@ async def test_adding_an_unknown_member_is_400_and_changes_nothing(scim: Scim) -
     error = await scim.call(
         "PATCH",
         f"/Groups/{team['id']}",
-        ops({"op": "add", "path": "members", "value": [{"value": a["id"]}, {"value": "ghost"}]}),
+        patch_ops(
+            {"op": "add", "path": "members", "value": [{"value": a["id"]}, {"value": "ghost"}]}
+        ),
         status=400,
     )
     assert "ghost" in error["detail"]
@@ -198,7 +204,7 @@ async def test_adding_an_existing_member_changes_nothing(scim: Scim) -> None:
     patched = await scim.call(
         "PATCH",
         f"/Groups/{team['id']}",
-        ops({"op": "add", "path": "members", "value": [{"value": a["id"]}]}),
+        patch_ops({"op": "add", "path": "members", "value": [{"value": a["id"]}]}),
     )
     assert [m["value"] for m in patched["members"]] == [a["id"]]
     assert patched["meta"]["version"] == team["meta"]["version"]

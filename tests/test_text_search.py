@@ -16,7 +16,7 @@ from scimlite.keys import STORE
 from scimlite.scim.filter import parse_filter
 from scimlite.scim.schema import USER_RESOURCE
 from scimlite.store import ListQuery, Store, _rare_phrases
-from tests.conftest import USER_SCHEMA, Scim
+from tests.conftest import USER_SCHEMA, Scim, patch_ops
 
 Found = Callable[[str], Awaitable[list[str]]]
 
@@ -63,11 +63,8 @@ async def test_a_new_user_is_found_by_a_substring(scim: Scim, found: Found, text
 
 async def test_a_renamed_user_is_found_by_the_new_name_only(scim: Scim, found: Found) -> None:
     alice = await make_alice(scim)
-    patch = {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "displayName", "value": "Alice Jones"}],
-    }
-    await scim.call("PATCH", f"/Users/{alice['id']}", patch)
+    rename = {"op": "replace", "path": "displayName", "value": "Alice Jones"}
+    await scim.call("PATCH", f"/Users/{alice['id']}", patch_ops(rename))
     assert await found('displayName co "jones"') == ["Alice.Smith@example.com"]
     assert await found('displayName co "smith"') == []
 
@@ -132,11 +129,8 @@ async def test_reindexing_replaces_a_users_old_text(scim: Scim) -> None:
     store = scim.client.app[STORE]
     alice = await make_alice(scim)
     await store.index_pending_text()
-    patch = {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "displayName", "value": "Alice Jones"}],
-    }
-    await scim.call("PATCH", f"/Users/{alice['id']}", patch)
+    rename = {"op": "replace", "path": "displayName", "value": "Alice Jones"}
+    await scim.call("PATCH", f"/Users/{alice['id']}", patch_ops(rename))
     await scim.call(
         "DELETE", f"/Users/{(await scim.create_user('gone@x.example'))['id']}", status=204
     )

@@ -27,6 +27,7 @@ from aiohttp import web
 from scimlite.app import create_app
 from scimlite.keys import STORE
 from scimlite.settings import Settings
+from tests.conftest import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA
 
 pytestmark = pytest.mark.browser
 
@@ -41,9 +42,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 T = TypeVar("T")
 
 
