@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from scimlite.scim.errors import clip
+
+
+def clipped(value: Any) -> Any:
+    """`value` with every string cut to `errors.VALUE_CHARS`: the journal keeps what changed,
+    not a second copy of a megabyte title."""
+    if isinstance(value, str):
+        return clip(value)
+    if isinstance(value, list):
+        return [clipped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: clipped(v) for k, v in value.items()}
+    return value
+
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
     if isinstance(value, dict):
@@ -17,7 +31,7 @@ def diff_docs(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
     """Per attribute path: `{"path", "op": add|replace|remove, "old", "new"}`.
 
     Complex attributes are flattened to dotted paths; multi-valued attributes are compared
-    as whole lists, which is how an administrator reads them.
+    as whole lists, which is how an administrator reads them. Recorded values are clipped.
     """
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
@@ -26,9 +40,10 @@ def diff_docs(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
     changes: list[dict[str, Any]] = []
     for path in sorted(before.keys() | after.keys()):
         if path not in after:
-            changes.append({"path": path, "op": "remove", "old": before[path]})
+            changes.append({"path": path, "op": "remove", "old": clipped(before[path])})
         elif path not in before:
-            changes.append({"path": path, "op": "add", "new": after[path]})
+            changes.append({"path": path, "op": "add", "new": clipped(after[path])})
         elif before[path] != after[path]:
-            changes.append({"path": path, "op": "replace", "old": before[path], "new": after[path]})
+            old, new = clipped(before[path]), clipped(after[path])
+            changes.append({"path": path, "op": "replace", "old": old, "new": new})
     return changes

@@ -22,8 +22,15 @@ import orjson
 
 from scimlite import timeutil, tokens
 from scimlite.db import USER_TEXT, Batch, Database, fold
-from scimlite.journal import diff_docs
-from scimlite.scim.errors import Conflict, InvalidValue, NotFound, PreconditionFailed
+from scimlite.journal import clipped, diff_docs
+from scimlite.scim.errors import (
+    DETAIL_CHARS,
+    Conflict,
+    InvalidValue,
+    NotFound,
+    PreconditionFailed,
+    clip,
+)
 from scimlite.scim.filter import AttrPath, Compare, Filter
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE, ResourceType
 from scimlite.sqlfilter import compile_filter, compile_sort, text_phrases
@@ -221,16 +228,24 @@ async def _row(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ())
     return rows[0] if rows else None
 
 
-def _etag_version(if_match: str | None) -> int | None:
-    """The version an If-Match header names; '*' matches any (RFC 7232 §3.1)."""
-    if if_match is None or if_match.strip() == "*":
+def _etag_versions(if_match: str | None) -> set[int] | None:
+    """The versions an If-Match header lists; None when any version matches.
+
+    RFC 7232 §3.1: the header is `*` (any current representation) or a list of entity tags,
+    and matches when any of them does. A tag that is not one of ours matches nothing.
+    """
+    if if_match is None:
         return None
-    text = if_match.strip()
-    text = text.removeprefix("W/").strip('"')
-    try:
-        return int(text)
-    except ValueError:
-        return -1  # never current: a stale or foreign ETag fails the precondition
+    tags = [tag.strip() for tag in if_match.split(",")]
+    if "*" in tags:
+        return None
+    versions: set[int] = set()
+    for tag in tags:
+        try:
+            versions.add(int(tag.removeprefix("W/").strip('"')))
+        except ValueError:
+            continue
+    return versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,9 +610,9 @@ class ResourceStore:
     ) -> Resource:
         k = self._kind
         current = self._fetch_sync(conn, resource_id, load_refs=False)
-        expected = _etag_version(if_match)
+        expected = _etag_versions(if_match)
         # RFC 7644 §3.14: a stale If-Match fails; checked inside the write transaction.
-        if if_match is not None and expected is not None and expected != current.version:
+        if expected is not None and current.version not in expected:
             raise PreconditionFailed(
                 f'{k.name} {resource_id!r} is at version W/"{current.version}", '
                 f"not {if_match}; re-read it and retry"
@@ -614,7 +629,7 @@ class ResourceStore:
         )
         if row is not None and row[0] != resource_id:
             raise Conflict(
-                f'userName "{columns["user_name"]}" is already taken by user {row[0]} '
+                f'userName "{clip(columns["user_name"])}" is already taken by user {row[0]} '
                 "(userName is compared case-insensitively)"
             )
 
@@ -737,14 +752,14 @@ def _journal(
             timeutil.now(),
             ctx.token_name,
             ctx.method,
-            ctx.path,
+            clip(ctx.path),
             resource_type,
             resource_id,
             status,
             round((time.monotonic() - ctx.started) * 1000, 3),
             orjson.dumps(changes).decode() if changes else None,
-            orjson.dumps(ctx.quirks).decode() if ctx.quirks else None,
-            detail,
+            orjson.dumps(clipped(ctx.quirks)).decode() if ctx.quirks else None,
+            clip(detail, DETAIL_CHARS) if detail is not None else None,
         ),
     )
 

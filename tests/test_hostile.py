@@ -18,6 +18,8 @@ from tests.conftest import PATCH_SCHEMA, USER_SCHEMA, Scim, assert_error
 
 
 async def _status(scim: Scim, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+    if isinstance(kw.get("data"), str):  # aiohttp would label a str body text/plain (415)
+        kw["headers"] = {"Content-Type": "application/scim+json", **kw.get("headers", {})}
     resp = await scim.client.request(method, f"/scim/v2{path}", **kw)
     body = await resp.read()
     assert resp.status < 500, body
@@ -175,8 +177,13 @@ SAME = [
     pytest.param("Å", "\u0041\u030a", id="angstrom-nfc"),
 ]
 DIFFERENT = [
-    pytest.param("👩\u200d💻", "👩💻", id="zwj-emoji-vs-pair"),
     pytest.param("👍🏻", "👍🏿", id="skin-tones"),
+    pytest.param("José", "Jose", id="accent"),
+]
+# Issue #12: a name that differs only by an invisible (Cc/Cf) character is refused (400),
+# not created as a second user that reads the same.
+LOOK_ALIKES = [
+    pytest.param("👩💻", "👩\u200d💻", id="zwj-emoji-vs-pair"),
     pytest.param("\u0645\u062d\u0645\u062f", "\u200f\u0645\u062d\u0645\u062f", id="rtl-mark"),
     pytest.param("ﬀ", "ff\u200b", id="zero-width-space"),
 ]
@@ -192,6 +199,16 @@ async def test_unicode_names_equal_after_nfc_casefold_collide(
     assert_error(await scim.call("POST", "/Users", body, status=409), 409, "uniqueness")
     found = await scim.call("GET", f"/Users?filter={quote(f'userName eq {json.dumps(second)}')}")
     assert [u["id"] for u in found["Resources"]] == [created["id"]]
+
+
+@pytest.mark.parametrize(("first", "second"), LOOK_ALIKES)
+async def test_unicode_look_alikes_with_invisible_characters_are_refused(
+    scim: Scim, first: str, second: str
+) -> None:
+    await scim.create_user(first)
+    body = {"schemas": [USER_SCHEMA], "userName": second}
+    assert_error(await scim.call("POST", "/Users", body, status=400), 400, "invalidSyntax")
+    assert (await scim.call("GET", "/Users"))["totalResults"] == 1
 
 
 @pytest.mark.parametrize(("first", "second"), DIFFERENT)

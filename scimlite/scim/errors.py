@@ -10,6 +10,18 @@ from typing import Any
 
 from scimlite.scim.schema import ERROR_SCHEMA
 
+# How much client text is kept: one value quoted in a detail or stored in the journal, and
+# a whole error detail. A 2 MB userName must not come back 2 MB long, nor stay in the journal.
+VALUE_CHARS = 256
+DETAIL_CHARS = 1024
+
+
+def clip(text: str, limit: int = VALUE_CHARS) -> str:
+    """`text`, cut to `limit` characters with a note of how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
 
 class ScimError(Exception):
     """A SCIM error response: HTTP status, optional scimType and a human detail."""
@@ -20,6 +32,7 @@ class ScimError(Exception):
     def __init__(
         self, detail: str, *, headers: dict[str, str] | None = None, status: int | None = None
     ) -> None:
+        detail = clip(detail, DETAIL_CHARS)
         super().__init__(detail)
         self.detail = detail
         self.headers = headers or {}

@@ -8,9 +8,11 @@ import orjson
 from aiohttp import web
 
 from scimlite.keys import SETTINGS
-from scimlite.scim.errors import InvalidSyntax, ScimError
+from scimlite.scim.errors import InvalidSyntax, ScimError, UnsupportedMediaType
 
 SCIM_CONTENT_TYPE = "application/scim+json"
+# RFC 7644 §3.1: requests carry application/scim+json; plain JSON is accepted too.
+ACCEPTED_TYPES = (SCIM_CONTENT_TYPE, "application/json")
 
 
 def respond(
@@ -37,7 +39,16 @@ def error_response(error: ScimError) -> web.Response:
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request body as JSON; anything unparsable is 400 invalidSyntax."""
+    """The request body as JSON; anything unparsable is 400 invalidSyntax.
+
+    Every SCIM request with a body reads it here, so this is where a body of another media
+    type is refused (415). No Content-Type at all is accepted: some IdPs omit it.
+    """
+    if "Content-Type" in request.headers and request.content_type not in ACCEPTED_TYPES:
+        raise UnsupportedMediaType(
+            f'Content-Type "{request.content_type}" is not accepted; send '
+            f"{' or '.join(ACCEPTED_TYPES)}"
+        )
     raw = await request.read()
     if not raw.strip():
         raise InvalidSyntax("the request body is empty; send a JSON object")

@@ -8,6 +8,7 @@ schemas, groups/members or password, empty values dropped.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -24,7 +25,10 @@ from scimlite.scim.errors import InvalidSyntax, InvalidValue
 from scimlite.scim.schema import (
     COMMON_ATTRIBUTES,
     ENTERPRISE_USER_SCHEMA,
+    GROUP_MEMBERS,
     GROUP_RESOURCE,
+    MAX_VALUES,
+    USER_GROUPS,
     USER_RESOURCE,
     Attribute,
     ResourceType,
@@ -167,9 +171,18 @@ class UserIn(_Resource):
 
     @field_validator("userName")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
+    def _visible(cls, value: str) -> str:
+        """No look-alike names: invisible characters would make two users read the same."""
         if not value.strip():
             raise ValueError("must not be blank")
+        if value != value.strip():
+            raise ValueError("must not begin or end with whitespace")
+        hidden = next((c for c in value if unicodedata.category(c) in ("Cc", "Cf")), None)
+        if hidden is not None:
+            raise ValueError(
+                f"must not contain control or format characters such as U+{ord(hidden):04X} "
+                f"({unicodedata.name(hidden, 'a control character')})"
+            )
         return value
 
 
@@ -187,6 +200,17 @@ class Parsed:
     doc: dict[str, Any]
     refs: list[str] | None  # None: the request did not mention groups/members
     quirks: list[str] = field(default_factory=list)
+
+    def replace_refs(self, resource: ResourceType) -> list[str] | None:
+        """The memberships a PUT sets (None: leave them); PUT /{type}/{id} and /Bulk share it."""
+        if self.refs is None and resource is GROUP_RESOURCE:
+            return []  # RFC 7644 §3.5.1: members is readWrite, a replace without it empties
+        if self.refs == [] and resource is USER_RESOURCE:
+            # Okta sends "groups": [] on every profile PUT; read as "not mentioned", or each
+            # profile change would undo its own group pushes.
+            self.quirks.append('empty "groups" on a User PUT left the user\'s teams unchanged')
+            return None
+        return self.refs
 
 
 def prune(value: Any) -> Any:
@@ -264,6 +288,25 @@ def canonicalize(resource: ResourceType, body: dict[str, Any]) -> tuple[dict[str
     return out, quirks
 
 
+def _check_bounds(resource: ResourceType, doc: dict[str, Any]) -> None:
+    """At most MAX_VALUES values per multi-valued attribute; team membership is exempt."""
+    for schema, container in (
+        (resource.schema, doc),
+        *((ext, doc.get(ext.id)) for ext in resource.extensions),
+    ):
+        if not isinstance(container, dict):
+            continue
+        for attr in schema.attributes:
+            values = container.get(attr.name)
+            if attr in (GROUP_MEMBERS, USER_GROUPS) or not isinstance(values, list):
+                continue
+            if len(values) > MAX_VALUES:
+                raise InvalidValue(
+                    f'"{attr.name}" has {len(values)} values; at most {MAX_VALUES} are '
+                    "accepted per attribute; nothing was changed"
+                )
+
+
 def _check_schemas(resource: ResourceType, doc: dict[str, Any], quirks: list[str]) -> None:
     schemas = doc.get("schemas")
     if not isinstance(schemas, list) or not schemas:
@@ -309,6 +352,7 @@ def parse_resource(resource: ResourceType, body: Any) -> Parsed:
         raise InvalidSyntax("the request body must be a JSON object")
     canonical, quirks = canonicalize(resource, body)
     _check_schemas(resource, canonical, quirks)
+    _check_bounds(resource, canonical)
     model_type: type[UserIn] | type[GroupIn] = UserIn if resource is USER_RESOURCE else GroupIn
     try:
         model = model_type.model_validate(canonical)

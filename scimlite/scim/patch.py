@@ -4,6 +4,10 @@
 to a copy of the stored document. The result is the new document, the team-membership
 changes and the identity-provider quirks that were normalised on the way (for the journal).
 
+Application is linear in the size of the document plus the request: duplicate checks hash
+values, and a value filter `attr[sub eq "x"]` is answered from an index built once per
+attribute, so 1,000 filtered operations on 1,000 values do not compare a million pairs.
+
 Team membership is never part of the document: an operation on a Group's `members` becomes
 a `MembershipChange` naming only the users it touches, so a PATCH costs O(changed members)
 and never needs the roster. Any failing operation raises before anything is returned
@@ -18,6 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+import orjson
+
+from scimlite.db import fold
 from scimlite.scim.errors import (
     InvalidFilter,
     InvalidPath,
@@ -27,6 +34,7 @@ from scimlite.scim.errors import (
     NoTarget,
 )
 from scimlite.scim.filter import (
+    TEXT_TYPES,
     And,
     Compare,
     Filter,
@@ -176,6 +184,36 @@ def _kind(value: object) -> str:
     return "null"
 
 
+def _value_key(value: Any) -> bytes:
+    """A hashable identity for a JSON value: equal values, equal keys (key order ignored)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def _eq_literal(f: Filter) -> tuple[str, str] | None:
+    """(sub-attribute, text) of an `eq` with a string literal that `f` requires, if any."""
+    for part in operands(f) if isinstance(f, And) else [f]:
+        if isinstance(part, Compare) and part.op == "eq" and isinstance(part.value, str):
+            return part.path.attr, part.value
+    return None
+
+
+@dataclass(slots=True)
+class _Index:
+    """The values of one multi-valued attribute by the folded text of one sub-attribute.
+
+    Buckets may hold stale entries (a value since changed or removed): every candidate is
+    checked again against the filter, so the index only has to never miss a value.
+    """
+
+    items: list[Any]  # held so the list's id() stays unique while the index lives
+    sub: str
+    buckets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, item: Any) -> None:
+        if isinstance(item, dict) and isinstance(item.get(self.sub), str):
+            self.buckets.setdefault(fold(item[self.sub]), []).append(item)
+
+
 @dataclass(slots=True)
 class _Patcher:
     """Applies operations, in order, to one private copy of the document."""
@@ -186,6 +224,9 @@ class _Patcher:
     membership: list[MembershipChange] = field(default_factory=list)
     quirks: list[str] = field(default_factory=list)
     where: str = ""
+    indexes: dict[tuple[int, str], _Index] = field(default_factory=dict)
+    removed: set[int] = field(default_factory=set)  # ids of values removed from a list
+    graveyard: list[Any] = field(default_factory=list)  # keeps those ids unique
 
     def apply(self, op: PatchOperation) -> None:
         self.where = f"Operations[{op.index}]"
@@ -368,13 +409,16 @@ class _Patcher:
             container[attr.name] = new
 
     def _append(self, t: _Target, items: list[Any], new: list[Any]) -> None:
-        """Append values, skipping exact duplicates (RFC 7644 §3.5.2.1)."""
+        """Append values, skipping exact duplicates (RFC 7644 §3.5.2.1); hashed, not pairwise."""
+        seen: dict[bytes, Any] = {}
+        for item in items:
+            seen.setdefault(_value_key(item), item)
         touched = []
         for value in new:
-            existing = next((i for i in items if i == value), None)
-            if existing is None:
+            existing = seen.setdefault(_value_key(value), value)
+            if existing is value:
                 items.append(value)
-                existing = value
+                self._indexed(items, value)
             touched.append(existing)
         self._settle_primary(t, items, touched)
 
@@ -383,8 +427,10 @@ class _Patcher:
         chosen = [i for i in touched if isinstance(i, dict) and i.get("primary") is True]
         if len(chosen) > 1:
             raise InvalidValue(f'{self.where}: at most one "{t.label}" value may be primary')
+        if not chosen:
+            return  # nothing newly primary: no need to visit every value
         for item in items:
-            if chosen and item is not chosen[0] and isinstance(item, dict) and item.get("primary"):
+            if item is not chosen[0] and isinstance(item, dict) and item.get("primary"):
                 item["primary"] = False
 
     def _apply_sub(
@@ -408,19 +454,22 @@ class _Patcher:
         """`attr[filter]` or `attr[filter].sub` on a multi-valued attribute."""
         f = cast(Filter, t.value_filter)
         current = container.get(attr.name)
-        items: list[Any] = list(current) if isinstance(current, list) else []
-        container[attr.name] = items
-        matched = [i for i in items if isinstance(i, dict) and matches_item(f, i, attr)]
+        items: list[Any] = current if isinstance(current, list) else []
+        container[attr.name] = items  # the document is this patcher's own copy
+        matched = self._matching(items, f, attr)
         if op == "remove":
             if value is not None:
                 raise InvalidSyntax(f'{self.where}: "remove" of "{t.label}" takes no "value"')
             if not matched:
                 # RFC 7644 §3.5.2.2: a filter that matches nothing is noTarget.
                 raise NoTarget(f'{self.where}: no "{attr.name}" value matches "{t.label}"')
-            for m in matched:
-                if t.sub is None:
-                    items.remove(m)
-                else:
+            if t.sub is None:
+                gone = {id(m) for m in matched}
+                items[:] = [i for i in items if id(i) not in gone]
+                self.removed |= gone
+                self.graveyard.extend(matched)
+            else:
+                for m in matched:
                     m.pop(t.sub.name, None)
         elif t.sub is None:
             self._replace_matched(op, t, attr, items, matched, value)
@@ -446,6 +495,7 @@ class _Patcher:
             merged = _merge({} if op == "replace" else m, new)
             m.clear()
             m.update(merged)
+            self._indexed(items, m)
         self._settle_primary(t, items, matched)
 
     def _set_in_matched(
@@ -475,6 +525,7 @@ class _Patcher:
                 )
             matched = [seed]
             items.append(seed)
+            self._indexed(items, seed)
             if op == "replace":
                 self.quirks.append(
                     f'{self.where}: "{t.label}" matched no value; created one as Entra ID '
@@ -484,7 +535,40 @@ class _Patcher:
             merged = _merge(m, {sub.name: new})
             m.clear()
             m.update(merged)
+            self._indexed(items, m)
         self._settle_primary(t, items, matched)
+
+    # -- value filters over an index
+
+    def _matching(self, items: list[Any], f: Filter, attr: Attribute) -> list[dict[str, Any]]:
+        """The values of `items` that `f` selects, in document order.
+
+        A filter requiring `sub eq "text"` reads one bucket of an index built once per list;
+        other filters (and non-text sub-attributes) scan the values.
+        """
+        wanted = _eq_literal(f)
+        sub = attr.sub(wanted[0]) if wanted else None
+        if wanted is None or sub is None or sub.type not in TEXT_TYPES:
+            return [i for i in items if isinstance(i, dict) and matches_item(f, i, attr)]
+        index = self.indexes.get((id(items), sub.name))
+        if index is None:
+            index = self.indexes[(id(items), sub.name)] = _Index(items, sub.name)
+            for item in items:
+                index.add(item)
+        found: dict[int, dict[str, Any]] = {}
+        for item in index.buckets.get(fold(wanted[1]), []):
+            if id(item) not in self.removed and matches_item(f, item, attr):
+                found.setdefault(id(item), item)
+        if len(found) <= 1:
+            return list(found.values())
+        order = {id(item): n for n, item in enumerate(items)}
+        return sorted(found.values(), key=lambda item: order[id(item)])
+
+    def _indexed(self, items: list[Any], item: Any) -> None:
+        """A value was added to `items` or changed: file it in that list's indexes."""
+        for (list_id, _), index in self.indexes.items():
+            if list_id == id(items):
+                index.add(item)
 
     # -- Group members
 

@@ -30,6 +30,10 @@ ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 BULK_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 
+# Values one multi-valued attribute of a resource document may hold (emails, roles, …), so
+# that every write stays within a small budget; team membership is not bounded by it.
+MAX_VALUES = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class Attribute:

@@ -87,6 +87,13 @@ class _Run:
         where = None if op.method == "POST" else f"{self.base}{path}"
         self.results.append(bulk.OperationResult(op, error.status, location=where, error=error))
 
+    async def journal_failures(self) -> None:
+        """Journal the failures collected so far; called as soon as their chunk commits, so a
+        crash in a later chunk cannot lose them (docs/bulk.md)."""
+        failures, self.failures = self.failures, []
+        for ctx, error in failures:
+            await self.store.record_failure(ctx, error.status, error.detail)
+
     def stopped(self, limit: int | None) -> bool:
         """RFC 7644 §3.7.3: processing stops once `failOnErrors` operations have failed."""
         return limit is not None and self.errors() >= limit
@@ -136,13 +143,12 @@ class _Run:
             change = patch_change(resource, resource_id, operations)
             return await store.update(resource_id, change, op.version, ctx, batch=batch)
         parsed = parse_resource(resource, data)
-        ctx.quirks.extend(parsed.quirks)
         if op.method == "POST":
+            ctx.quirks.extend(parsed.quirks)
             return await store.create(parsed.doc, parsed.refs, ctx, batch=batch)
         assert resource_id is not None
-        refs = parsed.refs
-        if refs is None and resource is GROUP_RESOURCE:
-            refs = []  # RFC 7644 §3.5.1: a replace without members empties the team
+        refs = parsed.replace_refs(resource)
+        ctx.quirks.extend(parsed.quirks)
         return await store.replace(resource_id, parsed.doc, refs, op.version, ctx, batch=batch)
 
 
@@ -161,6 +167,7 @@ async def post_bulk(request: web.Request) -> web.Response:
                 if run.stopped(limit):
                     break
                 await run.run(op, batch)
+        await run.journal_failures()
     for op in plan.circular:
         if run.stopped(limit):
             break
@@ -169,8 +176,7 @@ async def post_bulk(request: web.Request) -> web.Response:
         detail = f"circular bulkId reference: bulkIds {refs} depend on each other"
         ctx = WriteContext(run.token_name, op.method, f"{SCIM_PREFIX}{op.path}")
         run.fail(op, ctx, ScimError(detail, status=409), op.path)
-    for ctx, error in run.failures:
-        await run.store.record_failure(ctx, error.status, error.detail)
+    await run.journal_failures()
     return respond(bulk.bulk_response(run.results))
 
 

@@ -105,16 +105,9 @@ class ResourceEndpoints:
     async def replace(self, request: web.Request) -> web.Response:
         """PUT /{type}/{id} (RFC 7644 §3.5.1): replace; readOnly attributes are ignored."""
         parsed = parse_resource(self.resource, await read_json(request))
+        refs = parsed.replace_refs(self.resource)
         ctx = write_context(request)
         ctx.quirks.extend(parsed.quirks)
-        refs = parsed.refs
-        if refs is None and self.resource is GROUP_RESOURCE:
-            refs = []  # members is readWrite: a replace without it empties the team
-        if refs == [] and self.resource is USER_RESOURCE:
-            # Okta sends "groups": [] on every profile PUT; read as "not mentioned", or
-            # each profile change would undo its own group pushes.
-            refs = None
-            ctx.quirks.append('empty "groups" on a User PUT left the user\'s teams unchanged')
         projection = self._projection(request)
         record = await self._store(request).replace(
             request.match_info["id"],
