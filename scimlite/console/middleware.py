@@ -9,6 +9,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from scimlite.console.params import read_form
 from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, same
 from scimlite.keys import SESSIONS, STORE
 from scimlite.scim.errors import Forbidden, ScimError
@@ -44,9 +45,7 @@ def _route_name(request: web.Request) -> str | None:
 
 
 async def _csrf_field(request: web.Request) -> str | None:
-    form = await request.post()
-    value = form.get("csrf")
-    return value if isinstance(value, str) else None
+    return (await read_form(request)).get("csrf")
 
 
 async def _signed_in(request: web.Request) -> Session | None:
@@ -64,7 +63,10 @@ async def _signed_in(request: web.Request) -> Session | None:
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     name = _route_name(request)
     if name == "static":
-        return await handler(request)
+        try:
+            return await handler(request)
+        except OSError:  # a client-chosen file name the OS refuses (too long, …): not ours
+            raise web.HTTPNotFound() from None
     session = await _signed_in(request)
     if session is not None:
         request[SESSION] = session
@@ -82,9 +84,13 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
     return await handler(request)
 
 
-def _error_page(request: web.Request, status: int, message: str) -> web.Response:
+def _error_page(
+    request: web.Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
     context = {"status": status, "message": message, "session": request.get(SESSION)}
-    return aiohttp_jinja2.render_template("error.html", request, context, status=status)
+    response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
+    response.headers.update(headers or {})
+    return response
 
 
 @web.middleware
@@ -95,7 +101,7 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         response = await _guarded(request, handler)
     except ScimError as exc:
-        response = _error_page(request, exc.status, exc.detail)
+        response = _error_page(request, exc.status, exc.detail, exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

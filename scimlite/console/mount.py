@@ -9,6 +9,7 @@ import jinja2
 from aiohttp import web
 
 from scimlite.console import views
+from scimlite.console.links import journal_href, resource_href
 from scimlite.console.middleware import console_middleware
 from scimlite.console.session import Sessions
 from scimlite.keys import SESSIONS
@@ -27,13 +28,14 @@ def _short_time(value: str | None) -> str:
 
 
 def setup_console(app: web.Application) -> None:
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(asset_dir("templates")),
         autoescape=True,  # everything user-supplied is escaped unless a template says otherwise
         default_helpers=False,
         filters={"short_time": _short_time},
     )
+    env.globals.update(resource_href=resource_href, journal_href=journal_href)
     app[SESSIONS] = Sessions()
     app.middlewares.append(console_middleware)
     router = app.router

@@ -7,23 +7,26 @@ the signed-in token's name, with the console path (e.g. `POST /users/<id>/active
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp_jinja2
 import orjson
 from aiohttp import web
 
 from scimlite import timeutil
+from scimlite.console.links import resource_href
 from scimlite.console.middleware import SESSION, redirect
+from scimlite.console.params import MAX_PAGE, SQLITE_MAX_INT, int_param, read_form, time_param
 from scimlite.console.search import MAX_QUERY, user_search
 from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, new_secret
-from scimlite.keys import SESSIONS, SETTINGS, STORE
+from scimlite.keys import AUTH, SESSIONS, SETTINGS, STORE
+from scimlite.ratelimit import retry_after
 from scimlite.scim import render as scim_render
 from scimlite.scim.errors import Conflict, InvalidFilter, InvalidValue, NotFound
 from scimlite.scim.filter import parse_path
 from scimlite.scim.http import base_url
-from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
+from scimlite.scim.schema import ENTERPRISE_USER_SCHEMA, GROUP_RESOURCE, USER_RESOURCE
 from scimlite.store import (
     JournalQuery,
     ListQuery,
@@ -41,6 +44,9 @@ USER_SORTS = {"userName": "userName", "displayName": "displayName", "modified": 
 STATUS_FILTERS = {"ok": (None, 399), "error": (400, None), "4xx": (400, 499), "5xx": (500, None)}
 RESOURCE_TYPES = ("User", "Group", "Token")
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Kept as they are in a `next` path; anything else (spaces, non-ASCII) is percent-encoded.
+_URL_SAFE = "/?#&=%+:;@!$'()*,~"
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -78,8 +84,7 @@ def page(
 
 
 def _page_number(request: web.Request) -> int:
-    raw = request.query.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
+    return int_param(request, "page", low=1, high=MAX_PAGE) or 1
 
 
 def _start(page_number: int, per_page: int = PER_PAGE) -> int:
@@ -96,8 +101,7 @@ def _pretty(document: dict[str, Any]) -> str:
 
 
 async def _form(request: web.Request) -> dict[str, str]:
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    return await read_form(request)
 
 
 def _set_cookie(request: web.Request, response: web.Response, name: str, value: str) -> None:
@@ -113,10 +117,20 @@ def _set_cookie(request: web.Request, response: web.Response, name: str, value: 
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths: `//host` or `/\\host` would leave the console (open redirect)."""
-    if not target or not target.startswith("/") or target[1:2] in ("/", "\\"):
+    """A path on this site to go to after sign-in, else `/`: never an open redirect.
+
+    Judged as a browser reads a `Location` (WHATWG URL parser): surrounding spaces are
+    stripped and `\\` is a `/`, so `//host`, `/\\host` and ` //host` all leave the site;
+    the path must start with exactly one `/`. Control characters are refused outright:
+    browsers drop tab/CR/LF (`/\t/host` is `//host`) and CR/LF/NUL cannot be in a header.
+    The rest is percent-encoded to plain ASCII, so the header is what was checked.
+    """
+    if not target or _CONTROL.search(target):
         return "/"
-    return target
+    path = target.strip(" ").replace("\\", "/")
+    if not path.startswith("/") or path.startswith("//"):
+        return "/"
+    return quote(path, safe=_URL_SAFE)
 
 
 # --- sign-in ---------------------------------------------------------------------------
@@ -145,7 +159,7 @@ async def signin(request: web.Request) -> web.Response:
     target = form.get("next")
     token = await _store(request).authenticate(form.get("token", "").strip())
     if token is None:
-        return _signin_page(request, target, "That token is not valid, or has been revoked.", 401)
+        return _failed_signin(request, target)
     if token.scope != "admin":
         message = (
             f"Token '{token.name}' has scope '{token.scope}': it can use the SCIM API but not "
@@ -161,6 +175,26 @@ async def signin(request: web.Request) -> web.Response:
     response = redirect(_safe_next(target))
     _set_cookie(request, response, COOKIE, session.id)
     response.del_cookie(SIGNIN_COOKIE, path="/")
+    return response
+
+
+def _failed_signin(request: web.Request, target: str | None) -> web.Response:
+    """401, or 429 once this address has failed too often, counted by the API's limiter.
+
+    One limiter for every credential check (docs/security.md): failures here and on
+    /scim/v2 add up. It only decides how a failure is answered: a valid token still
+    signs in from a throttled address, as it is still served by the API.
+    """
+    wait = request.config_dict[AUTH].limiter.failed(request.remote or "unknown")
+    if wait is None:
+        return _signin_page(request, target, "That token is not valid, or has been revoked.", 401)
+    seconds = retry_after(wait)
+    message = (
+        f"Too many failed sign-ins from this address; try again in {seconds} seconds. "
+        "A valid token still signs in."
+    )
+    response = _signin_page(request, target, message, 429)
+    response.headers["Retry-After"] = seconds  # RFC 6585 §4
     return response
 
 
@@ -223,10 +257,27 @@ async def user(request: web.Request) -> web.Response:
     context = {
         "user": record,
         "doc": record.doc,
+        "manager_id": await _existing_user(store, _manager_value(record.doc)),
         "raw": _pretty(scim_render.to_wire(USER_RESOURCE, record, base_url(request))),
         "history": await store.search_journal(JournalQuery(resource_id=record.id, limit=HISTORY)),
     }
     return page(request, "user.html", context)
+
+
+def _manager_value(doc: dict[str, Any]) -> str | None:
+    manager = (doc.get(ENTERPRISE_USER_SCHEMA) or {}).get("manager")
+    value = manager.get("value") if isinstance(manager, dict) else None
+    return value if isinstance(value, str) else None
+
+
+async def _existing_user(store: Store, user_id: str | None) -> str | None:
+    """The id if such a user exists: a link is built only from an id that exists."""
+    if not user_id:
+        return None
+    try:
+        return (await store.users.get(user_id, load_refs=False)).id
+    except NotFound:
+        return None
 
 
 async def set_active(request: web.Request) -> web.Response:
@@ -240,7 +291,7 @@ async def set_active(request: web.Request) -> web.Response:
     record = await _store(request).users.update(user_id, change, None, _context(request))
     verb = "Reactivated" if active else "Deactivated"
     _session(request).flash(f"{verb} {record.doc['userName']}.")
-    return redirect(f"/users/{user_id}")
+    return redirect(resource_href("User", record.id) or "/users")
 
 
 # --- teams -----------------------------------------------------------------------------
@@ -277,27 +328,12 @@ async def remove_member(request: web.Request) -> web.Response:
     def change(current: Resource) -> Update:
         return Update(doc=current.doc, membership=[MembershipChange("remove", (user_id,))])
 
-    await _store(request).groups.update(team_id, change, None, _context(request))
+    record = await _store(request).groups.update(team_id, change, None, _context(request))
     _session(request).flash("Removed the member from the team.")
-    return redirect(f"/teams/{team_id}")
+    return redirect(resource_href("Group", record.id) or "/teams")
 
 
 # --- journal ---------------------------------------------------------------------------
-
-
-def _moment(text: str, *, end: bool) -> str | None:
-    """A datetime-local value (taken as UTC) as journal text; `end` covers its whole minute."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidValue(f"{text!r} is not a date and time like 2026-01-31T09:30") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if end and moment.second == 0 and moment.microsecond == 0:
-        moment += timedelta(seconds=59, microseconds=999_000)
-    return timeutil.format_time(moment)
 
 
 async def journal(request: web.Request) -> web.Response:
@@ -313,9 +349,9 @@ async def journal(request: web.Request) -> web.Response:
             token_name=args["token"] or None,
             status_min=low,
             status_max=high,
-            since=_moment(args["since"], end=False),
-            until=_moment(args["until"], end=True),
-            before_id=int(args["before"]) if args["before"].isdigit() else None,
+            since=time_param(request, "since", end=False),
+            until=time_param(request, "until", end=True),
+            before_id=int_param(request, "before", low=1, high=SQLITE_MAX_INT),
             limit=PER_PAGE,
         )
         entries = await _store(request).search_journal(query)
