@@ -93,6 +93,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
+    problem = tokens.valid_token_name(args.name)
+    if problem is not None:  # the console's rule: names land in logs, lists and pages
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+
     async def work(store: Store) -> int:
         try:
             info, secret = await store.create_token(args.name, args.scope)
