@@ -103,6 +103,8 @@ async def test_a_malformed_bearer_is_401_then_429_and_never_journaled(
     assert await journal_size(scim) == before
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     ours = [r for r in caplog.records if r.name != "aiohttp.access"]  # the test server's own
+    # One short line per refused request: its access line, nothing else from scimlite.
+    assert [r.name for r in ours if r.name.startswith("scimlite")] == ["scimlite.access"] * 5
     assert "attacker-controlled" not in formatted(ours)
 
 
