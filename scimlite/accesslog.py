@@ -96,8 +96,32 @@ def _utc(seconds: float | None) -> time.struct_time:
     return time.gmtime(seconds)
 
 
+def escape(text: str) -> str:
+    """`text` on one line: backslashes and non-printable characters (C0/C1 controls, line and
+    paragraph separators, bidi and other format characters) as Python escapes, so a decoded
+    `%0a` in a path cannot start a forged log line (issue #12, finding 8)."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(
+        ch if ch.isprintable() and ch != "\\" else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
+def _field(value: object) -> str:
+    """A `key=value` value that cannot pass for another pair: quoted when it has spaces."""
+    text = escape(str(value))
+    if text and not any(ch in text for ch in ' "='):
+        return text
+    return '"' + text.replace('"', '\\"') + '"'
+
+
 class TextFormatter(logging.Formatter):
-    """`time level logger message`, then the access fields as `key=value` pairs."""
+    """`time level logger message`, then the access fields as `key=value` pairs.
+
+    The message and every field are escaped onto one line; a traceback's lines are indented,
+    so no line of a record can look like the start of another.
+    """
 
     converter = staticmethod(_utc)
 
@@ -105,10 +129,21 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        record.message = escape(record.getMessage())
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
         fields: dict[str, Any] | None = getattr(record, "access", None)
         if fields:
-            line += " " + " ".join(f"{k}={fields[k]}" for k in _FIELDS if fields[k] is not None)
+            line += " " + " ".join(
+                f"{k}={_field(fields[k])}" for k in _FIELDS if fields[k] is not None
+            )
+        extra = []
+        if record.exc_info:
+            extra.append(self.formatException(record.exc_info))
+        if record.stack_info:
+            extra.append(self.formatStack(record.stack_info))
+        for block in extra:
+            line += "".join(f"\n  {escape(part)}" for part in block.splitlines())
         return line
 
 
@@ -127,7 +162,9 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "access", None) or {})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        # ASCII only: json escapes C0 controls itself; this also covers U+2028 and U+0085,
+        # which some line-oriented tools split on.
+        return json.dumps(entry, ensure_ascii=True)
 
 
 def configure(log_format: LogFormat) -> None:

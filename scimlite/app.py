@@ -22,6 +22,7 @@ from scimlite.scim.handlers import bulk, discovery
 from scimlite.scim.handlers.resources import add_routes, root_search
 from scimlite.scim.middleware import SCIM_PREFIX, scim_errors
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
+from scimlite.server import body_deadline
 from scimlite.settings import Settings
 from scimlite.store import Store
 
@@ -110,7 +111,8 @@ def create_scim_app() -> web.Application:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[access_log, scim_errors], client_max_size=settings.max_body_bytes
+        middlewares=[access_log, scim_errors, body_deadline],
+        client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[REQUEST_IDS] = RequestIds()

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from aiohttp import web
 
-from scimlite import timeutil
+from scimlite import timeutil, tokens
 from scimlite.ratelimit import FailureLimiter, retry_after
 from scimlite.scim.errors import TooManyRequests, Unauthorized
 from scimlite.store import Store, TokenInfo
@@ -50,6 +50,8 @@ async def authenticate(request: web.Request, store: Store, state: AuthState) -> 
     presented = bearer(request)
     if presented is None:
         _refuse(request, state, "this endpoint needs an 'Authorization: Bearer <token>' header")
+    if tokens.prefix_of(presented) is None:  # refused before any lookup: no byte reaches SQL
+        _refuse(request, state, "the bearer token is malformed; scimlite tokens read sl_…_…")
     token = await store.authenticate(presented)
     if token is None:
         _refuse(request, state, "the bearer token is not valid, or has been revoked")

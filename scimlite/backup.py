@@ -19,7 +19,7 @@ from contextlib import closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from scimlite.db import SCHEMA_VERSION, DatabaseError
+from scimlite.db import SCHEMA_VERSION, DatabaseError, create_private
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,7 @@ def backup(source: Path, target: Path, *, busy_timeout_ms: int = 10_000) -> Back
                     f"{source} has schema version {version}, newer than this scimlite "
                     f"({SCHEMA_VERSION}); back it up with the scimlite that serves it"
                 )
+            create_private(partial)  # the copy holds what the database holds: owner only
             with closing(sqlite3.connect(partial)) as dst:
                 src.backup(dst)  # pages=-1: all pages in one step, under one read snapshot
                 dst.execute("PRAGMA journal_mode = DELETE")

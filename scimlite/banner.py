@@ -65,5 +65,10 @@ def banner(settings: Settings, *, secret: str | None, created: bool, demo: bool)
             "  Anyone who can reach this port can try tokens and the console sign-in:",
             "  put a reverse proxy with TLS in front and set SCIMLITE_PUBLIC_URL.",
         ]
+        if not settings.public_url:
+            lines += [
+                "  WARNING: SCIMLITE_PUBLIC_URL is not set: Location headers and discovery",
+                "  documents are built from the Host header each client sends.",
+            ]
     lines += ["", "  Ctrl-C stops the server.", ""]
     return "\n".join(lines)

@@ -10,9 +10,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from aiohttp import web
-
-from scimlite import __version__, accesslog, demo, tokens
+from scimlite import __version__, accesslog, demo, server, tokens
 from scimlite.app import create_app
 from scimlite.backup import backup
 from scimlite.banner import banner
@@ -68,14 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     secret = _bootstrap_token(settings)
     demo_run = getattr(args, "demo", False)
     print(banner(settings, secret=secret, created=created, demo=demo_run), flush=True)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        shutdown_timeout=10,
-        access_log=None,  # scimlite.accesslog logs each request, with its token's name
-    )
+    server.run(create_app(settings), settings)
     return 0
 
 
@@ -93,6 +84,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
+    problem = tokens.valid_token_name(args.name)
+    if problem is not None:  # the console's rule: names land in logs, lists and pages
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+
     async def work(store: Store) -> int:
         try:
             info, secret = await store.create_token(args.name, args.scope)

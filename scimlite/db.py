@@ -11,6 +11,7 @@ in WAL mode they see the last committed state and never half a write.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -322,6 +323,23 @@ async def _configure(conn: aiosqlite.Connection) -> None:
     await conn.execute("PRAGMA busy_timeout = 5000")
 
 
+def create_private(path: Path) -> None:
+    """Create `path` empty and readable by its owner only (0600), whatever the umask.
+
+    A database holds token hashes and the directory; SQLite gives the `-wal`, `-shm` and
+    `-journal` files the permissions of the main file, so they follow. An existing file is
+    left as it is (an operator may have chosen its mode).
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)  # the umask only ever removes bits; this states them
+    finally:
+        os.close(fd)
+
+
 class Database:
     """The writer connection, its lock, and the reader pool, for one SQLite file."""
 
@@ -338,6 +356,7 @@ class Database:
     async def open(self) -> None:
         """Open (creating if needed) and migrate the file, then open the readers."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         writer = await aiosqlite.connect(self.path, isolation_level=None)
         try:
             await _configure(writer)

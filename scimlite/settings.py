@@ -34,6 +34,13 @@ class Settings(BaseModel):
     # failures get 429 + Retry-After; a valid token is always served (docs/security.md).
     auth_failure_limit: int = Field(default=20, ge=1)
     auth_failure_window: float = Field(default=60.0, gt=0)
+    # Seconds a connection may take to send a complete request head, counted from when it
+    # opens or from the previous response (so also the idle keep-alive limit): slowloris.
+    header_timeout: float = Field(default=30.0, gt=0)
+    # Seconds a request body may take to arrive in full; past it the answer is 408.
+    body_timeout: float = Field(default=60.0, gt=0)
+    # Connections open at once; past it new ones are closed at once (one warning is logged).
+    max_connections: int = Field(default=1000, ge=1)
     # Journal rows older than this many days are deleted (hourly); 0 keeps them forever.
     journal_retention_days: int = Field(default=90, ge=0)
 

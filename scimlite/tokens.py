@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Literal
 
 Scope = Literal["scim", "admin"]
 SCOPES: tuple[Scope, ...] = ("scim", "admin")
 _PREFIX_HEX = 8
+# The shape `generate` makes: anything else is refused before a lookup, so no byte a client
+# sends (invalid UTF-8 arrives as lone surrogates) ever reaches SQLite (issue #12, finding 1).
+_WELL_FORMED = re.compile(rf"sl_([0-9a-f]{{{_PREFIX_HEX}}})_[A-Za-z0-9_-]{{1,256}}")
+# Token names appear in logs, lists and the console: printable ASCII, one short word.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
 def generate() -> tuple[str, str]:
@@ -30,10 +36,18 @@ def digest(token: str) -> str:
 
 def prefix_of(token: str) -> str | None:
     """The public prefix of a well-formed token, or None."""
-    parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != "sl" or len(parts[1]) != _PREFIX_HEX or not parts[2]:
+    match = _WELL_FORMED.fullmatch(token)
+    return match.group(1) if match else None
+
+
+def valid_token_name(name: str) -> str | None:
+    """Why `name` cannot name a token (one line), or None; the CLI and the console share it."""
+    if _NAME.fullmatch(name):
         return None
-    return parts[1]
+    return (
+        "a token name is 1 to 64 characters: letters, digits, '.', '_', '@' or '-', "
+        "starting with a letter or digit"
+    )
 
 
 def matches(token: str, stored_digest: str) -> bool:

@@ -23,7 +23,7 @@ log = logging.getLogger("scimlite.scim")
 
 SCIM_PREFIX = "/scim/v2"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_UNJOURNALED = frozenset({401, 404, 405, 429})
+_UNJOURNALED = frozenset({404, 405})
 
 
 def _from_http(exc: web.HTTPException, request: web.Request) -> ScimError:
@@ -39,6 +39,8 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> ScimError:
         return PayloadTooLarge(
             f"the request body exceeds the limit of {request.client_max_size} bytes"
         )
+    if exc.status == 408:  # scimlite.server.body_deadline says what was late
+        return ScimError(exc.text or "the request body did not arrive in time", status=408)
     return ScimError(exc.reason or "request failed", status=exc.status)
 
 
@@ -62,7 +64,10 @@ async def scim_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         error = InternalError("the server failed to handle this request; see its log")
-    if request.method in _WRITES and error.status not in _UNJOURNALED:
+    # Only an authenticated write is journaled: what an unauthenticated client sends (a bad
+    # token, a flood) costs no row and cannot fill the dashboard's "recent errors".
+    authenticated = request.get(TOKEN) is not None
+    if authenticated and request.method in _WRITES and error.status not in _UNJOURNALED:
         try:
             await request.config_dict[STORE].record_failure(
                 write_context(request), error.status, error.detail
