@@ -582,13 +582,24 @@ async def test_tokens_create_shows_secret_once(console: TestClient[Any, Any]) ->
 
 
 @pytest.mark.parametrize(
-    ("name", "scope"), [("", "scim"), ("has space", "scim"), ("ok", "root")], ids=str
+    ("name", "scope", "says"),
+    [
+        ("", "scim", "1 to 64 characters"),
+        ("has space", "scim", "1 to 64 characters"),
+        ("x" * 65, "scim", "1 to 64 characters"),
+        ("tab\tname", "scim", "1 to 64 characters"),
+        ("ok", "root", "Scope must be one of"),
+    ],
+    ids=["empty", "space", "too-long", "control", "scope"],
 )
 async def test_tokens_create_rejects_bad_input(
-    console: TestClient[Any, Any], name: str, scope: str
+    console: TestClient[Any, Any], name: str, scope: str, says: str
 ) -> None:
+    """The console applies the CLI's token-name rule (tokens.valid_token_name)."""
     form = (await get_page(console, "/tokens")).form("/tokens") | {"name": name, "scope": scope}
-    await post(console, "/tokens", form, status=400)
+    page = await post(console, "/tokens", form, status=400)
+    assert says in Doc(await page.text()).all_text
+    assert [t.name for t in await console.app[STORE].list_tokens()] == ["admin"]
 
 
 async def test_revoke_token(console: TestClient[Any, Any], scim: Scim) -> None:

@@ -36,14 +36,13 @@ from scimlite.store import (
     Update,
     WriteContext,
 )
-from scimlite.tokens import SCOPES
+from scimlite.tokens import SCOPES, valid_token_name
 
 PER_PAGE = 50
 HISTORY = 50
 USER_SORTS = {"userName": "userName", "displayName": "displayName", "modified": "meta.lastModified"}
 STATUS_FILTERS = {"ok": (None, 399), "error": (400, None), "4xx": (400, 499), "5xx": (500, None)}
 RESOURCE_TYPES = ("User", "Group", "Token")
-_TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Kept as they are in a `next` path; anything else (spaces, non-ASCII) is percent-encoded.
 _URL_SAFE = "/?#&=%+:;@!$'()*,~"
@@ -388,8 +387,9 @@ async def create_token(request: web.Request) -> web.Response:
     """The secret is in this response only; it is never stored or shown again."""
     form = await _form(request)
     name, scope = form.get("name", "").strip(), form.get("scope", "scim")
-    if not _TOKEN_NAME.fullmatch(name):
-        return await _tokens_page(request, error="Name a token with letters, digits, . _ @ or -.")
+    problem = valid_token_name(name)
+    if problem is not None:
+        return await _tokens_page(request, error=problem[0].upper() + problem[1:] + ".")
     if scope not in SCOPES:
         return await _tokens_page(request, error=f"Scope must be one of {', '.join(SCOPES)}.")
     try:
