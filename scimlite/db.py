@@ -13,7 +13,10 @@ few expensive scans can neither run for ever nor hold up an IdP's exists-checks.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import sys
+import threading
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -326,6 +329,24 @@ async def _configure(conn: aiosqlite.Connection) -> None:
     await conn.execute("PRAGMA busy_timeout = 5000")
 
 
+# How much lower (in nice steps) the scan readers' threads run than the rest of the server.
+SCAN_NICENESS = 10
+
+
+def _yield_cpu() -> None:
+    """Lower the calling thread's CPU priority, on Linux where the nice value is per thread.
+
+    Run on each scan reader's thread: on a busy core the event loop (inline lookups,
+    request parsing), the writer and the lookup reader then get the CPU before scans do.
+    Lowering one's own priority needs no privilege; elsewhere it would lower the whole
+    process, so it is not done.
+    """
+    if sys.platform == "linux":
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + SCAN_NICENESS))
+
+
 # Past its deadline a read's reader is interrupted again this often (seconds), until the
 # read ends: sqlite3_interrupt() only stops the statements running when it is called.
 _REINTERRUPT = 0.005
@@ -398,6 +419,8 @@ class Database:
             reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
             await _configure(reader)
             reader.row_factory = sqlite3.Row
+            if pool is self._readers:
+                await _call(reader, _yield_cpu)
             self._all_readers.append(reader)
             pool.put_nowait(reader)
         # busy_timeout 0: an inline read must never wait on the event loop; see read_inline.
