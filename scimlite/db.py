@@ -330,7 +330,7 @@ async def _configure(conn: aiosqlite.Connection) -> None:
 
 
 # How much lower (in nice steps) the scan readers' threads run than the rest of the server.
-SCAN_NICENESS = 10
+SCAN_NICENESS = 19
 
 
 def _yield_cpu() -> None:
