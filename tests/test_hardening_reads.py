@@ -54,8 +54,7 @@ async def server(
     """A server over a copy of the seeded file, with these settings."""
 
     async def start(**overrides: Any) -> Scim:
-        path = db_path
-        client = await aiohttp_client(create_app(Settings(db_path=path, **overrides)))
+        client = await aiohttp_client(create_app(Settings(db_path=db_path, **overrides)))
         _, secret = await client.app[STORE].create_token("test-idp", "scim")
         return Scim(client, secret)
 
