@@ -1,6 +1,7 @@
 """Measure scimlite against the ceiling of its own stack; print a Markdown report.
 
     python -m benchmarks.run --users 10000 --runs 3 --duration 5 [--initial-sync 100000]
+    python -m benchmarks.run --scenario contention --users 20000 --duration 20
 
 The server under test runs as a real `scimlite serve` process pinned to core 0
 (`taskset`); wrk and this harness run on core 1. Each run starts from a fresh copy of
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import aiohttp
 
+from benchmarks import contention
 from benchmarks.seed import seed
 
 HERE = Path(__file__).parent
@@ -332,6 +334,26 @@ def sync_once(args: argparse.Namespace, extras: dict[str, list[float]]) -> None:
         extras.setdefault("sync_post_s", []).append(post_s)
 
 
+def contention_once(seeded: Path, args: argparse.Namespace) -> list[str]:
+    """The contention scenario (benchmarks/contention.py) against one server."""
+    with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
+        db = Path(tmp) / "bench.db"
+        shutil.copy(seeded, db)
+        token = make_token(db)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        with process(_serve_args(db, port), f"{base}/healthz") as proc:
+            result = contention.measure(base, token, args.users, args.duration)
+            rss = peak_rss_mb(proc.pid)
+    return [
+        f"`python -m benchmarks.run {' '.join(sys.argv[1:])}` — {args.users:,} users, "
+        f"{args.teams:,} teams, {args.duration} s a phase",
+        "",
+        *contention.report(result),
+        f"- server peak RSS: {rss:.0f} MB",
+    ]
+
+
 def report(
     results: dict[str, Result],
     extras: dict[str, list[float]],
@@ -401,14 +423,23 @@ def main() -> None:
         help="also time an IdP's first sync of this many users (once)",
     )
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument(
+        "--scenario",
+        choices=("throughput", "contention"),
+        default="throughput",
+        help="contention: latency of cheap requests while expensive ones run",
+    )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
+    if args.scenario == "throughput" and shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
     os.sched_setaffinity(0, {CLIENT_CORE})
     seeded = args.work_dir / f"scimlite-bench-{args.users}.db"
     started = time.monotonic()
     seed(seeded, args.users, args.teams)
     seed_seconds = time.monotonic() - started
+    if args.scenario == "contention":
+        print("\n".join(contention_once(seeded, args)))
+        return
     results: dict[str, Result] = {}
     extras: dict[str, list[float]] = {}
     for _ in range(args.runs):

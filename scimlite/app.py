@@ -32,7 +32,12 @@ TEXT_INDEX_SECONDS = 1.0
 
 
 def _database(settings: Settings) -> Database:
-    return Database(settings.db_path, readers=settings.readers, synchronous=settings.synchronous)
+    return Database(
+        settings.db_path,
+        readers=settings.readers,
+        synchronous=settings.synchronous,
+        read_timeout_ms=settings.read_timeout_ms,
+    )
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -113,6 +118,9 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[access_log, scim_errors, body_deadline],
         client_max_size=settings.max_body_bytes,
+        # A client that hangs up cancels its handler, which interrupts its query
+        # (Database.read); aiohttp leaves this off unless asked, whatever runs the app.
+        handler_args={"handler_cancellation": True},
     )
     app[SETTINGS] = settings
     app[REQUEST_IDS] = RequestIds()

@@ -5,7 +5,9 @@ from interleaving statements inside one transaction. So every write goes through
 asyncio lock and `BEGIN IMMEDIATE` on the single writer connection: `Database.write(fn)`
 runs a whole transaction in one call on the writer's thread; `transaction()` and
 `batch()` keep one open across several awaits. Reads use separate `mode=ro` connections;
-in WAL mode they see the last committed state and never half a write.
+in WAL mode they see the last committed state and never half a write. Every pooled read
+has a time budget, and lookups answered from an index have a reader of their own, so a
+few expensive scans can neither run for ever nor hold up an IdP's exists-checks.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import sys
+import threading
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -20,6 +24,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import aiosqlite
+
+from scimlite.scim.errors import ScimError, TooMany
 
 Synchronous = Literal["FULL", "NORMAL"]
 T = TypeVar("T")
@@ -340,17 +346,70 @@ def create_private(path: Path) -> None:
         os.close(fd)
 
 
-class Database:
-    """The writer connection, its lock, and the reader pool, for one SQLite file."""
+def _yield_cpu() -> None:
+    """Run the calling thread at the lowest CPU priority (nice 19), on Linux, where the
+    nice value is per thread.
 
-    def __init__(self, path: Path, *, readers: int = 3, synchronous: Synchronous = "FULL") -> None:
+    Run on each scan reader's thread: on a busy core the event loop (inline lookups,
+    request parsing), the writer and the lookup reader then get the CPU before scans do
+    (docs/benchmarks.md, "Cheap requests under load": nice 10 left a lookup's p99 at 4×
+    idle under four expensive filters, nice 19 at 1.6×). Scans are bounded by the read
+    budget either way. Lowering one's own priority needs no privilege; elsewhere it
+    would lower the whole process, so it is not done.
+    """
+    if sys.platform == "linux":
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+# Past its deadline a read's reader is interrupted again this often (seconds), until the
+# read ends: sqlite3_interrupt() only stops the statements running when it is called.
+_REINTERRUPT = 0.005
+
+
+class _Deadline:
+    """Interrupts the statements of one read once it has run past its time budget.
+
+    sqlite3.Connection.interrupt() is safe to call from any thread; it is called from the
+    event loop while the statement runs on aiosqlite's thread, which then raises
+    `OperationalError: interrupted`.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, seconds: float) -> None:
+        self._conn = conn
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_later(seconds, self._fire)
+
+    def _fire(self) -> None:
+        self._conn.interrupt()
+        self._handle = self._loop.call_later(_REINTERRUPT, self._fire)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+class Database:
+    """The writer connection, its lock, and the reader pools, for one SQLite file."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        readers: int = 3,
+        synchronous: Synchronous = "FULL",
+        read_timeout_ms: int = 3000,
+    ) -> None:
         self.path = path
-        self._reader_count = readers
+        self.reader_count = readers
+        self.read_timeout_ms = read_timeout_ms
+        # Reads stopped before their end: past the budget, or because the client left.
+        self.interrupted = 0
         self._synchronous = synchronous
         self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._lookups: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
+        self._resets: set[asyncio.Task[None]] = set()
         self._inline: sqlite3.Connection | None = None
 
     async def open(self) -> None:
@@ -370,12 +429,15 @@ class Database:
         writer.row_factory = sqlite3.Row
         self._writer = writer
         uri = self.path.resolve().as_uri() + "?mode=ro"
-        for _ in range(self._reader_count):
+        # The pool for scans, plus one reader for index-served lookups (see read()).
+        for pool in [self._readers] * self.reader_count + [self._lookups]:
             reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
             await _configure(reader)
             reader.row_factory = sqlite3.Row
+            if pool is self._readers:
+                await _call(reader, _yield_cpu)
             self._all_readers.append(reader)
-            self._readers.put_nowait(reader)
+            pool.put_nowait(reader)
         # busy_timeout 0: an inline read must never wait on the event loop; see read_inline.
         inline = sqlite3.connect(uri, uri=True, isolation_level=None)
         inline.create_function("scim_fold", 1, _sql_fold, deterministic=True)
@@ -385,6 +447,8 @@ class Database:
 
     async def close(self) -> None:
         """Close every connection; waits for a write in progress to finish."""
+        if self._resets:
+            await asyncio.gather(*self._resets, return_exceptions=True)
         async with self._write_lock:
             if self._inline is not None:
                 self._inline.close()
@@ -452,13 +516,72 @@ class Database:
                 raise
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A read-only connection from the pool, for one or more SELECTs."""
-        conn = await self._readers.get()
+    async def read(self, *, lookup: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """A read-only connection for one or more SELECTs, within the read budget.
+
+        `lookup=True` is for reads an index answers (a row by id, `eq` on an indexed
+        column): they use a reader of their own, so they never queue behind scans. The
+        budget (read_timeout_ms) bounds both the wait for a reader and the reading: a read
+        that cannot start within it is refused with 503 and Retry-After (the server is
+        busy; RFC 7231 §6.6.4), one still running past it is interrupted and refused with
+        400 tooMany (RFC 7644 §3.12: more than the server is willing to process; the same
+        request would run as long again). A read whose task is cancelled, because its
+        client hung up, is interrupted at once.
+        """
+        pool = self._lookups if lookup else self._readers
+        try:
+            async with asyncio.timeout(self.read_timeout_ms / 1000):
+                conn = await pool.get()
+        except TimeoutError:
+            raise ScimError(
+                f"every reader stayed busy for the read budget of {self.read_timeout_ms} ms; "
+                "retry later",
+                status=503,
+                headers={"Retry-After": "1"},
+            ) from None
+        raw = _raw(conn)
+        deadline = _Deadline(raw, self.read_timeout_ms / 1000)
+        running = False  # a statement of this read may still be running on the thread
         try:
             yield conn
+        except sqlite3.OperationalError as exc:
+            if str(exc) != "interrupted":
+                raise
+            self.interrupted += 1
+            raise TooMany(
+                f"this request needed more than the read budget of {self.read_timeout_ms} ms "
+                "and was stopped; narrow the filter (eq on id, userName, externalId or "
+                "displayName is answered from an index) or ask for a smaller page"
+            ) from None
+        except asyncio.CancelledError:
+            self.interrupted += 1
+            raw.interrupt()
+            running = True
+            raise
         finally:
-            self._readers.put_nowait(conn)
+            deadline.cancel()
+            if running or conn.in_transaction:
+                task = asyncio.create_task(self._reset(conn, pool))
+                self._resets.add(task)
+                task.add_done_callback(self._resets.discard)
+            else:
+                pool.put_nowait(conn)
+
+    async def _reset(
+        self, conn: aiosqlite.Connection, pool: asyncio.Queue[aiosqlite.Connection]
+    ) -> None:
+        """Return a reader to its pool once its last statement has ended and no read
+        transaction is left open, so the next read neither waits on nor inherits it."""
+
+        def end() -> None:
+            raw = _raw(conn)
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+
+        try:
+            await _call(conn, end)
+        finally:
+            pool.put_nowait(conn)
 
     def read_inline(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row] | None:
         """One bounded read on the event loop's own thread, or None to use a pooled reader.
@@ -479,15 +602,16 @@ class Database:
             raise
 
     @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A reader holding one read transaction, for several SELECTs that must agree."""
-        async with self.read() as conn:
+    async def snapshot(self, *, lookup: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """A reader holding one read transaction, for several SELECTs that must agree.
+
+        On an exception the transaction is left to read(), which interrupts a cancelled
+        statement first and then ends the transaction, rather than waiting for it here.
+        """
+        async with self.read(lookup=lookup) as conn:
             await conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                with suppress(sqlite3.Error):
-                    await conn.execute("COMMIT")
+            yield conn
+            await conn.execute("COMMIT")
 
 
 async def _call(writer: aiosqlite.Connection, fn: Callable[[], T]) -> T:
@@ -495,10 +619,16 @@ async def _call(writer: aiosqlite.Connection, fn: Callable[[], T]) -> T:
 
     aiosqlite implements its own public methods with `_execute` and `_conn`; it offers no
     public way to run several statements in one call, so scimlite uses the same two names
-    here and nowhere else (pinned below aiosqlite 0.23 in pyproject.toml).
+    here and in `_raw` and nowhere else (pinned below aiosqlite 0.23 in pyproject.toml).
     """
     result: T = await writer._execute(fn)  # type: ignore[no-untyped-call]
     return result
+
+
+def _raw(conn: aiosqlite.Connection) -> sqlite3.Connection:
+    """The sqlite3 connection under an aiosqlite one: only for `_call`'s functions and for
+    interrupt(), which SQLite allows from any thread."""
+    return conn._conn
 
 
 class Batch:

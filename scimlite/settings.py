@@ -28,6 +28,12 @@ class Settings(BaseModel):
     default_count: int = Field(default=100, ge=0)
     max_count: int = Field(default=1000, ge=1)
     readers: int = Field(default=3, ge=1, le=64)
+    # Time budget of one read, in milliseconds: a read still running past it is interrupted
+    # (400 tooMany), and one that cannot get a reader within it is refused (503 Retry-After).
+    read_timeout_ms: int = Field(default=3000, ge=1)
+    # Team members one list page may carry, summed over its teams: a page of teams ends
+    # early (itemsPerPage < count) before the next team would exceed it (docs/scim.md).
+    max_page_members: int = Field(default=10_000, ge=1)
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     log_format: Literal["text", "json"] = "text"
     # Failed bearer-token attempts per client address within the window before further

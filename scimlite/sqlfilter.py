@@ -119,6 +119,21 @@ _SQL_OPS = {"eq": "=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 _Scope = Callable[[AttrPath], tuple[Attribute, str, _Value]]
 
 
+def fold_sql(expr: str) -> str:
+    """fold(expr) in SQL, calling Python (scim_fold) only for text beyond printable ASCII.
+
+    For printable ASCII, NFC is the identity and case folding is lower(), which SQLite
+    does in C. A Python function in a scan takes the GIL for every row it sees; three
+    readers doing so starved the event loop and the writer (docs/benchmarks.md,
+    "Cheap requests under load"). Anything that is not text passes unchanged, as with
+    scim_fold.
+    """
+    return (
+        f"CASE WHEN typeof({expr}) <> 'text' THEN {expr} "
+        f"WHEN {expr} GLOB '*[^ -~]*' THEN scim_fold({expr}) ELSE lower({expr}) END"
+    )
+
+
 def _table(resource: ResourceType) -> _Table:
     try:
         return _TABLES[resource.id]
@@ -246,7 +261,7 @@ class _Compiler:
         if folds(attribute) and isinstance(literal, str):
             literal = fold(literal)
             if not value.folded:
-                expr = f"scim_fold({expr})"
+                expr = fold_sql(expr)
         if op in _SQL_OPS:
             return f"{expr} {_SQL_OPS[op]} {self.bind(literal)}"
         # co / sw / ew: the parser only allows string literals here.  instr() and substr()
@@ -426,7 +441,7 @@ def compile_sort(path: AttrPath, resource: ResourceType) -> str:
     if path.urn is None:
         column = table.columns.get((top.name, path.sub_attr))
         if column is not None:
-            return f"scim_fold({column.expr})" if folds(leaf) and not column.folded else column.expr
+            return fold_sql(column.expr) if folds(leaf) and not column.folded else column.expr
         if top.name in (table.membership_attr, "meta"):
             raise InvalidValue(f'cannot sort by "{name}"')
         if table.alias == "u" and name == "emails.value":
@@ -434,7 +449,7 @@ def compile_sort(path: AttrPath, resource: ResourceType) -> str:
     where = _json_path(path.urn, top.name)
     if top.multi_valued:
         sub = f"json_extract(j.value, '{_json_path(leaf.name)}')"
-        key = f"scim_fold({sub})" if folds(leaf) else sub
+        key = fold_sql(sub) if folds(leaf) else sub
         primary = "json_extract(j.value, '$.\"primary\"') IS 1 DESC, " if top.sub("primary") else ""
         return (
             f"(SELECT {key} FROM json_each({table.alias}.doc, '{where}') j "  # noqa: S608
@@ -443,4 +458,4 @@ def compile_sort(path: AttrPath, resource: ResourceType) -> str:
     value_sql = (
         f"json_extract({table.alias}.doc, '{_json_path(path.urn, top.name, path.sub_attr)}')"
     )
-    return f"scim_fold({value_sql})" if folds(leaf) else value_sql
+    return fold_sql(value_sql) if folds(leaf) else value_sql

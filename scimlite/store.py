@@ -81,6 +81,8 @@ class ListQuery:
     load_refs: bool = True
     # Keyset paging: only rows after this position (default order only; RFC 9865 cursors).
     after: int | None = None
+    # Team members a page may carry, summed over its teams (None: no bound); see list().
+    max_members: int | None = None
 
 
 @dataclass(slots=True)
@@ -344,12 +346,18 @@ def _row_to_resource(row: aiosqlite.Row, with_refs: bool) -> Resource:
 
 def _unique_match(f: Filter | None) -> bool:
     """A filter that matches at most one row through a unique index: id or userName eq."""
+    return isinstance(f, Compare) and _indexed_match(f) and f.path.attr in ("id", "userName")
+
+
+def _indexed_match(f: Filter | None) -> bool:
+    """A filter an index answers: `eq` on a column with its own index (db.py), the lookups
+    IdPs send before each write. They read from the lookup reader (Database.read)."""
     return (
         isinstance(f, Compare)
         and f.op == "eq"
         and f.path.urn is None
         and f.path.sub_attr is None
-        and f.path.attr in ("id", "userName")
+        and f.path.attr in ("id", "userName", "externalId", "displayName")
         and isinstance(f.value, str)
     )
 
@@ -385,7 +393,7 @@ class ResourceStore:
         if self._kind is USERS or not load_refs:
             rows = self._db.read_inline(sql, (resource_id,))
         if rows is None:
-            async with self._db.read() as conn:
+            async with self._db.read(lookup=True) as conn:
                 rows = await _rows(conn, sql, (resource_id,))
         return self._found(rows[0] if rows else None, resource_id, load_refs)
 
@@ -417,7 +425,7 @@ class ResourceStore:
             # RFC 7644 §3.4.2.3: missing values sort last ascending, first descending.
             nulls = "NULLS FIRST" if query.descending else "NULLS LAST"
             order = f"{compile_sort(query.sort_by, k.resource)} {direction} {nulls}, {order}"
-        async with self._db.snapshot() as conn:
+        async with self._db.snapshot(lookup=_indexed_match(query.filter)) as conn:
             where: str = "1"
             params: builtins.list[object] = []
             if query.filter is not None:
@@ -435,20 +443,28 @@ class ResourceStore:
             row = await _row(conn, count_sql, count_params)
             total = int(row[0]) if row else 0
             rows: builtins.list[aiosqlite.Row] = []
+            more = False
             if query.count > 0 and total > 0:
                 # Deferred join: the page's row ids are chosen first, from whatever narrow
                 # index holds the filter's and the sort's columns; only the page's rows
                 # are then read whole (1M users: a sorted page 900,000 deep, or a
                 # substring search, no longer reads every document).
                 a = k.alias
-                sql = (
-                    f"{self._select(query.load_refs, position=True)} WHERE {a}.rowid IN "  # noqa: S608
-                    f"(SELECT {a}.rowid FROM {k.table} {a} WHERE {page_where} "
-                    f"ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}"
+                chosen = (
+                    f"SELECT {a}.rowid FROM {k.table} {a} WHERE {page_where} "  # noqa: S608
+                    f"ORDER BY {order} LIMIT ? OFFSET ?"
                 )
-                args = [*page_params, query.count + 1, offset]
+                args: builtins.list[object] = [*page_params, query.count + 1, offset]
+                if k is GROUPS and query.load_refs and query.max_members is not None:
+                    chosen, args, more = await self._within_members(
+                        conn, chosen, args, order, query.count, query.max_members
+                    )
+                sql = (
+                    f"{self._select(query.load_refs, position=True)} WHERE {a}.rowid IN "
+                    f"({chosen}) ORDER BY {order}"
+                )
                 rows = await _rows(conn, sql, args)
-        more = len(rows) > query.count
+        more = more or len(rows) > query.count
         rows = rows[: query.count]
         return Page(
             total=total,
@@ -456,6 +472,39 @@ class ResourceStore:
             more=more,
             last_position=rows[-1]["position"] if rows else None,
         )
+
+    async def _within_members(
+        self,
+        conn: aiosqlite.Connection,
+        chosen: str,
+        args: builtins.list[object],
+        order: str,
+        count: int,
+        budget: int,
+    ) -> tuple[str, builtins.list[object], bool]:
+        """The leading teams of a page whose rosters sum to at most `budget` members.
+
+        A list response holds every roster it shows in memory at once, so a page of large
+        teams ends early instead (itemsPerPage < count, which RFC 7644 §3.4.2.4 lets a
+        client page past); a team larger than the budget comes alone, whole, as from GET
+        /Groups/{id}. Rosters are counted from the memberships index, never loaded. Returns
+        the page's row-id query, its parameters, and whether teams were left for later.
+        """
+        sizes = await _rows(
+            conn,
+            f"SELECT g.rowid, (SELECT count(*) FROM memberships m WHERE m.group_id = g.id) "  # noqa: S608
+            f"FROM groups g WHERE g.rowid IN ({chosen}) ORDER BY {order}",
+            args,
+        )
+        keep: builtins.list[object] = []
+        members = 0
+        for position, size in sizes[:count]:
+            if keep and members + size > budget:
+                break
+            keep.append(position)
+            members += size
+        page = "SELECT value FROM json_each(?)"
+        return page, [orjson.dumps(keep).decode()], len(sizes) > len(keep)
 
     def _list_inline(self, query: ListQuery) -> Page | None:
         """An IdP's exists-check (`userName eq "…"`): at most one row, read inline."""
@@ -912,8 +961,8 @@ class Store:
             "FROM tokens WHERE prefix = ?"
         )
         rows = self.db.read_inline(sql, (prefix,))  # a unique-index point lookup
-        if rows is None:
-            async with self.db.read() as conn:
+        if rows is None:  # the lookup lane: a token check never queues behind scans
+            async with self.db.read(lookup=True) as conn:
                 rows = await _rows(conn, sql, (prefix,))
         row = rows[0] if rows else None
         if row is None or row["revoked"] is not None or not tokens.matches(presented, row["hash"]):
@@ -1006,7 +1055,7 @@ class Store:
     async def live_token(self, token_id: int) -> TokenInfo | None:
         """The token if it still exists and is not revoked (a console session checks this)."""
         async with (
-            self.db.read() as conn,
+            self.db.read(lookup=True) as conn,
             conn.execute(
                 "SELECT id, name, prefix, scope, created, last_used, revoked "
                 "FROM tokens WHERE id = ? AND revoked IS NULL",

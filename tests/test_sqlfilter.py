@@ -129,6 +129,20 @@ META = {"created": T0, "lastModified": T1}
 
 # --- output shape -------------------------------------------------------------------------
 
+GIVEN_NAME = 'json_extract(u.doc, \'$."name"."givenName"\')'
+TITLE = "json_extract(u.doc, '$.\"title\"')"
+DEPARTMENT = f'json_extract(u.doc, \'$."{ENT}"."department"\')'
+ELEMENT_TYPE = "json_extract(j.value, '$.\"type\"')"
+ELEMENT_VALUE = "json_extract(j.value, '$.\"value\"')"
+
+
+def folded(expr: str) -> str:
+    """How a caseExact=false value is compared: folded in SQL, by scim_fold past ASCII."""
+    return (
+        f"CASE WHEN typeof({expr}) <> 'text' THEN {expr} "
+        f"WHEN {expr} GLOB '*[^ -~]*' THEN scim_fold({expr}) ELSE lower({expr}) END"
+    )
+
 
 @pytest.mark.parametrize(("text", "sql", "params"), [
     pytest.param('userName eq "Bob"', "u.user_name_ci = ?", ["bob"], id="folded-column"),
@@ -140,11 +154,11 @@ META = {"created": T0, "lastModified": T1}
     pytest.param('active eq true', "json_extract(u.doc, '$.\"active\"') = ?", [True],
                  id="boolean"),
     pytest.param('name.givenName co "%_\\\\"',
-                 "instr(scim_fold(json_extract(u.doc, '$.\"name\".\"givenName\"')), ?) > 0",
+                 f"instr({folded(GIVEN_NAME)}, ?) > 0",
                  ["%_\\"], id="co-instr"),
     pytest.param('userName sw "Ab"', "(u.user_name_ci >= ? AND u.user_name_ci < ?)",
                  ["ab", "ac"], id="sw-range"),
-    pytest.param('title sw "Ab"', "substr(scim_fold(json_extract(u.doc, '$.\"title\"')), 1, ?) = ?",
+    pytest.param('title sw "Ab"', f"substr({folded(TITLE)}, 1, ?) = ?",
                  [2, "ab"], id="sw-substr"),
     pytest.param('externalId ew "xY"', "substr(u.external_id, -?) = ?", [2, "xY"], id="ew"),
     pytest.param('externalId ew ""', "instr(u.external_id, ?) > 0", [""], id="ew-empty"),
@@ -157,11 +171,11 @@ META = {"created": T0, "lastModified": T1}
                  "u.id IN (SELECT m.user_id FROM memberships m WHERE m.group_id = ?)", ["G1"],
                  id="groups-membership"),
     pytest.param(f'{ENT}:department eq "Ops"',
-                 f"scim_fold(json_extract(u.doc, '$.\"{ENT}\".\"department\"')) = ?", ["ops"],
+                 f"{folded(DEPARTMENT)} = ?", ["ops"],
                  id="extension"),
     pytest.param('phoneNumbers.type eq "work"',
                  "EXISTS (SELECT 1 FROM json_each(u.doc, '$.\"phoneNumbers\"') j "
-                 "WHERE j.type = 'object' AND scim_fold(json_extract(j.value, '$.\"type\"')) = ?)",
+                 f"WHERE j.type = 'object' AND {folded(ELEMENT_TYPE)} = ?)",
                  ["work"], id="multi-valued-json"),
     pytest.param('name pr',
                  "EXISTS (SELECT 1 FROM json_tree(u.doc, '$.\"name\"') t WHERE t.atom <> '')", [],
@@ -174,14 +188,14 @@ META = {"created": T0, "lastModified": T1}
                  id="single-condition-value-filter-uses-index"),
     pytest.param('emails[value ne "a"]',
                  "EXISTS (SELECT 1 FROM json_each(u.doc, '$.\"emails\"') j WHERE j.type = 'object'"
-                 " AND NOT coalesce(scim_fold(json_extract(j.value, '$.\"value\"')) = ?, 0))",
+                 f" AND NOT coalesce({folded(ELEMENT_VALUE)} = ?, 0))",
                  ["a"], id="ne-value-filter-is-per-element"),
     pytest.param('name[givenName eq "a"]',
-                 "scim_fold(json_extract(u.doc, '$.\"name\".\"givenName\"')) = ?", ["a"],
+                 f"{folded(GIVEN_NAME)} = ?", ["a"],
                  id="single-complex-value-filter"),
     pytest.param('name[not (givenName eq "a")]',
                  "(json_type(u.doc, '$.\"name\"') = 'object' AND NOT coalesce("
-                 "scim_fold(json_extract(u.doc, '$.\"name\".\"givenName\"')) = ?, 0))", ["a"],
+                 f"{folded(GIVEN_NAME)} = ?, 0))", ["a"],
                  id="single-complex-value-filter-needs-the-object"),
 ])  # fmt: skip
 def test_user_compile_shape(text: str, sql: str, params: list[object]) -> None:
@@ -210,7 +224,7 @@ EMAIL_OF_USER = "EXISTS (SELECT 1 FROM user_emails e WHERE e.user_id = u.id AND 
                  id="shorter-than-a-trigram"),
     pytest.param('userName sw "Smith"', "(u.user_name_ci >= ? AND u.user_name_ci < ?)",
                  ["smith", "smiti"], id="sw-keeps-its-range"),
-    pytest.param('title co "Smith"', "instr(scim_fold(json_extract(u.doc, '$.\"title\"')), ?) > 0",
+    pytest.param('title co "Smith"', f"instr({folded(TITLE)}, ?) > 0",
                  ["smith"], id="not-in-users-text"),
     pytest.param('emails co "ann" or userName co "ANN" or displayName ew "Ann"',
                  f"({CANDIDATES} AND ({EMAIL_OF_USER}instr(e.value_ci, ?) > 0) OR "

@@ -243,6 +243,7 @@ def plan_query(
         sort_by=parse_path(sort_by, resource).path if sort_by else None,
         descending=order == "descending",
         load_refs=projection.wants(_refs_attr(resource)),
+        max_members=settings.max_page_members,
     )
     cursor = params.get("cursor")
     if cursor is None:
