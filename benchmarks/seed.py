@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 
 from scimlite import timeutil
-from scimlite.db import MIGRATIONS, SCHEMA_VERSION, Database, fold
 from scimlite.scim.schema import ENTERPRISE_USER_SCHEMA
 from scimlite.store import GROUPS, USERS, Store, index_pending_text
+from scimlite.store.sqlite.db import MIGRATIONS, SCHEMA_VERSION, Database, fold
 
 BIG_TEAM_SIZE = 50_000
 DEPARTMENTS = ("R&D", "Sales", "Support", "Finance", "Legal", "Platform", "Security")

@@ -11,20 +11,21 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scimlite import openapi, timeutil
-from scimlite.accesslog import REQUEST_IDS, RequestIds, access_log
-from scimlite.auth import AuthState, authenticate
+from scimlite import timeutil
+from scimlite.api import SCIM_PREFIX, openapi
+from scimlite.api.accesslog import REQUEST_IDS, RequestIds, access_log
+from scimlite.api.auth import AuthState, authenticate
+from scimlite.api.errors import scim_errors
+from scimlite.api.handlers import bulk, discovery
+from scimlite.api.handlers.resources import add_routes, root_search
+from scimlite.api.ratelimit import FailureLimiter
+from scimlite.api.server import body_deadline
 from scimlite.console.mount import setup_console
-from scimlite.db import Database
 from scimlite.keys import AUTH, SETTINGS, STORE
-from scimlite.ratelimit import FailureLimiter
-from scimlite.scim.handlers import bulk, discovery
-from scimlite.scim.handlers.resources import add_routes, root_search
-from scimlite.scim.middleware import SCIM_PREFIX, scim_errors
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
-from scimlite.server import body_deadline
 from scimlite.settings import Settings
 from scimlite.store import Store
+from scimlite.store.sqlite.db import Database
 
 log = logging.getLogger("scimlite")
 # How often pending users are indexed for substring search; answers never wait for it.

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from scimlite.db import MIGRATIONS, SCHEMA_VERSION, Database, DatabaseError
 from scimlite.scim.filter import parse_filter
 from scimlite.scim.models import parse_resource
 from scimlite.scim.schema import USER_RESOURCE
@@ -19,6 +18,7 @@ from scimlite.store import (
     WriteContext,
     journal_sql,
 )
+from scimlite.store.sqlite.db import MIGRATIONS, SCHEMA_VERSION, Database, DatabaseError
 
 CTX = WriteContext("test", "POST", "/Users")
 

@@ -6,8 +6,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from scimlite.db import SCHEMA_VERSION, Database
 from scimlite.store import ListQuery, Store
+from scimlite.store.sqlite.db import SCHEMA_VERSION, Database
 
 EXAMPLE = Path(__file__).parent.parent / "scimlite.db.example"
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, NoReturn, TypeAlias
 
-from scimlite.db import fold
 from scimlite.scim.errors import InvalidFilter, InvalidPath, ScimError
 from scimlite.scim.schema import COMMON_ATTRIBUTES, Attribute, ResourceType
+from scimlite.store.sqlite.db import fold
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 32

@@ -24,7 +24,6 @@ from typing import Any, Literal, cast
 
 import orjson
 
-from scimlite.db import fold
 from scimlite.scim.errors import (
     InvalidFilter,
     InvalidPath,
@@ -47,6 +46,7 @@ from scimlite.scim.filter import (
 )
 from scimlite.scim.models import prune
 from scimlite.scim.schema import GROUP_MEMBERS, PATCH_OP_SCHEMA, Attribute, ResourceType
+from scimlite.store.sqlite.db import fold
 
 OpName = Literal["add", "remove", "replace"]
 

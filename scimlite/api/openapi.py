@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from scimlite import __version__
+from scimlite.api import SCIM_PREFIX
 from scimlite.scim.bulk import MAX_OPERATIONS
 from scimlite.scim.schema import (
     BULK_REQUEST_SCHEMA,
@@ -591,7 +592,7 @@ def document(settings: Settings) -> Json:
             "description": _DESCRIPTION,
             "license": {"name": "MIT", "identifier": "MIT"},
         },
-        "servers": [{"url": "/scim/v2", "description": "this server"}],
+        "servers": [{"url": SCIM_PREFIX, "description": "this server"}],
         "security": [{"bearer": []}],
         "tags": [
             {"name": "Users"},

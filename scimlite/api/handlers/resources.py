@@ -9,13 +9,13 @@ from typing import Any
 
 from aiohttp import web
 
+from scimlite.api.errors import write_context
+from scimlite.api.http import base_url, read_json, respond
 from scimlite.keys import SETTINGS, STORE
 from scimlite.scim import patch as scim_patch
 from scimlite.scim import render
 from scimlite.scim.errors import InvalidCursor, InvalidValue, ScimError
 from scimlite.scim.filter import parse_filter, parse_path
-from scimlite.scim.http import base_url, read_json, respond
-from scimlite.scim.middleware import write_context
 from scimlite.scim.models import parse_resource
 from scimlite.scim.project import Projection, parse_projection
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE, ResourceType

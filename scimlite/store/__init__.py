@@ -21,7 +21,6 @@ import aiosqlite
 import orjson
 
 from scimlite import timeutil, tokens
-from scimlite.db import USER_TEXT, Batch, Database, fold
 from scimlite.journal import clipped, diff_docs
 from scimlite.scim.errors import (
     DETAIL_CHARS,
@@ -33,7 +32,8 @@ from scimlite.scim.errors import (
 )
 from scimlite.scim.filter import AttrPath, Compare, Filter
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE, ResourceType
-from scimlite.sqlfilter import compile_filter, compile_sort, text_phrases
+from scimlite.store.sqlfilter import compile_filter, compile_sort, text_phrases
+from scimlite.store.sqlite.db import USER_TEXT, Batch, Database, fold
 
 T = TypeVar("T")
 _CHUNK = 500  # ids bound per statement; far below SQLite's variable limit

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from scimlite.db import fold
 from scimlite.scim.errors import InvalidFilter, InvalidValue
 from scimlite.scim.filter import (
     And,
@@ -40,6 +39,7 @@ from scimlite.scim.filter import (
     positive,
 )
 from scimlite.scim.schema import Attribute, ResourceType
+from scimlite.store.sqlite.db import fold
 
 
 @dataclass(frozen=True, slots=True)

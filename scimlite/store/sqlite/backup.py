@@ -19,7 +19,7 @@ from contextlib import closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from scimlite.db import SCHEMA_VERSION, DatabaseError, create_private
+from scimlite.store.sqlite.db import SCHEMA_VERSION, DatabaseError, create_private
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scimlite.auth import TOKEN
+from scimlite.api import SCIM_PREFIX
+from scimlite.api.auth import TOKEN
+from scimlite.api.http import error_response
 from scimlite.keys import STORE
 from scimlite.scim.errors import (
     InternalError,
@@ -16,12 +18,10 @@ from scimlite.scim.errors import (
     PayloadTooLarge,
     ScimError,
 )
-from scimlite.scim.http import error_response
 from scimlite.store import WriteContext
 
 log = logging.getLogger("scimlite.scim")
 
-SCIM_PREFIX = "/scim/v2"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UNJOURNALED = frozenset({404, 405})
 
