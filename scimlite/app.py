@@ -25,15 +25,15 @@ from scimlite.keys import AUTH, SETTINGS, STORE
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
 from scimlite.settings import Settings
 from scimlite.store import Store
-from scimlite.store.sqlite.db import Database
+from scimlite.store.sqlite.db import SQLiteDatabase
 
 log = logging.getLogger("scimlite")
 # How often pending users are indexed for substring search; answers never wait for it.
 TEXT_INDEX_SECONDS = 1.0
 
 
-def _database(settings: Settings) -> Database:
-    return Database(
+def _database(settings: Settings) -> SQLiteDatabase:
+    return SQLiteDatabase(
         settings.db_path,
         readers=settings.readers,
         synchronous=settings.synchronous,

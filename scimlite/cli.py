@@ -18,8 +18,9 @@ from scimlite.banner import banner
 from scimlite.scim.errors import Conflict
 from scimlite.settings import Settings, SettingsError
 from scimlite.store import Store
+from scimlite.store.database import DatabaseError
 from scimlite.store.sqlite.backup import backup
-from scimlite.store.sqlite.db import Database, DatabaseError
+from scimlite.store.sqlite.db import SQLiteDatabase
 
 BOOTSTRAP_TOKEN = "admin"  # noqa: S105 - the token's name, not a secret
 Work = Callable[[Store], Awaitable[int]]
@@ -35,7 +36,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _with_store(settings: Settings, work: Work) -> int:
-    db = Database(settings.db_path, readers=1, synchronous=settings.synchronous)
+    db = SQLiteDatabase(settings.db_path, readers=1, synchronous=settings.synchronous)
     await db.open()
     try:
         return await work(Store(db))

@@ -20,7 +20,7 @@ from scimlite.app import create_app
 from scimlite.keys import STORE
 from scimlite.settings import Settings
 from scimlite.store import Store
-from scimlite.store.sqlite.db import Database
+from scimlite.store.sqlite.db import SQLiteDatabase as Database
 
 T = TypeVar("T")
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"

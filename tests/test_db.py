@@ -16,9 +16,11 @@ from scimlite.store import (
     ListQuery,
     Store,
     WriteContext,
-    journal_sql,
 )
-from scimlite.store.sqlite.db import MIGRATIONS, SCHEMA_VERSION, Database, DatabaseError
+from scimlite.store.database import DatabaseError
+from scimlite.store.journal import journal_sql
+from scimlite.store.sqlite.db import SQLiteDatabase as Database
+from scimlite.store.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 
 CTX = WriteContext("test", "POST", "/Users")
 

@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from scimlite.store import ListQuery, Store
-from scimlite.store.sqlite.db import SCHEMA_VERSION, Database
+from scimlite.store.sqlite.db import SQLiteDatabase as Database
+from scimlite.store.sqlite.migrations import SCHEMA_VERSION
 
 EXAMPLE = Path(__file__).parent.parent / "scimlite.db.example"
 

@@ -27,7 +27,7 @@ from scimlite.keys import STORE
 from scimlite.settings import Settings
 from scimlite.store import Store
 from scimlite.store.sqlite.backup import backup
-from scimlite.store.sqlite.db import Database
+from scimlite.store.sqlite.db import SQLiteDatabase as Database
 from tests.conftest import USER_SCHEMA, Scim, assert_error
 from tests.serverproc import ServerProcess
 

@@ -16,7 +16,7 @@ from scimlite.keys import STORE
 from scimlite.scim import patch as scim_patch
 from scimlite.scim.schema import MAX_VALUES, USER_RESOURCE
 from scimlite.store import Store, WriteContext
-from scimlite.store.sqlite.db import Batch
+from scimlite.store.database import Batch
 from tests.conftest import USER_SCHEMA, Scim, assert_error, patch_ops
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"

@@ -21,9 +21,10 @@ from scimlite.scim.schema import (
     USER_SCHEMA,
     ResourceType,
 )
-from scimlite.store import index_pending_text
 from scimlite.store.sqlfilter import _TABLES, compile_filter, compile_sort, text_phrases
-from scimlite.store.sqlite.db import MIGRATIONS, fold
+from scimlite.store.sqlite.migrations import MIGRATIONS
+from scimlite.store.textindex import index_pending_text
+from scimlite.text import fold
 
 ENT = ENTERPRISE_USER_SCHEMA
 STORED_APART = ("id", "meta", "schemas", "groups", "members", "password")

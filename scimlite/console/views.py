@@ -239,7 +239,7 @@ async def users(request: web.Request) -> web.Response:
             descending=descending,
             load_refs=False,
         )
-        result = await _store(request).users.list(query)
+        result = await _store(request).users.list_page(query)
         total, items = result.total, result.items
     except (InvalidFilter, InvalidValue) as exc:
         note, error = None, f"Cannot search for that: {exc.detail}"

@@ -31,7 +31,7 @@ from typing import Any, Literal, NamedTuple, NoReturn, TypeAlias
 
 from scimlite.scim.errors import InvalidFilter, InvalidPath, ScimError
 from scimlite.scim.schema import COMMON_ATTRIBUTES, Attribute, ResourceType
-from scimlite.store.sqlite.db import fold
+from scimlite.text import fold
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 32

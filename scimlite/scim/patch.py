@@ -46,7 +46,7 @@ from scimlite.scim.filter import (
 )
 from scimlite.scim.models import prune
 from scimlite.scim.schema import GROUP_MEMBERS, PATCH_OP_SCHEMA, Attribute, ResourceType
-from scimlite.store.sqlite.db import fold
+from scimlite.text import fold
 
 OpName = Literal["add", "remove", "replace"]
 

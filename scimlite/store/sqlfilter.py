@@ -39,7 +39,7 @@ from scimlite.scim.filter import (
     positive,
 )
 from scimlite.scim.schema import Attribute, ResourceType
-from scimlite.store.sqlite.db import fold
+from scimlite.text import fold
 
 
 @dataclass(frozen=True, slots=True)

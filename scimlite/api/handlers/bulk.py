@@ -23,7 +23,7 @@ from scimlite.scim.errors import InvalidValue, NotFound, ScimError
 from scimlite.scim.models import parse_resource
 from scimlite.scim.schema import GROUP_RESOURCE, RESOURCE_TYPES, ResourceType
 from scimlite.store import Resource, ResourceStore, Store, WriteContext
-from scimlite.store.sqlite.db import Batch
+from scimlite.store.database import Batch
 
 # Operations per transaction: one fsync per chunk, and the writer lock is released between
 # chunks so other clients' writes wait for at most one chunk.

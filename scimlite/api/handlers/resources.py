@@ -69,7 +69,7 @@ class ResourceEndpoints:
 
     async def _query(self, request: web.Request, params: dict[str, str]) -> web.Response:
         plan = plan_query(self.resource, params, request.config_dict[SETTINGS])
-        page = await self._store(request).list(plan.query)
+        page = await self._store(request).list_page(plan.query)
         base = base_url(request)
         items = [render.to_wire(self.resource, r, base, plan.projection) for r in page.items]
         if not plan.cursor:
@@ -282,7 +282,7 @@ async def root_search(request: web.Request) -> web.Response:
     items: list[dict[str, Any]] = []
     for resource, rstore, plan in plans:
         wanted = count - len(items)
-        page = await rstore.list(replace(plan.query, start_index=skip + 1, count=wanted))
+        page = await rstore.list_page(replace(plan.query, start_index=skip + 1, count=wanted))
         skip = max(0, skip - page.total)
         total += page.total
         items += [render.to_wire(resource, r, base, plan.projection) for r in page.items]
