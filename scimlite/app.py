@@ -83,7 +83,7 @@ def _prune_journal(days: int) -> Callable[[Store], Awaitable[int]]:
 
 
 async def _index_text(store: Store) -> None:
-    """Index what writes left pending (db.py migration 6); a cheap read when nothing is."""
+    """Index what writes left pending (sqlite/migrations.py: 6); cheap when nothing is."""
     if store.text_pending():
         await store.index_pending_text()
 
@@ -120,7 +120,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[access_log, scim_errors, body_deadline],
         client_max_size=settings.max_body_bytes,
         # A client that hangs up cancels its handler, which interrupts its query
-        # (Database.read); aiohttp leaves this off unless asked, whatever runs the app.
+        # (SQLiteDatabase.read); aiohttp leaves this off unless asked, whatever runs the app.
         handler_args={"handler_cancellation": True},
     )
     app[SETTINGS] = settings

@@ -39,7 +39,7 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> ScimError:
         return PayloadTooLarge(
             f"the request body exceeds the limit of {request.client_max_size} bytes"
         )
-    if exc.status == 408:  # scimlite.server.body_deadline says what was late
+    if exc.status == 408:  # scimlite.api.server.body_deadline says what was late
         return ScimError(exc.text or "the request body did not arrive in time", status=408)
     return ScimError(exc.reason or "request failed", status=exc.status)
 

@@ -10,7 +10,7 @@ semantics are those documented in filter.py. How that holds in SQL:
 - ids are server-issued lowercase UUIDs, so a membership id column equals its fold and
   `members.value` / `groups.value` (caseExact=false) can use it unfolded with an index;
 - `user_emails` holds one row per email whose value is a string (value_ci = fold(value));
-- `users_text` (db.py) holds every user's folded userName, displayName and emails, except
+- `users_text` (textindex.py) holds every user's folded userName, displayName and emails, except
   users listed in `users_text_pending`; a needle of 3+ characters that instr() finds in a
   user's values is found by its trigram MATCH unless the user is pending. So `co`/`ew` add
   "MATCH or pending" as a condition that only narrows the rows to test exactly.
@@ -56,7 +56,7 @@ class _Value:
 
 @dataclass(frozen=True, slots=True)
 class _Table:
-    """How one resource type is laid out (db.py): its alias and its indexed columns."""
+    """How one resource type is laid out (sqlite/migrations.py): alias, indexed columns."""
 
     alias: str
     columns: dict[tuple[str, str | None], _Value]

@@ -1,10 +1,10 @@
-"""SQLite connections: one writer, a pool of read-only readers, and an inline reader.
+"""The SQLite `Database` (store/database.py): one writer, read-only readers, an inline reader.
 
 aiosqlite runs each connection on its own thread but does nothing to stop two tasks
 from interleaving statements inside one transaction. So every write goes through one
-asyncio lock and `BEGIN IMMEDIATE` on the single writer connection: `SQLiteDatabase.write(fn)`
-runs a whole transaction in one call on the writer's thread; `transaction()` and
-`batch()` keep one open across several awaits. Reads use separate `mode=ro` connections;
+asyncio lock and `BEGIN IMMEDIATE` on the single writer connection: `write(fn)` runs a
+whole transaction in one call on the writer's thread; `transaction()` and `batch()`
+keep one open across several awaits. Reads use separate `mode=ro` connections;
 in WAL mode they see the last committed state and never half a write. Every pooled read
 has a time budget, and lookups answered from an index have a reader of their own, so a
 few expensive scans can neither run for ever nor hold up an IdP's exists-checks.
