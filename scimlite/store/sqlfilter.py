@@ -104,7 +104,9 @@ _EMAIL_VALUE = _Value("e.value_ci", folded=True, indexed=True)
 _EMAIL_COLUMNS = {"value": _EMAIL_VALUE, "type": _Value("e.type_ci", folded=True)}
 # Shortest needle the trigram index can look up (shorter ones match no trigram).
 _TRIGRAM = 3
-# Every user whose values may contain the phrase bound to `?`.
+# Every user whose values may contain the phrase bound to `?`. users_text's rowid is the
+# user's seq. `u.rowid` here is `u.seq` by another name, kept because tests/test_sqlfilter.py
+# asserts this text verbatim (to become u.seq when that test changes).
 _TEXT_CANDIDATES = (
     "(u.rowid IN (SELECT rowid FROM users_text WHERE users_text MATCH ?) "
     "OR u.rowid IN (SELECT seq FROM users_text_pending))"
