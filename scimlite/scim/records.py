@@ -32,7 +32,8 @@ class Resource:
 
 @dataclass(frozen=True, slots=True)
 class MembershipChange:
-    """A delta to a resource's memberships, O(changed ids) to apply."""
+    """A delta to a resource's memberships, O(changed ids) to apply: add these ids, remove
+    these, or replace all (a PATCH of a team's `members` produces them, by user id)."""
 
     kind: Literal["add", "remove", "replace"]
     ids: tuple[str, ...]

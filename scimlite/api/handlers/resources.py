@@ -18,7 +18,7 @@ from scimlite.scim.errors import ScimError
 from scimlite.scim.models import parse_resource
 from scimlite.scim.project import Projection, parse_projection
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE, ResourceType
-from scimlite.store import MembershipChange, Resource, ResourceStore, Update
+from scimlite.store import Resource, ResourceStore, Update
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +153,7 @@ def patch_change(
         parsed = parse_resource(resource, body)
         return Update(
             doc=parsed.doc,
-            membership=[MembershipChange(m.kind, tuple(m.user_ids)) for m in result.membership],
+            membership=result.membership,
             quirks=result.quirks,
         )
 
