@@ -23,9 +23,13 @@ from typing import Any
 import orjson
 
 from scimlite import timeutil
-from scimlite.db import MIGRATIONS, SCHEMA_VERSION, Database, fold
 from scimlite.scim.schema import ENTERPRISE_USER_SCHEMA
-from scimlite.store import GROUPS, USERS, Store, index_pending_text
+from scimlite.store import Store
+from scimlite.store.kinds import GROUPS, USERS
+from scimlite.store.sqlite.db import SQLiteDatabase
+from scimlite.store.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
+from scimlite.store.textindex import index_pending_text
+from scimlite.text import fold
 
 BIG_TEAM_SIZE = 50_000
 DEPARTMENTS = ("R&D", "Sales", "Support", "Finance", "Legal", "Platform", "Security")
@@ -147,7 +151,7 @@ def _flush(
 
 async def check(path: Path, users: int) -> None:
     """Read users back through the store: the seeded rows must be scimlite's rows."""
-    db = Database(path, readers=1)
+    db = SQLiteDatabase(path, readers=1)
     await db.open()
     try:
         store = Store(db)

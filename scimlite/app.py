@@ -11,28 +11,29 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scimlite import openapi, timeutil
-from scimlite.accesslog import REQUEST_IDS, RequestIds, access_log
-from scimlite.auth import AuthState, authenticate
+from scimlite import timeutil
+from scimlite.api import SCIM_PREFIX, openapi
+from scimlite.api.accesslog import REQUEST_IDS, RequestIds, access_log
+from scimlite.api.auth import AuthState, authenticate
+from scimlite.api.errors import scim_errors
+from scimlite.api.handlers import bulk, discovery
+from scimlite.api.handlers.resources import add_routes, root_search
+from scimlite.api.ratelimit import FailureLimiter
+from scimlite.api.server import body_deadline
 from scimlite.console.mount import setup_console
-from scimlite.db import Database
 from scimlite.keys import AUTH, SETTINGS, STORE
-from scimlite.ratelimit import FailureLimiter
-from scimlite.scim.handlers import bulk, discovery
-from scimlite.scim.handlers.resources import add_routes, root_search
-from scimlite.scim.middleware import SCIM_PREFIX, scim_errors
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
-from scimlite.server import body_deadline
 from scimlite.settings import Settings
 from scimlite.store import Store
+from scimlite.store.sqlite.db import SQLiteDatabase
 
 log = logging.getLogger("scimlite")
 # How often pending users are indexed for substring search; answers never wait for it.
 TEXT_INDEX_SECONDS = 1.0
 
 
-def _database(settings: Settings) -> Database:
-    return Database(
+def _database(settings: Settings) -> SQLiteDatabase:
+    return SQLiteDatabase(
         settings.db_path,
         readers=settings.readers,
         synchronous=settings.synchronous,
@@ -82,7 +83,7 @@ def _prune_journal(days: int) -> Callable[[Store], Awaitable[int]]:
 
 
 async def _index_text(store: Store) -> None:
-    """Index what writes left pending (db.py migration 6); a cheap read when nothing is."""
+    """Index what writes left pending (sqlite/migrations.py: 6); cheap when nothing is."""
     if store.text_pending():
         await store.index_pending_text()
 
@@ -119,7 +120,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[access_log, scim_errors, body_deadline],
         client_max_size=settings.max_body_bytes,
         # A client that hangs up cancels its handler, which interrupts its query
-        # (Database.read); aiohttp leaves this off unless asked, whatever runs the app.
+        # (SQLiteDatabase.read); aiohttp leaves this off unless asked, whatever runs the app.
         handler_args={"handler_cancellation": True},
     )
     app[SETTINGS] = settings

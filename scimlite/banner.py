@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 
 from scimlite import __version__
+from scimlite.api import SCIM_PREFIX
 from scimlite.settings import Settings
 
 
@@ -39,7 +40,7 @@ def banner(settings: Settings, *, secret: str | None, created: bool, demo: bool)
     lines = [
         f"scimlite {__version__} · {what}",
         "",
-        f"  SCIM base URL  {base}/scim/v2",
+        f"  SCIM base URL  {base}{SCIM_PREFIX}",
         f"  Console        {base}/",
         "",
     ]

@@ -10,15 +10,17 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from scimlite import __version__, accesslog, demo, server, tokens
+from scimlite import __version__, demo, tokens
+from scimlite.api import SCIM_PREFIX, accesslog, server
 from scimlite.app import create_app
-from scimlite.backup import backup
+from scimlite.assets import EXAMPLE_DB, shipped
 from scimlite.banner import banner
-from scimlite.db import Database, DatabaseError
-from scimlite.resources import EXAMPLE_DB, shipped
 from scimlite.scim.errors import Conflict
 from scimlite.settings import Settings, SettingsError
 from scimlite.store import Store
+from scimlite.store.database import DatabaseError
+from scimlite.store.sqlite.backup import backup
+from scimlite.store.sqlite.db import SQLiteDatabase
 
 BOOTSTRAP_TOKEN = "admin"  # noqa: S105 - the token's name, not a secret
 Work = Callable[[Store], Awaitable[int]]
@@ -34,7 +36,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _with_store(settings: Settings, work: Work) -> int:
-    db = Database(settings.db_path, readers=1, synchronous=settings.synchronous)
+    db = SQLiteDatabase(settings.db_path, readers=1, synchronous=settings.synchronous)
     await db.open()
     try:
         return await work(Store(db))
@@ -183,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve",
-        help="serve SCIM 2.0 at /scim/v2",
-        description="Serve SCIM 2.0 at /scim/v2 and the console at / on one SQLite file. "
+        help=f"serve SCIM 2.0 at {SCIM_PREFIX}",
+        description=f"Serve SCIM 2.0 at {SCIM_PREFIX} and the console at / on one SQLite file. "
         "On the first start it creates the file and prints a one-time admin token with the "
         "URLs to paste into Okta or Entra ID. Ctrl-C or SIGTERM stops it cleanly.",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scimlite.api import SCIM_PREFIX
 from scimlite.scim.models import parse_resource
 from scimlite.scim.schema import ENTERPRISE_USER_SCHEMA, GROUP_RESOURCE, USER_RESOURCE
 from scimlite.store import Store, WriteContext
@@ -59,7 +60,7 @@ def _user(i: int, given: str, family: str) -> dict[str, Any]:
 
 async def populate(store: Store) -> None:
     """Fill an empty store with the demo directory, through the same paths as the API."""
-    ctx = WriteContext("demo", "POST", "/scim/v2/Users")
+    ctx = WriteContext("demo", "POST", f"{SCIM_PREFIX}{USER_RESOURCE.endpoint}")
     user_ids = []
     for i, (given, family) in enumerate(_PEOPLE):
         parsed = parse_resource(USER_RESOURCE, _user(i, given, family))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from scimlite.auth import AuthState
+from scimlite.api.auth import AuthState
 from scimlite.console.session import Sessions
 from scimlite.settings import Settings
 from scimlite.store import Store

@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from scimlite.app import create_app
-from scimlite.db import Database
 from scimlite.keys import STORE
 from scimlite.settings import Settings
 from scimlite.store import Store
+from scimlite.store.sqlite.db import SQLiteDatabase as Database
 
 T = TypeVar("T")
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"

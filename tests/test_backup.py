@@ -12,10 +12,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scimlite.app import create_app
-from scimlite.backup import backup
 from scimlite.cli import main
-from scimlite.db import SCHEMA_VERSION, DatabaseError
 from scimlite.settings import Settings
+from scimlite.store.database import DatabaseError
+from scimlite.store.sqlite.backup import backup
+from scimlite.store.sqlite.migrations import SCHEMA_VERSION
 from tests.conftest import PATCH_SCHEMA, Scim
 
 

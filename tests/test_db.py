@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from scimlite.db import MIGRATIONS, SCHEMA_VERSION, Database, DatabaseError
 from scimlite.scim.filter import parse_filter
 from scimlite.scim.models import parse_resource
 from scimlite.scim.schema import USER_RESOURCE
@@ -17,8 +16,11 @@ from scimlite.store import (
     ListQuery,
     Store,
     WriteContext,
-    journal_sql,
 )
+from scimlite.store.database import DatabaseError
+from scimlite.store.journal import journal_sql
+from scimlite.store.sqlite.db import SQLiteDatabase as Database
+from scimlite.store.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 
 CTX = WriteContext("test", "POST", "/Users")
 

@@ -6,8 +6,9 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from scimlite.db import SCHEMA_VERSION, Database
 from scimlite.store import ListQuery, Store
+from scimlite.store.sqlite.db import SQLiteDatabase as Database
+from scimlite.store.sqlite.migrations import SCHEMA_VERSION
 
 EXAMPLE = Path(__file__).parent.parent / "scimlite.db.example"
 

@@ -17,16 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from scimlite import server, tokens
-from scimlite.accesslog import JsonFormatter, TextFormatter
+from scimlite import tokens
+from scimlite.api import server
+from scimlite.api.accesslog import JsonFormatter, TextFormatter
 from scimlite.app import create_app
-from scimlite.backup import backup
 from scimlite.banner import banner
 from scimlite.cli import main
-from scimlite.db import Database
 from scimlite.keys import STORE
 from scimlite.settings import Settings
 from scimlite.store import Store
+from scimlite.store.sqlite.backup import backup
+from scimlite.store.sqlite.db import SQLiteDatabase as Database
 from tests.conftest import USER_SCHEMA, Scim, assert_error
 from tests.serverproc import ServerProcess
 

@@ -20,10 +20,12 @@ from aiohttp.test_utils import TestClient
 
 from benchmarks.seed import bench_id, seed, team_id
 from scimlite.app import create_app
-from scimlite.db import Database, _sql_fold, fold
 from scimlite.keys import STORE
 from scimlite.settings import Settings
-from scimlite.sqlfilter import fold_sql
+from scimlite.store.sqlfilter import fold_sql
+from scimlite.store.sqlite.db import SQLiteDatabase as Database
+from scimlite.store.sqlite.db import _sql_fold
+from scimlite.text import fold
 from tests.conftest import Scim, assert_error
 
 Factory = Callable[..., Awaitable[Scim]]

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from scimlite.db import Batch
+from scimlite.api.handlers import bulk as bulk_handler
 from scimlite.keys import STORE
 from scimlite.scim import patch as scim_patch
-from scimlite.scim.handlers import bulk as bulk_handler
 from scimlite.scim.schema import MAX_VALUES, USER_RESOURCE
 from scimlite.store import Store, WriteContext
+from scimlite.store.database import Batch
 from tests.conftest import USER_SCHEMA, Scim, assert_error, patch_ops
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"

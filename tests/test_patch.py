@@ -12,12 +12,12 @@ import pytest
 from scimlite.scim.errors import ScimError
 from scimlite.scim.patch import (
     MAX_OPERATIONS,
-    MembershipChange,
     PatchOperation,
     PatchResult,
     apply_patch,
     parse_patch,
 )
+from scimlite.scim.records import MembershipChange
 from scimlite.scim.schema import (
     ADSCIM_GROUP_SCHEMA,
     ENTERPRISE_USER_SCHEMA,

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import Case, GenerationMode, Response
 from schemathesis.checks import not_a_server_error
 
-from scimlite import openapi
+from scimlite.api import openapi
 from scimlite.app import create_scim_app
 from scimlite.settings import Settings
 from tests.live import ThreadedApp, assert_scim_error, request

@@ -13,10 +13,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scimlite import tokens
-from scimlite.accesslog import JsonFormatter, TextFormatter
+from scimlite.api.accesslog import JsonFormatter, TextFormatter
+from scimlite.api.ratelimit import FailureLimiter, retry_after
 from scimlite.app import create_app
 from scimlite.keys import STORE
-from scimlite.ratelimit import FailureLimiter, retry_after
 from scimlite.settings import Settings
 from tests.conftest import Scim, assert_error
 

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scimlite.db import MIGRATIONS, fold
 from scimlite.scim.errors import InvalidFilter, InvalidValue
 from scimlite.scim.filter import folds, lookup, matches, parse_filter, parse_path
 from scimlite.scim.schema import (
@@ -22,8 +21,10 @@ from scimlite.scim.schema import (
     USER_SCHEMA,
     ResourceType,
 )
-from scimlite.sqlfilter import _TABLES, compile_filter, compile_sort, text_phrases
-from scimlite.store import index_pending_text
+from scimlite.store.sqlfilter import _TABLES, compile_filter, compile_sort, text_phrases
+from scimlite.store.sqlite.migrations import MIGRATIONS
+from scimlite.store.textindex import index_pending_text
+from scimlite.text import fold
 
 ENT = ENTERPRISE_USER_SCHEMA
 STORED_APART = ("id", "meta", "schemas", "groups", "members", "password")

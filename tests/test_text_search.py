@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
-from scimlite.db import Database, fold
 from scimlite.keys import STORE
 from scimlite.scim.filter import parse_filter
 from scimlite.scim.schema import USER_RESOURCE
-from scimlite.store import ListQuery, Store, _rare_phrases
+from scimlite.store import ListQuery, Store
+from scimlite.store.sqlite.db import SQLiteDatabase as Database
+from scimlite.store.textindex import rare_phrases as _rare_phrases
+from scimlite.text import fold
 from tests.conftest import USER_SCHEMA, Scim, patch_ops
 
 Found = Callable[[str], Awaitable[list[str]]]

@@ -9,11 +9,11 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from scimlite.api import SCIM_PREFIX
 from scimlite.console.params import read_form
 from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, same
 from scimlite.keys import SESSIONS, STORE
 from scimlite.scim.errors import Forbidden, ScimError
-from scimlite.scim.middleware import SCIM_PREFIX
 
 log = logging.getLogger("scimlite.console")
 

@@ -15,17 +15,17 @@ import orjson
 from aiohttp import web
 
 from scimlite import timeutil
+from scimlite.api.http import base_url
+from scimlite.api.ratelimit import retry_after
 from scimlite.console.links import resource_href
 from scimlite.console.middleware import SESSION, redirect
 from scimlite.console.params import MAX_PAGE, SQLITE_MAX_INT, int_param, read_form, time_param
 from scimlite.console.search import MAX_QUERY, user_search
 from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, new_secret
 from scimlite.keys import AUTH, SESSIONS, SETTINGS, STORE
-from scimlite.ratelimit import retry_after
 from scimlite.scim import render as scim_render
 from scimlite.scim.errors import Conflict, InvalidFilter, InvalidValue, NotFound
 from scimlite.scim.filter import parse_path
-from scimlite.scim.http import base_url
 from scimlite.scim.schema import ENTERPRISE_USER_SCHEMA, GROUP_RESOURCE, USER_RESOURCE
 from scimlite.store import (
     JournalQuery,
@@ -239,7 +239,7 @@ async def users(request: web.Request) -> web.Response:
             descending=descending,
             load_refs=False,
         )
-        result = await _store(request).users.list(query)
+        result = await _store(request).users.list_page(query)
         total, items = result.total, result.items
     except (InvalidFilter, InvalidValue) as exc:
         note, error = None, f"Cannot search for that: {exc.detail}"

@@ -1,6 +1,6 @@
 """Bulk (RFC 7644 §3.7), the pure parts: parse a BulkRequest, order its operations so every
 `bulkId:` reference is created before it is used, substitute created ids, assemble the
-BulkResponse. The handler (`handlers/bulk.py`) runs the operations against the store.
+BulkResponse. The handler (`api/handlers/bulk.py`) runs the operations against the store.
 """
 
 from __future__ import annotations

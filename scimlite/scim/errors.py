@@ -47,10 +47,6 @@ class ScimError(Exception):
         return body
 
 
-class BadRequest(ScimError):
-    """400 with no more specific scimType."""
-
-
 class InvalidSyntax(ScimError):
     """RFC 7644 §3.12: the request body is not parsable or violates the message schema."""
 
@@ -97,12 +93,6 @@ class TooMany(ScimError):
     """RFC 7644 §3.12: the filter would return more results than the server allows."""
 
     scim_type = "tooMany"
-
-
-class InvalidVersion(ScimError):
-    """RFC 7644 §3.12: the specified SCIM protocol version is not supported."""
-
-    scim_type = "invalidVers"
 
 
 class Unauthorized(ScimError):

@@ -13,7 +13,7 @@ Semantics shared by both evaluators (RFC 7644 §3.4.2.2 leaves some of this open
 - `eq null` is `not pr`, `ne null` is `pr`;
 - `pr` is true when the value is not null, not "" and not an empty list or object
   (for complex values: some sub-value is present);
-- strings compare after `scimlite.db.fold` unless the attribute is caseExact;
+- strings compare after `scimlite.text.fold` unless the attribute is caseExact;
 - dateTime values compare as UTC `YYYY-MM-DDTHH:MM:SS.mmmZ` text (sub-millisecond
   precision is truncated; a literal without an offset is taken as UTC);
 - documents are assumed valid against the schema (the store validates on write); for a
@@ -29,9 +29,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, NoReturn, TypeAlias
 
-from scimlite.db import fold
 from scimlite.scim.errors import InvalidFilter, InvalidPath, ScimError
 from scimlite.scim.schema import COMMON_ATTRIBUTES, Attribute, ResourceType
+from scimlite.text import fold
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 32

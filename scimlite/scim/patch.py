@@ -24,7 +24,6 @@ from typing import Any, Literal, cast
 
 import orjson
 
-from scimlite.db import fold
 from scimlite.scim.errors import (
     InvalidFilter,
     InvalidPath,
@@ -46,7 +45,9 @@ from scimlite.scim.filter import (
     parse_path,
 )
 from scimlite.scim.models import prune
+from scimlite.scim.records import MembershipChange
 from scimlite.scim.schema import GROUP_MEMBERS, PATCH_OP_SCHEMA, Attribute, ResourceType
+from scimlite.text import fold
 
 OpName = Literal["add", "remove", "replace"]
 
@@ -65,14 +66,6 @@ class PatchOperation:
     op: OpName
     path: str | None
     value: Any  # the JSON value; None for JSON null or a remove without value
-
-
-@dataclass(frozen=True, slots=True)
-class MembershipChange:
-    """A change to a team's members, by user id: add these, remove these, or replace all."""
-
-    kind: Literal["add", "remove", "replace"]
-    user_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scimlite.scim.project import ALL, Projection, apply
+from scimlite.scim.records import Resource
 from scimlite.scim.schema import (
     ENTERPRISE_USER_SCHEMA,
     GROUP_RESOURCE,
@@ -12,7 +13,6 @@ from scimlite.scim.schema import (
     USER_RESOURCE,
     ResourceType,
 )
-from scimlite.store import Resource
 
 
 def etag(version: int) -> str:

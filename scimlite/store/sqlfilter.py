@@ -10,7 +10,7 @@ semantics are those documented in filter.py. How that holds in SQL:
 - ids are server-issued lowercase UUIDs, so a membership id column equals its fold and
   `members.value` / `groups.value` (caseExact=false) can use it unfolded with an index;
 - `user_emails` holds one row per email whose value is a string (value_ci = fold(value));
-- `users_text` (db.py) holds every user's folded userName, displayName and emails, except
+- `users_text` (textindex.py) holds every user's folded userName, displayName and emails, except
   users listed in `users_text_pending`; a needle of 3+ characters that instr() finds in a
   user's values is found by its trigram MATCH unless the user is pending. So `co`/`ew` add
   "MATCH or pending" as a condition that only narrows the rows to test exactly.
@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from scimlite.db import fold
 from scimlite.scim.errors import InvalidFilter, InvalidValue
 from scimlite.scim.filter import (
     And,
@@ -40,6 +39,7 @@ from scimlite.scim.filter import (
     positive,
 )
 from scimlite.scim.schema import Attribute, ResourceType
+from scimlite.text import fold
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ class _Value:
 
 @dataclass(frozen=True, slots=True)
 class _Table:
-    """How one resource type is laid out (db.py): its alias and its indexed columns."""
+    """How one resource type is laid out (sqlite/migrations.py): alias, indexed columns."""
 
     alias: str
     columns: dict[tuple[str, str | None], _Value]
@@ -104,7 +104,9 @@ _EMAIL_VALUE = _Value("e.value_ci", folded=True, indexed=True)
 _EMAIL_COLUMNS = {"value": _EMAIL_VALUE, "type": _Value("e.type_ci", folded=True)}
 # Shortest needle the trigram index can look up (shorter ones match no trigram).
 _TRIGRAM = 3
-# Every user whose values may contain the phrase bound to `?`.
+# Every user whose values may contain the phrase bound to `?`. users_text's rowid is the
+# user's seq. `u.rowid` here is `u.seq` by another name, kept because tests/test_sqlfilter.py
+# asserts this text verbatim (to become u.seq when that test changes).
 _TEXT_CANDIDATES = (
     "(u.rowid IN (SELECT rowid FROM users_text WHERE users_text MATCH ?) "
     "OR u.rowid IN (SELECT seq FROM users_text_pending))"

@@ -1,17 +1,11 @@
-"""The OpenAPI 3.1 description of the SCIM API, served at `GET /openapi.json` without a token.
-
-Why generate it: resource schemas come from `scim/schema.py`, the same attribute definitions
-that drive parsing, filtering, PATCH and /Schemas, so this document cannot promise an
-attribute the server does not keep. Limits come from `Settings`. It is written for two
-readers: a person wiring up an IdP or a script (summaries, descriptions, examples), and a
-fuzzer (schemathesis reads it in tests/test_schemathesis.py). Pure: no I/O.
+"""The reusable parts of the OpenAPI document (api/openapi.py): JSON Schemas generated from
+`scim/schema.py`, examples, parameters and responses shared by every path.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from scimlite import __version__
 from scimlite.scim.bulk import MAX_OPERATIONS
 from scimlite.scim.schema import (
     BULK_REQUEST_SCHEMA,
@@ -41,29 +35,6 @@ _TYPES: dict[str, Json] = {
     "binary": {"type": "string", "contentEncoding": "base64"},
     "reference": {"type": "string"},
 }
-
-_DESCRIPTION = """\
-A SCIM 2.0 service provider (RFC 7643, RFC 7644) for **users and teams** (SCIM Groups).
-
-**Authentication.** Every endpoint except discovery (`/ServiceProviderConfig`,
-`/ResourceTypes`, `/Schemas`) needs `Authorization: Bearer <token>`; create one with
-`scimlite token create NAME`. Repeated failures from one address are answered with 429 and
-`Retry-After`; a valid token is always served.
-
-**Media type.** Responses are `application/scim+json`; requests may be `application/scim+json`
-or `application/json`.
-
-**Errors.** Every 4xx and 5xx is an RFC 7644 §3.12 Error: `status` as a string, `scimType`
-where one applies, and a `detail` that says what to fix.
-
-**Versions.** `meta.version` is a weak ETag (`W/"3"`), sent as `ETag`. Send it back in
-`If-Match` on PUT, PATCH and DELETE to get 412 instead of overwriting a newer write; send
-it in `If-None-Match` on GET to get 304 when nothing changed.
-
-**Memberships.** `Group.members` and `User.groups` are computed from one membership table
-and always agree. `groups` on POST/PUT /Users sets the user's teams (an extension of RFC 7643,
-where it is read-only); a PUT without it leaves them alone.
-"""
 
 
 def _attribute(attr: Attribute) -> Json:
@@ -169,7 +140,7 @@ PATCH_EXAMPLES: Json = {
 }
 
 
-def _components(settings: Settings) -> Json:
+def components(settings: Settings) -> Json:
     scim_types = [
         "invalidFilter",
         "tooMany",
@@ -404,9 +375,9 @@ def _components(settings: Settings) -> Json:
             },
         },
         "responses": {
-            **{str(status): _error(text) for status, text in _ERRORS.items()},
+            **{str(status): error(text) for status, text in _ERRORS.items()},
             "429": {
-                **_error("Too many failed authentication attempts from this address."),
+                **error("Too many failed authentication attempts from this address."),
                 "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
             },
         },
@@ -425,213 +396,8 @@ _ERRORS: dict[int, str] = {
 }
 
 
-def _error(description: str) -> Json:
+def error(description: str) -> Json:
     return {
         "description": description,
         "content": {SCIM_JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-def _ref(kind: str, name: str) -> Json:
-    return {"$ref": f"#/components/{kind}/{name}"}
-
-
-def _errors(*statuses: int) -> Json:
-    return {str(s): _ref("responses", str(s)) for s in (*statuses, 401, 429)}
-
-
-def _body(schema: str, description: str, examples: Json | None = None) -> Json:
-    media: Json = {"schema": _ref("schemas", schema)}
-    if examples:
-        media["examples"] = examples
-    return {
-        "required": True,
-        "description": description,
-        "content": {SCIM_JSON: media, "application/json": media},
-    }
-
-
-def _ok(schema: str, description: str, status: str = "200", *, etag: bool = False) -> Json:
-    response: Json = {
-        "description": description,
-        "content": {SCIM_JSON: {"schema": _ref("schemas", schema)}},
-    }
-    if etag:
-        response["headers"] = {"ETag": _ref("headers", "ETag")}
-        if status == "201":
-            response["headers"]["Location"] = _ref("headers", "Location")
-    return {status: response}
-
-
-def _query_params() -> list[Json]:
-    names = ("filter", "startIndex", "count", "cursor", "sortBy", "sortOrder")
-    return [_ref("parameters", n) for n in (*names, "attributes", "excludedAttributes")]
-
-
-def _resource_paths(resource: ResourceType, noun: str) -> Json:
-    name = resource.name
-    tag = "Users" if resource is USER_RESOURCE else "Groups (teams)"
-    patch_examples = {
-        k: v for k, v in PATCH_EXAMPLES.items() if (k == "deactivate") == (name == "User")
-    }
-    projection = [_ref("parameters", "attributes"), _ref("parameters", "excludedAttributes")]
-    base = resource.endpoint
-    return {
-        base: {
-            "get": {
-                "tags": [tag],
-                "operationId": f"list{name}s",
-                "summary": f"List or filter {noun}s",
-                "description": "RFC 7644 §3.4.2: a page of results in a stable order.",
-                "parameters": _query_params(),
-                "responses": {**_ok("ListResponse", "One page."), **_errors(400, 403)},
-            },
-            "post": {
-                "tags": [tag],
-                "operationId": f"create{name}",
-                "summary": f"Create a {noun}",
-                "description": "RFC 7644 §3.3: 201 with `Location` and `ETag`.",
-                "requestBody": _body(name, f"The new {noun}."),
-                "responses": {
-                    **_ok(name, "Created.", "201", etag=True),
-                    **_errors(400, 409, 413),
-                },
-            },
-        },
-        f"{base}/.search": {
-            "post": {
-                "tags": [tag],
-                "operationId": f"search{name}s",
-                "summary": f"Search {noun}s with a body",
-                "description": "RFC 7644 §3.4.3: keeps filters out of URLs and logs.",
-                "requestBody": _body("SearchRequest", "The query."),
-                "responses": {**_ok("ListResponse", "One page."), **_errors(400, 413)},
-            }
-        },
-        f"{base}/{{id}}": {
-            "parameters": [_ref("parameters", "id")],
-            "get": {
-                "tags": [tag],
-                "operationId": f"get{name}",
-                "summary": f"Get one {noun}",
-                "parameters": [*projection, _ref("parameters", "If-None-Match")],
-                "responses": {
-                    **_ok(name, f"The {noun}.", etag=True),
-                    "304": {"description": "Not modified since the ETag in If-None-Match."},
-                    **_errors(400, 404),
-                },
-            },
-            "put": {
-                "tags": [tag],
-                "operationId": f"replace{name}",
-                "summary": f"Replace a {noun}",
-                "description": (
-                    "RFC 7644 §3.5.1: readOnly attributes are ignored. "
-                    + (
-                        "Without `members` the team is emptied."
-                        if name == "Group"
-                        else "Without `groups` the user's teams are left alone."
-                    )
-                ),
-                "parameters": [_ref("parameters", "If-Match")],
-                "requestBody": _body(name, f"The whole {noun}."),
-                "responses": {
-                    **_ok(name, f"The {noun} as stored.", etag=True),
-                    **_errors(400, 404, 409, 412, 413),
-                },
-            },
-            "patch": {
-                "tags": [tag],
-                "operationId": f"patch{name}",
-                "summary": f"Modify a {noun}",
-                "description": "RFC 7644 §3.5.2: all operations apply, or none do.",
-                "parameters": [_ref("parameters", "If-Match")],
-                "requestBody": _body("PatchOp", "The operations.", patch_examples),
-                "responses": {
-                    **_ok(name, f"The {noun} as stored.", etag=True),
-                    **_errors(400, 404, 409, 412, 413),
-                },
-            },
-            "delete": {
-                "tags": [tag],
-                "operationId": f"delete{name}",
-                "summary": f"Delete a {noun}",
-                "description": "RFC 7644 §3.6: memberships go with it.",
-                "parameters": [_ref("parameters", "If-Match")],
-                "responses": {"204": {"description": "Deleted."}, **_errors(404, 412)},
-            },
-        },
-    }
-
-
-def _discovery(path: str, summary: str, operation_id: str) -> Json:
-    operation: Json = {
-        "tags": ["Discovery"],
-        "operationId": operation_id,
-        "summary": summary,
-        "description": "RFC 7644 §4: readable without a token.",
-        "security": [],
-        "responses": {**_ok("Discovery", "The document."), "404": _ref("responses", "404")},
-    }
-    if "{" in path:
-        name = path.split("{")[1].rstrip("}")
-        operation["parameters"] = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        ]
-    return {path: {"get": operation}}
-
-
-def document(settings: Settings) -> Json:
-    """The whole OpenAPI 3.1 document; server URLs are relative, so it holds behind a proxy."""
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "scimlite SCIM 2.0 API",
-            "version": __version__,
-            "description": _DESCRIPTION,
-            "license": {"name": "MIT", "identifier": "MIT"},
-        },
-        "servers": [{"url": "/scim/v2", "description": "this server"}],
-        "security": [{"bearer": []}],
-        "tags": [
-            {"name": "Users"},
-            {"name": "Groups (teams)", "description": "SCIM Groups are teams."},
-            {"name": "Search and Bulk"},
-            {"name": "Discovery", "description": "No token needed."},
-        ],
-        "paths": {
-            **_resource_paths(USER_RESOURCE, "user"),
-            **_resource_paths(GROUP_RESOURCE, "team"),
-            "/.search": {
-                "post": {
-                    "tags": ["Search and Bulk"],
-                    "operationId": "searchAll",
-                    "summary": "Search users and teams at once",
-                    "description": "RFC 7644 §3.4.3: users first, then teams, as one list.",
-                    "requestBody": _body("SearchRequest", "The query."),
-                    "responses": {**_ok("ListResponse", "One page."), **_errors(400, 413)},
-                }
-            },
-            "/Bulk": {
-                "post": {
-                    "tags": ["Search and Bulk"],
-                    "operationId": "bulk",
-                    "summary": "Many writes in one request",
-                    "description": "RFC 7644 §3.7: each operation's outcome is reported.",
-                    "requestBody": _body("BulkRequest", "The operations."),
-                    "responses": {
-                        **_ok("Discovery", "A BulkResponse."),
-                        **_errors(400, 413),
-                    },
-                }
-            },
-            **_discovery(
-                "/ServiceProviderConfig", "What this server supports", "serviceProviderConfig"
-            ),
-            **_discovery("/ResourceTypes", "Resource types", "resourceTypes"),
-            **_discovery("/ResourceTypes/{id}", "One resource type", "resourceType"),
-            **_discovery("/Schemas", "Attribute schemas", "schemas"),
-            **_discovery("/Schemas/{urn}", "One attribute schema", "schema"),
-        },
-        "components": _components(settings),
     }

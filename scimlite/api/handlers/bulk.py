@@ -12,18 +12,18 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from scimlite.auth import TOKEN
-from scimlite.db import Batch
+from scimlite.api import SCIM_PREFIX
+from scimlite.api.auth import TOKEN
+from scimlite.api.handlers.resources import patch_change
+from scimlite.api.http import base_url, read_json, respond
 from scimlite.keys import STORE
 from scimlite.scim import bulk, render
 from scimlite.scim import patch as scim_patch
 from scimlite.scim.errors import InvalidValue, NotFound, ScimError
-from scimlite.scim.handlers.resources import patch_change
-from scimlite.scim.http import base_url, read_json, respond
-from scimlite.scim.middleware import SCIM_PREFIX
 from scimlite.scim.models import parse_resource
 from scimlite.scim.schema import GROUP_RESOURCE, RESOURCE_TYPES, ResourceType
 from scimlite.store import Resource, ResourceStore, Store, WriteContext
+from scimlite.store.database import Batch
 
 # Operations per transaction: one fsync per chunk, and the writer lock is released between
 # chunks so other clients' writes wait for at most one chunk.

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from scimlite.api import SCIM_PREFIX
 from scimlite.keys import SETTINGS
 from scimlite.scim.errors import InvalidSyntax, ScimError, UnsupportedMediaType
 
@@ -62,5 +63,5 @@ def base_url(request: web.Request) -> str:
     """The SCIM base URL clients should use, e.g. `https://host/scim/v2`."""
     public = request.config_dict[SETTINGS].public_url
     if public:
-        return public.rstrip("/") + "/scim/v2"
-    return f"{request.scheme}://{request.host}/scim/v2"
+        return public.rstrip("/") + SCIM_PREFIX
+    return f"{request.scheme}://{request.host}{SCIM_PREFIX}"

@@ -31,9 +31,9 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.typedefs import Handler
 from aiohttp.web_request import BaseRequest
 
+from scimlite.api.http import error_response
 from scimlite.keys import SETTINGS
 from scimlite.scim.errors import ScimError
-from scimlite.scim.http import error_response
 from scimlite.settings import Settings
 
 log = logging.getLogger("scimlite.http")

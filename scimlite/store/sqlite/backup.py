@@ -19,7 +19,9 @@ from contextlib import closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from scimlite.db import SCHEMA_VERSION, DatabaseError, create_private
+from scimlite.store.database import DatabaseError
+from scimlite.store.sqlite.db import create_private
+from scimlite.store.sqlite.migrations import SCHEMA_VERSION
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scimlite.auth import TOKEN
+from scimlite.api import SCIM_PREFIX
+from scimlite.api.auth import TOKEN
+from scimlite.api.http import error_response
 from scimlite.keys import STORE
 from scimlite.scim.errors import (
     InternalError,
@@ -16,12 +18,10 @@ from scimlite.scim.errors import (
     PayloadTooLarge,
     ScimError,
 )
-from scimlite.scim.http import error_response
 from scimlite.store import WriteContext
 
 log = logging.getLogger("scimlite.scim")
 
-SCIM_PREFIX = "/scim/v2"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UNJOURNALED = frozenset({404, 405})
 
@@ -39,7 +39,7 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> ScimError:
         return PayloadTooLarge(
             f"the request body exceeds the limit of {request.client_max_size} bytes"
         )
-    if exc.status == 408:  # scimlite.server.body_deadline says what was late
+    if exc.status == 408:  # scimlite.api.server.body_deadline says what was late
         return ScimError(exc.text or "the request body did not arrive in time", status=408)
     return ScimError(exc.reason or "request failed", status=exc.status)
 

@@ -13,7 +13,7 @@ from typing import NoReturn
 from aiohttp import web
 
 from scimlite import timeutil, tokens
-from scimlite.ratelimit import FailureLimiter, retry_after
+from scimlite.api.ratelimit import FailureLimiter, retry_after
 from scimlite.scim.errors import TooManyRequests, Unauthorized
 from scimlite.store import Store, TokenInfo
 

@@ -6,11 +6,11 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from scimlite.api import SCIM_PREFIX
+from scimlite.api.http import base_url, respond
 from scimlite.keys import SETTINGS
 from scimlite.scim import discovery, render
 from scimlite.scim.errors import Forbidden, NotFound, NotImplementedScim
-from scimlite.scim.http import base_url, respond
-from scimlite.scim.middleware import SCIM_PREFIX
 
 T = TypeVar("T")
 

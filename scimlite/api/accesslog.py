@@ -21,7 +21,7 @@ from typing import Any, Literal
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scimlite.auth import TOKEN
+from scimlite.api.auth import TOKEN
 
 LogFormat = Literal["text", "json"]
 REQUEST_ID = web.RequestKey("request_id", str)

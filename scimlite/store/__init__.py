@@ -1,0 +1,87 @@
+"""The store: everything scimlite persists, and the only package that speaks SQL.
+
+`Store` is the facade the API and the console use: `users` and `groups` (a
+`ResourceStore` each, resources.py), tokens (tokens.py), the journal (journal.py), the
+console's read queries (console.py) and the users_text index (textindex.py). It runs on a
+`Database` (database.py), today the SQLite implementation in `store/sqlite/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from scimlite.store.console import ConsoleQueries
+from scimlite.store.database import Batch, Database
+from scimlite.store.journal import JournalQueries
+from scimlite.store.kinds import GROUPS, USERS
+from scimlite.store.records import (
+    DirectoryCounts,
+    JournalEntry,
+    JournalQuery,
+    ListQuery,
+    MembershipChange,
+    MemberSummary,
+    Page,
+    Ref,
+    Resource,
+    TeamSummary,
+    TokenInfo,
+    Update,
+    WriteContext,
+)
+from scimlite.store.resources import ResourceStore
+from scimlite.store.textindex import index_pending_text
+from scimlite.store.tokens import TokenQueries
+
+__all__ = [
+    "DirectoryCounts",
+    "JournalEntry",
+    "JournalQuery",
+    "ListQuery",
+    "MemberSummary",
+    "MembershipChange",
+    "Page",
+    "Ref",
+    "Resource",
+    "ResourceStore",
+    "Store",
+    "TeamSummary",
+    "TokenInfo",
+    "Update",
+    "WriteContext",
+]
+
+
+class Store(TokenQueries, JournalQueries, ConsoleQueries):
+    """Everything scimlite persists, behind one narrow async interface."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.users = ResourceStore(db, USERS)
+        self.groups = ResourceStore(db, GROUPS)
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[Batch]:
+        """One transaction for many writes; pass the Batch to each write as `batch=`."""
+        async with self.db.batch() as batch:
+            yield batch
+
+    def text_pending(self) -> bool:
+        """Whether some user's users_text row is out of date (or SQLite was busy: maybe)."""
+        rows = self.db.read_inline("SELECT 1 FROM users_text_pending LIMIT 1", ())
+        return rows is None or bool(rows)
+
+    async def index_pending_text(self, *, chunk: int = 2_000) -> int:
+        """Bring users_text up to date; returns how many users were reindexed.
+
+        Writes only mark users as pending (sqlite/migrations.py: 6), because an FTS5 commit
+        is expensive; here many share one. In chunks, each its own short transaction, so a
+        backlog (an initial sync of 100,000 users) never holds the writer for long.
+        """
+        done = 0
+        while True:
+            count = await self.db.write(lambda conn: index_pending_text(conn, chunk))
+            done += count
+            if count < chunk:
+                return done

@@ -1,0 +1,139 @@
+"""The journal: one row per write, inserted in the write's own transaction, and its reads."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from scimlite import timeutil
+from scimlite.scim.diff import clipped
+from scimlite.scim.errors import DETAIL_CHARS, clip
+from scimlite.store.database import Database
+from scimlite.store.records import JournalEntry, JournalQuery, WriteContext
+
+
+def record(
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    resource_type: str | None,
+    resource_id: str | None,
+    status: int,
+    changes: list[dict[str, Any]],
+    detail: str | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO journal (at, token_name, method, path, resource_type, resource_id, "
+        "status, latency_ms, changes, quirks, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            timeutil.now(),
+            ctx.token_name,
+            ctx.method,
+            clip(ctx.path),
+            resource_type,
+            resource_id,
+            status,
+            round((time.monotonic() - ctx.started) * 1000, 3),
+            orjson.dumps(changes).decode() if changes else None,
+            orjson.dumps(clipped(ctx.quirks)).decode() if ctx.quirks else None,
+            clip(detail, DETAIL_CHARS) if detail is not None else None,
+        ),
+    )
+
+
+def journal_sql(query: JournalQuery) -> tuple[str, list[Any]]:
+    """The SELECT for search_journal and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("resource_type = ?", query.resource_type),
+        ("resource_id = ?", query.resource_id),
+        ("token_name = ?", query.token_name),
+        ("status >= ?", query.status_min),
+        ("status <= ?", query.status_max),
+        ("at >= ?", query.since),
+        ("at <= ?", query.until),
+        ("id < ?", query.before_id),
+    ):
+        if value is not None:
+            clauses.append(column)
+            params.append(value)
+    if query.status_min is not None and query.status_min >= 400:
+        # Spelled as a constant: SQLite uses the partial index journal_errors only when the
+        # query repeats its WHERE, and rare errors must not mean reading the whole journal.
+        clauses.append("status >= 400")
+    where = " AND ".join(clauses) or "1"
+    sql = f"SELECT * FROM journal WHERE {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+    return sql, [*params, query.limit]
+
+
+def journal_entry(r: aiosqlite.Row) -> JournalEntry:
+    return JournalEntry(
+        id=r["id"],
+        at=r["at"],
+        token_name=r["token_name"],
+        method=r["method"],
+        path=r["path"],
+        resource_type=r["resource_type"],
+        resource_id=r["resource_id"],
+        status=r["status"],
+        latency_ms=r["latency_ms"],
+        changes=orjson.loads(r["changes"]) if r["changes"] else [],
+        quirks=orjson.loads(r["quirks"]) if r["quirks"] else [],
+        detail=r["detail"],
+    )
+
+
+class JournalQueries:
+    """The Store's journal methods (a mixin: `Store` provides `db`)."""
+
+    db: Database
+
+    async def record_failure(
+        self,
+        ctx: WriteContext,
+        status: int,
+        detail: str,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+    ) -> None:
+        """Journal a rejected write; the write itself left no trace."""
+        await self.db.write(
+            lambda conn: record(conn, ctx, resource_type, resource_id, status, [], detail)
+        )
+
+    async def prune_journal(self, before: str, *, chunk: int = 5_000) -> int:
+        """Delete journal rows written before `before` (RFC 3339); returns how many.
+
+        In chunks, each its own short transaction, so pruning a large backlog never holds
+        the writer long enough to delay an IdP's writes noticeably.
+        """
+        removed = 0
+        while True:
+            count = await self.db.write(
+                lambda conn: (
+                    conn.execute(
+                        "DELETE FROM journal WHERE id IN "
+                        "(SELECT id FROM journal WHERE at < ? ORDER BY id LIMIT ?)",
+                        (before, chunk),
+                    ).rowcount
+                )
+            )
+            removed += count
+            if count < chunk:
+                return removed
+
+    async def journal(
+        self, *, resource_id: str | None = None, limit: int = 50
+    ) -> list[JournalEntry]:
+        """The latest rows, newest first (tests read it; the console uses search_journal)."""
+        return await self.search_journal(JournalQuery(resource_id=resource_id, limit=limit))
+
+    async def search_journal(self, query: JournalQuery) -> list[JournalEntry]:
+        """Journal rows matching every given criterion, newest first, keyset-paged by id."""
+        sql, params = journal_sql(query)
+        async with self.db.read() as conn, conn.execute(sql, params) as cur:
+            return [journal_entry(r) for r in await cur.fetchall()]

@@ -1,0 +1,98 @@
+"""Membership writes, from either side: a team's members or a user's teams.
+
+`memberships(group_id, user_id)` is the one source of truth; a change bumps the version of
+every resource on the other side whose `groups`/`members` it changed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from scimlite.scim.errors import InvalidValue
+from scimlite.scim.records import MembershipChange
+from scimlite.store.kinds import Kind
+from scimlite.store.rows import chunks, fetch_all_sync, marks
+
+
+def apply_membership(
+    conn: sqlite3.Connection,
+    k: Kind,
+    resource_id: str,
+    changes: list[MembershipChange],
+    stamp: str,
+) -> list[dict[str, Any]]:
+    """Apply membership deltas for this resource; returns journal change records."""
+    records: list[dict[str, Any]] = []
+    for change in changes:
+        ids = list(dict.fromkeys(change.ids))
+        if change.kind != "remove":
+            _require_existing(conn, k, ids)
+        current = _member_ids(conn, k, resource_id, ids if change.kind != "replace" else None)
+        if change.kind == "add":
+            added, removed = [i for i in ids if i not in current], []
+        elif change.kind == "remove":
+            added, removed = [], [i for i in ids if i in current]
+        else:
+            wanted = set(ids)
+            added = [i for i in ids if i not in current]
+            removed = [i for i in current if i not in wanted]
+        pair = f"({k.own_col}, {k.other_col})"
+        if added:
+            conn.executemany(
+                f"INSERT INTO memberships {pair} VALUES (?, ?)",  # noqa: S608
+                [(resource_id, other) for other in added],
+            )
+        for chunk in chunks(removed):
+            conn.execute(
+                f"DELETE FROM memberships WHERE {k.own_col} = ? "  # noqa: S608
+                f"AND {k.other_col} IN ({marks(len(chunk))})",
+                [resource_id, *chunk],
+            )
+        bump(conn, k.other_table, added + removed, stamp)
+        if added:
+            records.append({"path": k.refs_attr, "op": "add", "values": added})
+        if removed:
+            records.append({"path": k.refs_attr, "op": "remove", "values": removed})
+    return records
+
+
+def other_side(conn: sqlite3.Connection, k: Kind, resource_id: str) -> list[str]:
+    """The ids on the other side of every membership of this resource."""
+    sql = f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?"  # noqa: S608
+    return [r[0] for r in fetch_all_sync(conn, sql, (resource_id,))]
+
+
+def _member_ids(
+    conn: sqlite3.Connection, k: Kind, resource_id: str, among: list[str] | None
+) -> set[str]:
+    base = f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?"  # noqa: S608
+    found: set[str] = set()
+    if among is None:
+        return {r[0] for r in fetch_all_sync(conn, base, (resource_id,))}
+    for chunk in chunks(among):
+        sql = f"{base} AND {k.other_col} IN ({marks(len(chunk))})"
+        found.update(r[0] for r in fetch_all_sync(conn, sql, [resource_id, *chunk]))
+    return found
+
+
+def _require_existing(conn: sqlite3.Connection, k: Kind, ids: list[str]) -> None:
+    found: set[str] = set()
+    for chunk in chunks(ids):
+        sql = f"SELECT id FROM {k.other_table} WHERE id IN ({marks(len(chunk))})"  # noqa: S608
+        found.update(r[0] for r in fetch_all_sync(conn, sql, chunk))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        shown = ", ".join(repr(m) for m in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise InvalidValue(f"no {k.other_label} with id {shown}{more}; nothing was changed")
+
+
+def bump(conn: sqlite3.Connection, table: str, ids: list[str], stamp: str) -> None:
+    """A new version for each of these rows: their `groups`/`members` changed."""
+    for chunk in chunks(ids):
+        conn.execute(
+            f"UPDATE {table} SET version = version + 1, last_modified = ? "  # noqa: S608
+            f"WHERE id IN ({marks(len(chunk))})",
+            [stamp, *chunk],
+        )
