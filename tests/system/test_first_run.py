@@ -14,7 +14,7 @@ from scimlite.settings import Settings
 from tests.live import free_port
 from tests.serverproc import serving
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "sl_0123abcd_secret"
 
 

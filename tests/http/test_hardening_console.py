@@ -16,7 +16,7 @@ from scimlite.console.session import COOKIE
 from scimlite.keys import STORE
 from scimlite.settings import Settings
 from tests.conftest import USER_SCHEMA, Scim
-from tests.test_console import HTML, Doc, get_page, post, sign_in
+from tests.http.test_console import HTML, Doc, get_page, post, sign_in
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ORIGIN = "http://console.test/"

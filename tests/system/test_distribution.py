@@ -23,7 +23,7 @@ from scimlite import __version__
 from tests.live import free_port
 from tests.serverproc import ServerProcess, serving
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WHEEL = f"scimlite-{__version__}-py3-none-any.whl"
 USER = {
     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],

@@ -9,7 +9,7 @@ from pathlib import Path
 from scimlite.db import SCHEMA_VERSION, Database
 from scimlite.store import ListQuery, Store
 
-EXAMPLE = Path(__file__).parent.parent / "scimlite.db.example"
+EXAMPLE = Path(__file__).parents[2] / "scimlite.db.example"
 
 
 def test_example_is_at_the_current_schema_version() -> None:

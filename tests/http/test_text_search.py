@@ -26,7 +26,7 @@ def found(request: pytest.FixtureRequest, scim: Scim) -> Found:
     """userNames of the users a filter selects, searched at the moment the param names.
 
     Right after a write the user is usually still pending (the server indexes once a
-    second); tests/test_sqlfilter.py covers both states deterministically.
+    second); tests/unit/test_sqlfilter.py covers both states deterministically.
     """
 
     async def search(text: str) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 
 from scimlite.settings import Settings, SettingsError
 
-DOCS = Path(__file__).parent.parent / "docs" / "configuration.md"
+DOCS = Path(__file__).parents[2] / "docs" / "configuration.md"
 
 
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))

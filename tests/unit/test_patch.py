@@ -30,7 +30,7 @@ from scimlite.scim.schema import (
     Schema,
 )
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).parents[1] / "samples"
 ENT = ENTERPRISE_USER_SCHEMA
 GROUP_ID = "abf4dd94-a4c0-4f67-89c9-76b03340cb9b"
 
