@@ -16,7 +16,8 @@ from scimlite.backup import backup
 from scimlite.cli import main
 from scimlite.db import SCHEMA_VERSION, DatabaseError
 from scimlite.settings import Settings
-from tests.conftest import PATCH_SCHEMA, Scim
+from tests.support import PATCH_SCHEMA
+from tests.support.scim import Scim
 
 
 def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -12,13 +12,14 @@ from scimlite.keys import STORE
 from scimlite.scim import bulk
 from scimlite.scim.errors import InvalidSyntax, PayloadTooLarge, ScimError
 from tests import oracle
-from tests.conftest import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, Scim, assert_error
+from tests.support import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, assert_scim_error
+from tests.support.scim import Scim
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 
 
-def _request(*operations: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def _request(*operations: Any, **extra: Any) -> dict[str, Any]:
     return {"schemas": [BULK_REQUEST], "Operations": list(operations), **extra}
 
 
@@ -187,7 +188,7 @@ def test_operation_result_wire_form() -> None:
     }
     failed = bulk.OperationResult(op, 409, error=ScimError("taken", status=409))
     assert failed.wire()["status"] == "409"
-    assert_error(failed.wire()["response"], 409)
+    assert_scim_error(failed.wire()["response"], 409)
 
 
 # --- over HTTP -----------------------------------------------------------------------------
@@ -281,7 +282,7 @@ async def test_failing_operations_roll_back_alone(scim: Scim, client: TestClient
     assert statuses == ["409", "201", "412", "404", "404", "400", "409", "400"]
     for r in results:
         if r["status"] != "201":
-            assert_error(r["response"], int(r["status"]), r["response"].get("scimType"))
+            assert_scim_error(r["response"], int(r["status"]), r["response"].get("scimType"))
             oracle.error(r["response"])
     assert results[0]["response"]["scimType"] == "uniqueness"
     assert 'bulkId "dup"' in results[6]["response"]["detail"]
@@ -332,7 +333,7 @@ async def test_fail_on_errors_stops_processing(scim: Scim) -> None:
 
 async def test_invalid_bulk_request_is_400(scim: Scim) -> None:
     body = await scim.call("POST", "/Bulk", {"Operations": []}, status=400)
-    assert_error(body, 400, "invalidSyntax")
+    assert_scim_error(body, 400, "invalidSyntax")
     oracle.error(body)
 
 

@@ -11,7 +11,8 @@ import asyncio
 import random
 from typing import Any
 
-from tests.conftest import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, Scim
+from tests.support import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA
+from tests.support.scim import Scim
 
 CLIENTS = 32
 
@@ -130,7 +131,7 @@ async def test_concurrent_puts_without_if_match_never_mix_documents(scim: Scim) 
 
     async def client(n: int) -> None:
         assert (await _ok(scim, "PUT", f"/Users/{user}", body(n)))[0] == 200
-        group = {"schemas": [GROUP_SCHEMA], "displayName": f"contested {n}"}
+        group: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "displayName": f"contested {n}"}
         group["members"] = [{"value": user}] if n % 2 else []
         assert (await _ok(scim, "PUT", f"/Groups/{team}", group))[0] == 200
 

@@ -11,9 +11,16 @@ from aiohttp.test_utils import TestClient
 from scimlite.scim.bulk import MAX_OPERATIONS
 from scimlite.settings import Settings
 from tests import oracle
-from tests.conftest import GROUP_SCHEMA, PATCH_SCHEMA, SCIM_JSON, USER_SCHEMA, Scim, assert_error
+from tests.support import (
+    ENTERPRISE_SCHEMA,
+    GROUP_SCHEMA,
+    PATCH_SCHEMA,
+    SCIM_JSON,
+    USER_SCHEMA,
+    assert_scim_error,
+)
+from tests.support.scim import Scim
 
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 DISCOVERY = ["/ServiceProviderConfig", "/ResourceTypes", "/Schemas"]
 DISCOVERY_ITEMS = [*DISCOVERY, "/ResourceTypes/User", f"/Schemas/{USER_SCHEMA}"]
@@ -63,7 +70,7 @@ async def test_resource_types(client: TestClient[Any, Any]) -> None:
     by_id = {r["id"]: r for r in body["Resources"]}
     assert by_id["User"]["endpoint"] == "/Users"
     assert by_id["User"]["schema"] == USER_SCHEMA
-    assert by_id["User"]["schemaExtensions"] == [{"schema": ENTERPRISE, "required": False}]
+    assert by_id["User"]["schemaExtensions"] == [{"schema": ENTERPRISE_SCHEMA, "required": False}]
     assert by_id["Group"]["endpoint"] == "/Groups"
     assert by_id["Group"]["schema"] == GROUP_SCHEMA
     for rt in body["Resources"]:
@@ -77,7 +84,7 @@ async def test_schemas(client: TestClient[Any, Any]) -> None:
     body = await _public(client, "/Schemas")
     oracle.schemas(body)
     ids = [s["id"] for s in body["Resources"]]
-    assert ids == [USER_SCHEMA, GROUP_SCHEMA, ENTERPRISE]
+    assert ids == [USER_SCHEMA, GROUP_SCHEMA, ENTERPRISE_SCHEMA]
     for doc in body["Resources"]:
         assert doc["meta"] == {
             "resourceType": "Schema",
@@ -131,7 +138,7 @@ async def test_unknown_discovery_item_is_404(
     client: TestClient[Any, Any], path: str, detail: str
 ) -> None:
     body = await _public(client, path, 404)
-    assert_error(body, 404)
+    assert_scim_error(body, 404)
     assert detail in body["detail"]
 
 
@@ -141,7 +148,7 @@ async def test_filter_on_discovery_is_403(client: TestClient[Any, Any], path: st
     resp = await client.get(f"/scim/v2{path}", params={"filter": 'id eq "User"'})
     assert resp.status == 403
     body = await resp.json()
-    assert_error(body, 403)
+    assert_scim_error(body, 403)
     oracle.error(body)
 
 
@@ -153,7 +160,7 @@ async def test_other_methods_on_discovery_are_405(
     resp = await client.request(method, f"/scim/v2{path}", json={})
     assert resp.status == 405
     assert "GET" in resp.headers["Allow"]
-    assert_error(await resp.json(), 405)
+    assert_scim_error(await resp.json(), 405)
 
 
 async def test_discovery_accepts_a_token_too(scim: Scim) -> None:
@@ -164,7 +171,7 @@ async def test_discovery_accepts_a_token_too(scim: Scim) -> None:
 @pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "POST"])
 async def test_me_is_501(scim: Scim, method: str) -> None:
     body = await scim.call(method, "/Me", {} if method != "GET" else None, status=501)
-    assert_error(body, 501)
+    assert_scim_error(body, 501)
     oracle.error(body)
 
 
@@ -202,7 +209,7 @@ async def test_advertised_bulk_works_within_its_limits(scim: Scim) -> None:
     too_many = await scim.call(
         "POST", "/Bulk", {"schemas": [BULK_REQUEST], "Operations": ops}, status=413
     )
-    assert_error(too_many, 413)
+    assert_scim_error(too_many, 413)
     ok = await scim.call("POST", "/Bulk", {"schemas": [BULK_REQUEST], "Operations": ops[:2]})
     oracle.bulk_response(ok)
     assert [o["status"] for o in ok["Operations"]] == ["201", "201"]
@@ -214,7 +221,7 @@ async def test_advertised_bulk_works_within_its_limits(scim: Scim) -> None:
         data=b" " * (spc["bulk"]["maxPayloadSize"] + 1),
     )
     assert resp.status == 413
-    assert_error(await resp.json(), 413)
+    assert_scim_error(await resp.json(), 413)
 
 
 async def test_advertised_filter_and_max_results(scim: Scim) -> None:
@@ -266,7 +273,7 @@ async def test_advertised_etag(scim: Scim) -> None:
     body = await scim.call(
         "PUT", f"/Users/{user['id']}", stale, status=412, headers={"If-Match": 'W/"999"'}
     )
-    assert_error(body, 412)
+    assert_scim_error(body, 412)
 
 
 async def test_change_password_false_password_never_stored(scim: Scim) -> None:
@@ -287,7 +294,7 @@ async def test_advertised_bearer_scheme(client: TestClient[Any, Any], scim: Scim
 
 
 def _skipped(attr: dict[str, Any]) -> bool:
-    return attr["mutability"] == "readOnly" or attr["returned"] == "never"
+    return bool(attr["mutability"] == "readOnly" or attr["returned"] == "never")
 
 
 def _value(attr: dict[str, Any], where: str, overrides: dict[str, Any]) -> Any:
@@ -331,9 +338,9 @@ async def test_every_schema_attribute_round_trips(scim: Scim) -> None:
     member = await scim.create_user("member@example.com")
     base = str(scim.client.make_url("/scim/v2"))
     sent_user = {
-        "schemas": [USER_SCHEMA, ENTERPRISE],
+        "schemas": [USER_SCHEMA, ENTERPRISE_SCHEMA],
         **_resource(schemas[USER_SCHEMA], {"userName": "every.attribute@example.com"}),
-        ENTERPRISE: _resource(schemas[ENTERPRISE], {}),
+        ENTERPRISE_SCHEMA: _resource(schemas[ENTERPRISE_SCHEMA], {}),
     }
     sent_group = {
         "schemas": [GROUP_SCHEMA],
@@ -342,7 +349,7 @@ async def test_every_schema_attribute_round_trips(scim: Scim) -> None:
             {"members.value": member["id"], "members.$ref": f"{base}/Users/{member['id']}"},
         ),
     }
-    assert len(sent_user) - 1 + len(sent_user[ENTERPRISE]) >= 25  # the schema is not trivial
+    assert len(sent_user) - 1 + len(sent_user[ENTERPRISE_SCHEMA]) >= 25  # the schema is not trivial
     for path, sent in (("/Users", sent_user), ("/Groups", sent_group)):
         created = await scim.call("POST", path, sent, status=201)
         fetched = await scim.call("GET", f"{path}/{created['id']}")

@@ -2,7 +2,7 @@
 
 Invariants for every input: never a 5xx; every 4xx is a SCIM Error body; a rejected write
 changes nothing (the directory tables are compared before and after); the server keeps
-answering. The server runs on its own loop in a thread (tests/live.py), so these tests are
+answering. The server runs on its own loop in a thread (tests/support/threaded.py), so these tests are
 plain synchronous hypothesis tests.
 """
 
@@ -19,11 +19,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scimlite.settings import Settings
-from tests.conftest import PATCH_SCHEMA
-from tests.live import ThreadedApp, assert_scim_error, request
+from tests.support import (
+    ANY_SCIM_TYPE,
+    GROUP_SCHEMA,
+    PATCH_SCHEMA,
+    USER_SCHEMA,
+    assert_scim_error,
+    request,
+)
+from tests.support.threaded import ThreadedApp
 
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 FUZZ = settings(
     max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck)
 )
@@ -36,11 +41,17 @@ class Live:
             "Authorization": f"Bearer {app.token()}",
             "Content-Type": "application/scim+json",
         }
-        self.user = self.send("POST", "/Users", {"schemas": [USER], "userName": "fuzz@ex.com"})
+        self.user = self.send(
+            "POST", "/Users", {"schemas": [USER_SCHEMA], "userName": "fuzz@ex.com"}
+        )
         self.group = self.send(
             "POST",
             "/Groups",
-            {"schemas": [GROUP], "displayName": "fuzz", "members": [{"value": self.user["id"]}]},
+            {
+                "schemas": [GROUP_SCHEMA],
+                "displayName": "fuzz",
+                "members": [{"value": self.user["id"]}],
+            },
         )
 
     def send(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> Any:
@@ -50,7 +61,9 @@ class Live:
         )
         assert status < 500, (method, path, body, payload)
         if status >= 400:
-            return assert_scim_error(status, headers, payload) | {"_status": status}
+            return assert_scim_error(payload, status, ANY_SCIM_TYPE, headers=headers) | {
+                "_status": status
+            }
         return json.loads(payload) if payload else {}
 
     def snapshot(self) -> list[Any]:
@@ -91,7 +104,7 @@ ATTRS = [
 ]  # fmt: skip
 OPS = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr", "EQ", "Co", "xx"]
 WEIRD = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from('"\\%_*()[]\0'),
+    st.characters(codec="utf-8", exclude_categories=["Cs"]) | st.sampled_from('"\\%_*()[]\0'),
     max_size=12,
 )
 VALUES = st.one_of(
@@ -151,7 +164,9 @@ def patch_bodies(draw: st.DrawFn) -> Any:
 
 @st.composite
 def user_bodies(draw: st.DrawFn) -> Any:
-    body: dict[str, Any] = {"schemas": draw(st.sampled_from([[USER], [USER, "urn:x"], []]))}
+    body: dict[str, Any] = {
+        "schemas": draw(st.sampled_from([[USER_SCHEMA], [USER_SCHEMA, "urn:x"], []]))
+    }
     if draw(st.integers(0, 9)):
         body["userName"] = draw(WEIRD | JSON)
     for name in draw(st.lists(st.sampled_from(ATTRS), max_size=4)):

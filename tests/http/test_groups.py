@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from tests.conftest import GROUP_SCHEMA, USER_SCHEMA, Scim, assert_error
+from tests.support import GROUP_SCHEMA, USER_SCHEMA, assert_scim_error
+from tests.support.scim import Scim
 
 # The seed README's "Adding a User to Groups" request, verbatim but for the team id.
 SEED_PUT = {
@@ -40,7 +41,7 @@ async def test_create_team_answers_201_with_meta(scim: Scim) -> None:
 
 async def test_display_name_is_required(scim: Scim) -> None:
     body = await scim.call("POST", "/Groups", {"schemas": [GROUP_SCHEMA]}, status=400)
-    assert_error(body, 400, "invalidValue")
+    assert_scim_error(body, 400, "invalidValue")
 
 
 async def test_members_on_create_show_on_both_sides(scim: Scim) -> None:
@@ -87,7 +88,7 @@ async def test_seed_put_with_unknown_team_is_400_naming_it_and_changes_nothing(
     )
     body = {**SEED_PUT, "active": False}
     error = await scim.call("PUT", f"/Users/{user['id']}", body, status=400)
-    assert_error(error, 400, "invalidValue")
+    assert_scim_error(error, 400, "invalidValue")
     assert "team-123" in error["detail"]
     again = await scim.call("GET", f"/Users/{user['id']}")
     assert again["active"] is True
@@ -155,7 +156,7 @@ async def test_unknown_member_is_400_naming_it_and_creates_nothing(scim: Scim) -
         },
         status=400,
     )
-    assert_error(error, 400, "invalidValue")
+    assert_scim_error(error, 400, "invalidValue")
     assert "ghost-1" in error["detail"]
     assert (await scim.call("GET", "/Groups"))["totalResults"] == 0
     assert group_ids(await scim.call("GET", f"/Users/{a['id']}")) == set()

@@ -15,24 +15,12 @@ from scimlite.console.links import resource_href
 from scimlite.console.session import COOKIE
 from scimlite.keys import STORE
 from scimlite.settings import Settings
-from tests.conftest import USER_SCHEMA, Scim
-from tests.http.test_console import HTML, Doc, get_page, post, sign_in
+from tests.support import ENTERPRISE_SCHEMA, USER_SCHEMA
+from tests.support.console import HTML, Doc, get_page, post, sign_in
+from tests.support.scim import Scim
 
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ORIGIN = "http://console.test/"
 CONSOLE_PATHS = ("/", "/users", "/teams", "/journal", "/tokens", "/static/", "/openapi.json")
-
-
-@pytest.fixture
-async def admin(client: TestClient[Any, Any]) -> str:
-    _, secret = await client.app[STORE].create_token("admin", "admin")
-    return secret
-
-
-@pytest.fixture
-async def console(client: TestClient[Any, Any], admin: str) -> TestClient[Any, Any]:
-    await sign_in(client, admin)
-    return client
 
 
 # --- finding 2: `next` never leaves the console ----------------------------------------
@@ -160,8 +148,8 @@ def _assert_console_links(links: list[str]) -> None:
 
 
 async def _user_with_manager(scim: Scim, manager: str) -> dict[str, Any]:
-    extension = {ENTERPRISE: {"manager": {"value": manager}}}
-    return await scim.create_user("ada", schemas=[USER_SCHEMA, ENTERPRISE], **extension)
+    extension = {ENTERPRISE_SCHEMA: {"manager": {"value": manager}}}
+    return await scim.create_user("ada", schemas=[USER_SCHEMA, ENTERPRISE_SCHEMA], **extension)
 
 
 @pytest.mark.parametrize(

@@ -27,8 +27,9 @@ from scimlite.db import Database
 from scimlite.keys import STORE
 from scimlite.settings import Settings
 from scimlite.store import Store
-from tests.conftest import USER_SCHEMA, Scim, assert_error
-from tests.serverproc import ServerProcess
+from tests.support import USER_SCHEMA, assert_scim_error
+from tests.support.process import ServerProcess
+from tests.support.scim import Scim
 
 Reply = tuple[int, dict[str, str], bytes]
 
@@ -48,11 +49,11 @@ async def exchange(port: int, raw: bytes) -> Reply:
     return int(status_line.split()[1]), headers, body
 
 
-def assert_scim_error(reply: Reply, status: int) -> None:
+def assert_error_reply(reply: Reply, status: int) -> None:
+    """The reply has this status and an RFC 7644 §3.12 error body, without a scimType."""
     got, headers, body = reply
     assert got == status, reply
-    assert headers["content-type"].startswith("application/scim+json"), reply
-    assert_error(json.loads(body), status)
+    assert_scim_error(body, status, headers=headers)
 
 
 def formatted(records: list[logging.LogRecord]) -> str:
@@ -99,7 +100,7 @@ async def test_a_malformed_bearer_is_401_then_429_and_never_journaled(
     assert port is not None
     statuses = [(await exchange(port, request))[0] for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
-    assert_scim_error(await exchange(port, request), 429)
+    assert_error_reply(await exchange(port, request), 429)
     assert await journal_size(scim) == before
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     ours = [r for r in caplog.records if r.name != "aiohttp.access"]  # the test server's own
@@ -160,7 +161,7 @@ async def test_an_oversized_header_or_line_is_a_scim_400_and_its_bytes_are_not_l
         reply = await exchange(port, f"GET {path} HTTP/1.1\r\nHost: t\r\n{headers}\r\n".encode())
     status = reply[0]
     assert 400 <= status < 500
-    assert_scim_error(reply, status)
+    assert_error_reply(reply, status)
     assert secret not in reply[2].decode()
     log = formatted(caplog.records)
     assert secret[:12] not in log and "AAAAAAAA" not in log
@@ -170,7 +171,7 @@ async def test_an_oversized_header_or_line_is_a_scim_400_and_its_bytes_are_not_l
 async def test_bad_header_bytes_are_a_scim_400(settings: Settings) -> None:
     async with serving(settings) as (port, _):
         reply = await exchange(port, b"GET /scim/v2/Users HTTP/1.1\r\nBad Name: x\r\n\r\n")
-    assert_scim_error(reply, 400)
+    assert_error_reply(reply, 400)
 
 
 async def closed_by_server(reader: asyncio.StreamReader) -> bool:
@@ -207,7 +208,7 @@ async def test_a_request_body_that_does_not_arrive_in_time_is_408(settings: Sett
             b"Authorization: Bearer " + secret.encode() + b"\r\n"
             b'Content-Length: 100\r\n\r\n{"schemas":',
         )
-    assert_scim_error(reply, 408)
+    assert_error_reply(reply, 408)
 
 
 async def served_once_a_slot_frees(port: int) -> bool:

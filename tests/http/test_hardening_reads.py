@@ -24,7 +24,8 @@ from scimlite.db import Database, _sql_fold, fold
 from scimlite.keys import STORE
 from scimlite.settings import Settings
 from scimlite.sqlfilter import fold_sql
-from tests.conftest import Scim, assert_error
+from tests.support import assert_scim_error
+from tests.support.scim import Scim
 
 Factory = Callable[..., Awaitable[Scim]]
 USERS = 3_000
@@ -93,7 +94,7 @@ async def test_a_filter_past_the_read_budget_is_400_too_many(
     scim = await server(read_timeout_ms=1)
     params = {"filter": EXPENSIVE} if body is None else None
     error = await scim.call(method, path, body, status=400, params=params)
-    assert_error(error, 400, "tooMany")
+    assert_scim_error(error, 400, "tooMany")
     assert "1 ms" in error["detail"]
     assert database(scim).interrupted >= 1
 
@@ -137,7 +138,7 @@ async def test_a_read_that_cannot_get_a_reader_in_time_is_503_with_retry_after(
         body = await resp.json(content_type=None)
     assert resp.status == 503
     assert resp.headers["Retry-After"].isdigit()
-    assert_error(body, 503)
+    assert_scim_error(body, 503)
 
 
 async def test_a_client_that_hangs_up_stops_its_query(server: Factory) -> None:

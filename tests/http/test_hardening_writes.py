@@ -14,10 +14,12 @@ from aiohttp.test_utils import TestClient
 from scimlite.db import Batch
 from scimlite.keys import STORE
 from scimlite.scim import patch as scim_patch
+from scimlite.scim.errors import NoTarget
 from scimlite.scim.handlers import bulk as bulk_handler
 from scimlite.scim.schema import MAX_VALUES, USER_RESOURCE
 from scimlite.store import Store, WriteContext
-from tests.conftest import USER_SCHEMA, Scim, assert_error, patch_ops
+from tests.support import USER_SCHEMA, assert_scim_error, patch_ops
+from tests.support.scim import Scim
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 
@@ -64,7 +66,7 @@ async def test_more_values_than_the_limit_are_rejected_on_every_write_path(
 ) -> None:
     user = await scim.create_user("bound@example.com", emails=_emails(1))
     error = await _write(scim, how, user["id"], attr, values)
-    assert_error(error, 400, "invalidValue")
+    assert_scim_error(error, 400, "invalidValue")
     assert f'"{attr}" has {MAX_VALUES + 1} values' in error["detail"]
     assert f"at most {MAX_VALUES}" in error["detail"]
     after = await scim.call("GET", f"/Users/{user['id']}")
@@ -101,7 +103,7 @@ class _Counted(dict[str, Any]):
         _Counted.looks += 1
         return dict.__eq__(self, other)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def get(self, key: str, default: Any = None) -> Any:
         _Counted.looks += 1
@@ -153,7 +155,7 @@ def test_filtered_removals_and_changes_are_seen_by_later_operations() -> None:
         {"value": "e4@example.com", "type": "work"},
         {"value": "e2@example.com", "type": "home", "display": "back"},
     ]
-    with pytest.raises(scim_patch.NoTarget):
+    with pytest.raises(NoTarget):
         _apply(doc, {"op": "remove", "path": 'emails[value eq "e1@example.com"]'})
 
 
@@ -167,7 +169,7 @@ async def test_a_huge_value_is_clipped_in_the_error_and_the_journal(
     await scim.create_user(huge)
     body = {"schemas": [USER_SCHEMA], "userName": huge}
     error = await scim.call("POST", "/Users", body, status=409)
-    assert_error(error, 409, "uniqueness")
+    assert_scim_error(error, 409, "uniqueness")
     assert len(error["detail"]) < 2_000
     assert "more characters" in error["detail"]
     assert error["detail"].endswith("(userName is compared case-insensitively)")
@@ -212,7 +214,7 @@ async def test_bulk_failures_are_journaled_before_the_next_chunk_runs(
             yield batch
 
     monkeypatch.setattr(Store, "batch", crashing)
-    operations = [
+    operations: list[dict[str, Any]] = [
         {"method": "DELETE", "path": "/Users/gone-1"},
         {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"schemas": [USER_SCHEMA]}},
         {"method": "DELETE", "path": "/Users/gone-2"},
@@ -304,7 +306,7 @@ async def test_if_match_matches_any_tag_of_a_list(scim: Scim, header: str, statu
     resp = await scim.request("PATCH", f"/Users/{user['id']}", body, {"If-Match": header})
     assert resp.status == status, await resp.text()
     if status == 412:
-        assert_error(await resp.json(content_type=None), 412)
+        assert_scim_error(await resp.json(content_type=None), 412)
 
 
 @pytest.mark.parametrize(
@@ -329,7 +331,7 @@ async def test_a_body_of_another_media_type_is_415(
     )
     assert resp.status == 415, await resp.text()
     error = await resp.json(content_type=None)
-    assert_error(error, 415)
+    assert_scim_error(error, 415)
     assert "application/scim+json" in error["detail"] and "application/json" in error["detail"]
     assert (await scim.call("GET", "/Users"))["totalResults"] == 1
 

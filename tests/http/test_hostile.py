@@ -14,7 +14,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import PATCH_SCHEMA, USER_SCHEMA, Scim, assert_error
+from tests.support import PATCH_SCHEMA, USER_SCHEMA, assert_scim_error
+from tests.support.scim import Scim
 
 
 async def _status(scim: Scim, method: str, path: str, **kw: Any) -> tuple[int, Any]:
@@ -26,7 +27,7 @@ async def _status(scim: Scim, method: str, path: str, **kw: Any) -> tuple[int, A
     if resp.status >= 400:
         assert resp.content_type == "application/scim+json"
         doc = json.loads(body)
-        assert_error(doc, resp.status, doc.get("scimType"))
+        assert_scim_error(doc, resp.status, doc.get("scimType"))
         return resp.status, doc
     return resp.status, json.loads(body) if body else None
 
@@ -196,7 +197,7 @@ async def test_unicode_names_equal_after_nfc_casefold_collide(
     created = await scim.create_user(first)
     assert created["userName"] == first, "stored exactly as sent"
     body = {"schemas": [USER_SCHEMA], "userName": second}
-    assert_error(await scim.call("POST", "/Users", body, status=409), 409, "uniqueness")
+    assert_scim_error(await scim.call("POST", "/Users", body, status=409), 409, "uniqueness")
     found = await scim.call("GET", f"/Users?filter={quote(f'userName eq {json.dumps(second)}')}")
     assert [u["id"] for u in found["Resources"]] == [created["id"]]
 
@@ -207,7 +208,7 @@ async def test_unicode_look_alikes_with_invisible_characters_are_refused(
 ) -> None:
     await scim.create_user(first)
     body = {"schemas": [USER_SCHEMA], "userName": second}
-    assert_error(await scim.call("POST", "/Users", body, status=400), 400, "invalidSyntax")
+    assert_scim_error(await scim.call("POST", "/Users", body, status=400), 400, "invalidSyntax")
     assert (await scim.call("GET", "/Users"))["totalResults"] == 1
 
 

@@ -10,7 +10,8 @@ from aiohttp.test_utils import TestClient
 
 from scimlite.keys import STORE
 from scimlite.settings import Settings
-from tests.conftest import USER_SCHEMA, Scim, assert_error
+from tests.support import USER_SCHEMA, assert_scim_error
+from tests.support.scim import Scim
 
 
 async def test_healthz_needs_no_token(client: TestClient[Any, Any]) -> None:
@@ -37,7 +38,7 @@ async def test_bad_credentials_are_401_with_www_authenticate(
     assert resp.status == 401
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     assert resp.content_type == "application/scim+json"
-    assert_error(await resp.json(content_type=None), 401)
+    assert_scim_error(await resp.json(content_type=None), 401)
 
 
 async def test_right_prefix_wrong_secret_is_401(scim: Scim) -> None:
@@ -61,14 +62,14 @@ async def test_token_use_is_recorded(scim: Scim) -> None:
 
 async def test_unknown_scim_route_is_scim_404(scim: Scim) -> None:
     body = await scim.call("GET", "/Widgets", status=404)
-    assert_error(body, 404)
+    assert_scim_error(body, 404)
 
 
 async def test_wrong_method_is_scim_405(scim: Scim) -> None:
     resp = await scim.request("DELETE", "/Users")
     assert resp.status == 405
     assert resp.content_type == "application/scim+json"
-    assert_error(await resp.json(content_type=None), 405)
+    assert_scim_error(await resp.json(content_type=None), 405)
     assert "POST" in resp.headers["Allow"]
 
 
@@ -84,7 +85,7 @@ async def test_body_over_the_limit_is_413_and_the_server_lives(
     big = json.dumps({"schemas": [USER_SCHEMA], "userName": "x" * 10_000})
     resp = await client.post("/scim/v2/Users", data=big, headers=headers)
     assert resp.status == 413
-    assert_error(await resp.json(content_type=None), 413)
+    assert_scim_error(await resp.json(content_type=None), 413)
     ok = await client.get("/scim/v2/Users", headers=headers)
     assert ok.status == 200
     assert (await ok.json(content_type=None))["totalResults"] == 0
@@ -100,7 +101,7 @@ async def test_unexpected_failure_is_500_without_internals(
     resp = await scim.request("GET", "/Users/abc")
     assert resp.status == 500
     body = await resp.json(content_type=None)
-    assert_error(body, 500)
+    assert_scim_error(body, 500)
     assert "secret internal detail" not in await resp.text()
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests import oracle
-from tests.conftest import PATCH_SCHEMA, Scim, assert_error, sample
+from tests.support import PATCH_SCHEMA, assert_scim_error, sample
+from tests.support.scim import Scim
 
 # Placeholder ids in the vendors' examples.
 ENTRA_MEMBER = "f648f8d5ea4e4cd38e9c"
@@ -77,7 +78,7 @@ async def test_entra_user_lifecycle(scim: Scim) -> None:
     found = await _find(scim, "/Users", query)
     assert [u["id"] for u in found["Resources"]] == [user["id"]]
     missing = await scim.call("GET", "/Users/5171a35d82074e068ce2", status=404)
-    assert_error(missing, 404)
+    assert_scim_error(missing, 404)
     oracle.error(missing)
 
     patched = await _patch(scim, path, "entra/update_user_multi_valued.json")
@@ -165,7 +166,7 @@ async def test_okta_user_lifecycle(scim: Scim) -> None:
     assert user["externalId"] == "00ujl29u0le5T6Aj10h7"
     # Okta expects a 409 when the user already exists.
     again = await scim.call("POST", "/Users", create, status=409)
-    assert_error(again, 409, "uniqueness")
+    assert_scim_error(again, 409, "uniqueness")
     oracle.error(again)
 
     page = await _find(scim, "/Users", exists, startIndex="1", count="100")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Scim, assert_error
+from tests.support import assert_scim_error
+from tests.support.scim import Scim
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
@@ -86,7 +87,7 @@ async def test_start_beyond_the_end_is_an_empty_page(scim: Scim) -> None:
 )
 async def test_unusable_paging_numbers_are_400(scim: Scim, query: str) -> None:
     body = await scim.call("GET", f"/Users?{query}", status=400)
-    assert_error(body, 400, "invalidValue")
+    assert_scim_error(body, 400, "invalidValue")
 
 
 @pytest.mark.parametrize(
@@ -136,4 +137,4 @@ async def test_group_display_name_filter(scim: Scim) -> None:
 async def test_unanswerable_filters_are_400_never_a_full_list(scim: Scim, filter_: str) -> None:
     await make_users(scim, 2)
     body = await scim.call("GET", "/Users", params={"filter": filter_}, status=400)
-    assert_error(body, 400, "invalidFilter")
+    assert_scim_error(body, 400, "invalidFilter")

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SAMPLES, Scim, assert_error, patch_ops
-
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+from tests.support import ENTERPRISE_SCHEMA, SAMPLES, assert_scim_error, patch_ops
+from tests.support.scim import Scim
 
 
 def idp_sample(name: str, **ids: str) -> Any:
@@ -53,9 +52,9 @@ async def test_entra_manager_as_bare_id(scim: Scim) -> None:
     patched = await scim.call(
         "PATCH",
         f"/Users/{user['id']}",
-        patch_ops({"op": "Add", "path": f"{ENTERPRISE}:manager", "value": boss["id"]}),
+        patch_ops({"op": "Add", "path": f"{ENTERPRISE_SCHEMA}:manager", "value": boss["id"]}),
     )
-    assert patched[ENTERPRISE]["manager"]["value"] == boss["id"]
+    assert patched[ENTERPRISE_SCHEMA]["manager"]["value"] == boss["id"]
 
 
 async def test_entra_replace_work_email_creates_it(scim: Scim) -> None:
@@ -83,7 +82,7 @@ async def test_a_failing_operation_rolls_back_the_earlier_ones(scim: Scim) -> No
         ),
         status=400,
     )
-    assert_error(error, 400, "invalidValue")
+    assert_scim_error(error, 400, "invalidValue")
     current = await scim.call("GET", f"/Users/{user['id']}")
     assert current["title"] == "Before"
     assert current["meta"]["version"] == 'W/"1"'
@@ -114,7 +113,7 @@ async def test_bad_operations_are_400_with_scim_type(
 ) -> None:
     user = await scim.create_user("bad@example.com")
     error = await scim.call("PATCH", f"/Users/{user['id']}", patch_ops(operation), status=400)
-    assert_error(error, 400, scim_type)
+    assert_scim_error(error, 400, scim_type)
 
 
 async def test_patch_unknown_user_is_404(scim: Scim) -> None:
@@ -124,7 +123,7 @@ async def test_patch_unknown_user_is_404(scim: Scim) -> None:
         patch_ops({"op": "replace", "path": "title", "value": "x"}),
         status=404,
     )
-    assert_error(error, 404)
+    assert_scim_error(error, 404)
 
 
 async def test_patch_with_stale_if_match_is_412(scim: Scim) -> None:
@@ -141,7 +140,7 @@ async def test_patch_with_stale_if_match_is_412(scim: Scim) -> None:
         status=412,
         headers={"If-Match": 'W/"1"'},
     )
-    assert_error(error, 412)
+    assert_scim_error(error, 412)
 
 
 async def test_entra_add_and_remove_members(scim: Scim) -> None:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import USER_SCHEMA, Scim, assert_error
+from tests.support import ENTERPRISE_SCHEMA, USER_SCHEMA, assert_scim_error
+from tests.support.scim import Scim
 
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 
@@ -24,7 +24,7 @@ async def people(scim: Scim) -> list[dict[str, Any]]:
     for login, display, family in rows:
         attrs: dict[str, Any] = {
             "emails": [{"value": f"{login}@x.example", "type": "work"}],
-            ENTERPRISE: {"department": f"D-{login}"},
+            ENTERPRISE_SCHEMA: {"department": f"D-{login}"},
         }
         if display:
             attrs["displayName"] = display
@@ -69,7 +69,7 @@ async def test_sort_by(scim: Scim, query: str, expected: list[str]) -> None:
 
 async def test_bad_sort_order_is_400(scim: Scim) -> None:
     body = await scim.call("GET", "/Users?sortBy=userName&sortOrder=sideways", status=400)
-    assert_error(body, 400, "invalidValue")
+    assert_scim_error(body, 400, "invalidValue")
 
 
 async def test_sorted_pages_walk_without_gaps(scim: Scim) -> None:
@@ -102,8 +102,8 @@ async def test_sorted_pages_walk_without_gaps(scim: Scim) -> None:
             id="id-and-schemas-always-returned",
         ),
         pytest.param(
-            f"attributes={ENTERPRISE}:department",
-            {ENTERPRISE},
+            f"attributes={ENTERPRISE_SCHEMA}:department",
+            {ENTERPRISE_SCHEMA},
             {"userName"},
             id="extension-attribute",
         ),
@@ -141,7 +141,7 @@ async def test_excluding_members_still_answers_the_group(scim: Scim) -> None:
 
 async def test_unknown_projection_attribute_is_400(scim: Scim) -> None:
     body = await scim.call("GET", "/Users?attributes=nonsense", status=400)
-    assert_error(body, 400, "invalidValue")
+    assert_scim_error(body, 400, "invalidValue")
 
 
 async def test_post_search_takes_a_search_request(scim: Scim) -> None:
@@ -163,7 +163,7 @@ async def test_post_search_with_a_bad_filter_is_400(scim: Scim) -> None:
     body = await scim.call(
         "POST", "/Users/.search", {"schemas": [SEARCH], "filter": "((("}, status=400
     )
-    assert_error(body, 400, "invalidFilter")
+    assert_scim_error(body, 400, "invalidFilter")
 
 
 async def test_etag_header_matches_meta_version(scim: Scim) -> None:
@@ -196,7 +196,7 @@ async def test_stale_if_match_is_412_and_changes_nothing(scim: Scim, method: str
         status=412,
         headers={"If-Match": 'W/"1"'},
     )
-    assert_error(error, 412)
+    assert_scim_error(error, 412)
     current = await scim.call("GET", f"/Users/{user['id']}")
     assert current["title"] == "v2"
 
@@ -257,7 +257,7 @@ async def test_root_search_with_a_filter_no_type_has_is_400(scim: Scim) -> None:
     body = await scim.call(
         "POST", "/.search", {"schemas": [SEARCH], "filter": 'zzz eq "1"'}, status=400
     )
-    assert_error(body, 400, "invalidFilter")
+    assert_scim_error(body, 400, "invalidFilter")
 
 
 async def walk_with_cursor(scim: Scim, query: str) -> list[str]:
@@ -311,9 +311,9 @@ async def test_keyset_cursor_skips_nothing_when_earlier_rows_are_deleted(scim: S
 )
 async def test_foreign_cursor_is_400_invalid_cursor(scim: Scim, cursor: str) -> None:
     body = await scim.call("GET", "/Users", params={"cursor": cursor}, status=400)
-    assert_error(body, 400, "invalidCursor")
+    assert_scim_error(body, 400, "invalidCursor")
 
 
 async def test_cursor_with_start_index_is_400(scim: Scim) -> None:
     body = await scim.call("GET", "/Users", params={"cursor": "", "startIndex": "1"}, status=400)
-    assert_error(body, 400, "invalidValue")
+    assert_scim_error(body, 400, "invalidValue")

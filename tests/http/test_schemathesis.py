@@ -21,7 +21,8 @@ from schemathesis.checks import not_a_server_error
 from scimlite import openapi
 from scimlite.app import create_scim_app
 from scimlite.settings import Settings
-from tests.live import ThreadedApp, assert_scim_error, request
+from tests.support import ANY_SCIM_TYPE, assert_scim_error, request
+from tests.support.threaded import ThreadedApp
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +60,11 @@ def test_openapi_json_is_public_and_documents_every_scim_route(live: ThreadedApp
     assert not undocumented
 
 
-def _scim_errors_only(ctx: Any, response: Response, case: Case) -> bool | None:
+def _scim_errors_only(ctx: Any, response: Response, case: Case[Any]) -> bool | None:
     """Every error under /scim/v2 is a SCIM Error body (RFC 7644 §3.12)."""
     if response.status_code >= 400:
         headers = {k.lower(): v[0] for k, v in response.headers.items()}
-        assert_scim_error(response.status_code, headers, response.content)
+        assert_scim_error(response.content, response.status_code, ANY_SCIM_TYPE, headers=headers)
     return None
 
 
@@ -108,7 +109,7 @@ def test_api_never_fails_and_errors_are_scim(
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    def check(case: Case) -> None:
+    def check(case: Case[Any]) -> None:
         response = case.call(base_url=f"{live.url}/scim/v2", headers=auth)
         case.validate_response(response, checks=[not_a_server_error, _scim_errors_only])
 

@@ -18,7 +18,8 @@ from scimlite.app import create_app
 from scimlite.keys import STORE
 from scimlite.ratelimit import FailureLimiter, retry_after
 from scimlite.settings import Settings
-from tests.conftest import Scim, assert_error
+from tests.support import assert_scim_error
+from tests.support.scim import Scim
 
 
 async def test_secrets_never_reach_the_log_but_token_names_do(
@@ -97,7 +98,7 @@ async def test_failed_auth_is_throttled_but_a_valid_token_always_works(scim: Sci
     assert resp.status == 429
     assert resp.content_type == "application/scim+json"
     assert 1 <= int(resp.headers["Retry-After"]) <= 60
-    assert_error(await resp.json(), 429)
+    assert_scim_error(await resp.json(), 429)
     missing = await scim.client.get("/scim/v2/Users")  # no header at all counts too
     assert missing.status == 429
     # The real IdP shares the address (a proxy, a NAT): it is never locked out.
@@ -118,6 +119,7 @@ def test_limiter_window_retry_after_and_memory_bound() -> None:
     wait = limiter.failed("a")
     # Throttled failures count too: the last two (at +4 s and +8 s) must age out to one.
     assert wait == pytest.approx(6)
+    assert wait is not None
     assert retry_after(wait) == "6" and retry_after(0.2) == "1"
     assert limiter.failed("b") is None, "addresses are counted apart"
     now[0] += 6

@@ -16,7 +16,8 @@ from scimlite.keys import STORE
 from scimlite.scim.filter import parse_filter
 from scimlite.scim.schema import USER_RESOURCE
 from scimlite.store import ListQuery, Store, _rare_phrases
-from tests.conftest import USER_SCHEMA, Scim, patch_ops
+from tests.support import USER_SCHEMA, patch_ops
+from tests.support.scim import Scim
 
 Found = Callable[[str], Awaitable[list[str]]]
 

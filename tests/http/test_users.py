@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from scimlite.settings import Settings
-from tests.conftest import USER_SCHEMA, Scim, assert_error, sample
-
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+from tests.support import ENTERPRISE_SCHEMA, USER_SCHEMA, assert_scim_error, sample
+from tests.support.scim import Scim
 
 # The seed README's example request, verbatim.
 SEED_CREATE = {
@@ -49,7 +48,7 @@ async def test_every_rfc7643_user_attribute_round_trips(scim: Scim) -> None:
     for key, value in expected.items():
         if key != "schemas":
             assert fetched[key] == value, key
-    assert set(fetched["schemas"]) == {USER_SCHEMA, ENTERPRISE}
+    assert set(fetched["schemas"]) == {USER_SCHEMA, ENTERPRISE_SCHEMA}
 
 
 async def test_password_is_accepted_and_never_returned(scim: Scim) -> None:
@@ -69,7 +68,7 @@ async def test_password_is_not_stored(scim: Scim, settings: Settings) -> None:
 
 async def test_get_unknown_user_is_404(scim: Scim) -> None:
     body = await scim.call("GET", "/Users/does-not-exist", status=404)
-    assert_error(body, 404)
+    assert_scim_error(body, 404)
 
 
 async def test_put_replaces_the_user_and_bumps_version(scim: Scim) -> None:
@@ -109,7 +108,7 @@ async def test_put_unknown_user_is_404(scim: Scim) -> None:
     body = await scim.call(
         "PUT", "/Users/nope", {"schemas": [USER_SCHEMA], "userName": "x"}, status=404
     )
-    assert_error(body, 404)
+    assert_scim_error(body, 404)
 
 
 async def test_delete_answers_204_then_404(scim: Scim) -> None:
@@ -117,7 +116,7 @@ async def test_delete_answers_204_then_404(scim: Scim) -> None:
     await scim.call("DELETE", f"/Users/{created['id']}", status=204)
     await scim.call("GET", f"/Users/{created['id']}", status=404)
     body = await scim.call("DELETE", f"/Users/{created['id']}", status=404)
-    assert_error(body, 404)
+    assert_scim_error(body, 404)
 
 
 @pytest.mark.parametrize(
@@ -132,7 +131,7 @@ async def test_duplicate_user_name_is_409_uniqueness(scim: Scim, taken: str) -> 
     body = await scim.call(
         "POST", "/Users", {"schemas": [USER_SCHEMA], "userName": taken}, status=409
     )
-    assert_error(body, 409, "uniqueness")
+    assert_scim_error(body, 409, "uniqueness")
 
 
 async def test_put_onto_another_users_name_is_409_and_changes_nothing(scim: Scim) -> None:
@@ -147,7 +146,7 @@ async def test_put_onto_another_users_name_is_409_and_changes_nothing(scim: Scim
         },
         status=409,
     )
-    assert_error(body, 409, "uniqueness")
+    assert_scim_error(body, 409, "uniqueness")
     again = await scim.call("GET", f"/Users/{second['id']}")
     assert again["userName"] == "second@example.com"
     assert again["meta"]["version"] == 'W/"1"'
@@ -164,7 +163,7 @@ async def test_unicode_user_names_are_unique_after_nfc_and_casefold(scim: Scim) 
         },
         status=409,
     )
-    assert_error(body, 409, "uniqueness")
+    assert_scim_error(body, 409, "uniqueness")
 
 
 BAD_BODIES: list[Any] = [
@@ -216,7 +215,7 @@ async def test_bad_user_bodies_get_scim_errors_and_create_nothing(
     scim: Scim, body: Any, status: int, scim_type: str
 ) -> None:
     error = await scim.call("POST", "/Users", body, status=status)
-    assert_error(error, status, scim_type)
+    assert_scim_error(error, status, scim_type)
     listing = await scim.call("GET", "/Users")
     assert listing["totalResults"] == 0
 
@@ -237,7 +236,7 @@ async def test_unparsable_bodies_are_400_invalid_syntax(scim: Scim, raw: bytes) 
         headers={**scim.headers, "Content-Type": "application/scim+json"},
     )
     assert resp.status == 400
-    assert_error(await resp.json(content_type=None), 400, "invalidSyntax")
+    assert_scim_error(await resp.json(content_type=None), 400, "invalidSyntax")
 
 
 async def test_plain_application_json_is_accepted(scim: Scim) -> None:
@@ -271,9 +270,11 @@ async def test_entra_string_booleans_are_read_as_booleans(scim: Scim) -> None:
 
 
 async def test_entra_bare_manager_id_is_normalised(scim: Scim) -> None:
-    created = await scim.create_user("mgr@example.com", **{ENTERPRISE: {"manager": "boss-1"}})
-    assert created[ENTERPRISE]["manager"] == {"value": "boss-1"}
-    assert ENTERPRISE in created["schemas"]
+    created = await scim.create_user(
+        "mgr@example.com", **{ENTERPRISE_SCHEMA: {"manager": "boss-1"}}
+    )
+    assert created[ENTERPRISE_SCHEMA]["manager"] == {"value": "boss-1"}
+    assert ENTERPRISE_SCHEMA in created["schemas"]
 
 
 async def test_unknown_attributes_are_ignored(scim: Scim) -> None:

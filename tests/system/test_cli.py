@@ -11,7 +11,7 @@ import pytest
 
 from scimlite import __version__
 from scimlite.cli import main
-from tests.serverproc import ServerProcess
+from tests.support.process import ServerProcess
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -20,7 +20,7 @@ from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 
 from tests import oracle
-from tests.serverproc import ServerProcess
+from tests.support.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 FAILING = frozenset({Status.ERROR, Status.CRITICAL})

@@ -22,12 +22,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import PATCH_SCHEMA
-from tests.live import create_token
-from tests.serverproc import ServerProcess
+from tests.support import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, create_token
+from tests.support.process import ServerProcess
 
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 CLIENTS = 16
 TEAMS = 3
 CRASHES = 4
@@ -86,7 +83,7 @@ class Client:
         async with session.request(
             method, f"{self.base}/scim/v2{path}", json=body, headers=self.headers
         ) as resp:
-            payload = await resp.json(content_type=None)
+            payload: dict[str, Any] | None = await resp.json(content_type=None)
             assert resp.status in (200, 201), (method, path, resp.status, payload)
             return payload
 
@@ -94,7 +91,12 @@ class Client:
         name = f"c{self.n}-{time.monotonic_ns()}@crash.example"
         content = (f"User {self.n}", "v0")
         self.ledger.pending_creates.add(name)
-        body = {"schemas": [USER], "userName": name, "displayName": content[0], "title": "v0"}
+        body = {
+            "schemas": [USER_SCHEMA],
+            "userName": name,
+            "displayName": content[0],
+            "title": "v0",
+        }
         created = await self._call(session, "POST", "/Users", body)
         assert created is not None
         self.ledger.pending_creates.discard(name)
@@ -109,7 +111,7 @@ class Client:
         expect.pending.append(content)
         user = key.split(":", 1)[1]
         body = {
-            "schemas": [USER],
+            "schemas": [USER_SCHEMA],
             "userName": f"renamed-{user}@crash.example",
             "displayName": content[0],
             "title": content[1],
@@ -176,7 +178,7 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     teams: list[str] = []
     async with aiohttp.ClientSession(headers=headers) as session:
         for i in range(TEAMS):
-            body = {"schemas": [GROUP], "displayName": f"team {i}"}
+            body = {"schemas": [GROUP_SCHEMA], "displayName": f"team {i}"}
             async with session.post(f"{server.base}/scim/v2/Groups", json=body) as resp:
                 assert resp.status == 201
                 teams.append((await resp.json(content_type=None))["id"])

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from scimlite import __version__
-from tests.live import free_port
-from tests.serverproc import ServerProcess, serving
+from tests.support import free_port
+from tests.support.process import ServerProcess, serving
 
 REPO = Path(__file__).resolve().parents[2]
 WHEEL = f"scimlite-{__version__}-py3-none-any.whl"
@@ -83,15 +83,16 @@ def test_wheel_ships_templates_static_and_the_demo_directory(dist: Path) -> None
 def test_wheel_in_a_fresh_venv_serves_on_first_run(dist: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", venv], tmp_path, 120)
+    pip: list[str | Path]
     pip = [venv / "bin" / "python", "-m", "pip", "install", "-q", "--find-links", dist]
     _run([*pip, f"scimlite=={__version__}"], tmp_path, 600)
     home = tmp_path / "home"  # no checkout anywhere near: cwd is an empty folder
     home.mkdir()
     assert _run([venv / "bin" / "scimlite", "--version"], home, 60) == f"scimlite {__version__}\n"
-    module = [venv / "bin" / "python", "-m", "scimlite", "--version"]
+    module: list[str | Path] = [venv / "bin" / "python", "-m", "scimlite", "--version"]
     assert _run(module, home, 60) == f"scimlite {__version__}\n"
     port = free_port()
-    command = [venv / "bin" / "scimlite", "serve"]
+    command: list[str | Path] = [venv / "bin" / "scimlite", "serve"]
     with serving(command, port=port, cwd=home, env={"SCIMLITE_PORT": str(port)}) as srv:
         assert "created scimlite.db" in srv.lines[0]
         _console_and_scim_work(srv)
@@ -103,7 +104,7 @@ def test_single_file_binary_serves_and_stops_cleanly(dist: Path, tmp_path: Path)
     shutil.copy2(dist / "scimlite", binary)  # alone, as a download would be
     assert _run([binary, "--version"], tmp_path, 60) == f"scimlite {__version__}\n"
     port = free_port()
-    command = [binary, "serve", "--port", str(port), "--db", tmp_path / "one.db"]
+    command: list[str | Path] = [binary, "serve", "--port", str(port), "--db", tmp_path / "one.db"]
     with serving(command, port=port, cwd=tmp_path) as srv:
         assert srv.request("GET", "/healthz", token=None)[:2] == (200, "application/json")
         _console_and_scim_work(srv)

@@ -11,8 +11,8 @@ import pytest
 from scimlite import __version__, cli
 from scimlite.banner import banner, is_loopback
 from scimlite.settings import Settings
-from tests.live import free_port
-from tests.serverproc import serving
+from tests.support import free_port
+from tests.support.process import serving
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "sl_0123abcd_secret"

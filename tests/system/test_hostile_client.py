@@ -24,13 +24,16 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.live import ERROR_SCHEMA, SCIM_JSON, create_token
-from tests.serverproc import ServerProcess
+from tests.support import (
+    ANY_SCIM_TYPE,
+    PATCH_SCHEMA,
+    USER_SCHEMA,
+    assert_scim_error,
+    create_token,
+)
+from tests.support.process import ServerProcess
 
 pytestmark = pytest.mark.slow
-
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 class Hostile:
@@ -97,13 +100,10 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
         assert secret.split("_", 2)[2][:12] not in output, output
 
 
-def _assert_scim_error(status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+def _assert_client_error(status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """A 4xx, in RFC 7644 §3.12 form."""
     assert 400 <= status < 500, (status, body[:300])
-    assert headers.get("content-type", "").split(";")[0] == SCIM_JSON, (status, headers, body)
-    doc: dict[str, Any] = json.loads(body)
-    assert doc["schemas"] == [ERROR_SCHEMA] and doc["status"] == str(status), doc
-    assert isinstance(doc.get("detail"), str) and doc["detail"], doc
-    return doc
+    return assert_scim_error(body, status, ANY_SCIM_TYPE, headers=headers)
 
 
 def _alive(hostile: Hostile) -> None:
@@ -144,7 +144,7 @@ def test_a_malformed_credential_is_401_or_429_and_leaves_no_trace(
         body=body if method != "GET" else b"",
     )
     assert status in (401, 429)  # 429 once this address has failed too often
-    _assert_scim_error(status, headers, raw)
+    _assert_client_error(status, headers, raw)
     assert hostile.journal_rows() == before
     _alive(hostile)
 
@@ -163,14 +163,14 @@ def test_an_oversized_header_never_logs_the_token(hostile: Hostile, header: byte
         value = b"scimlite_session=" + hostile.token.encode() + b"y" * 9000
     status, headers, raw = hostile.request("GET", "/scim/v2/Users", headers=[(header, value)])
     assert 400 <= status < 500
-    _assert_scim_error(status, headers, raw)
+    _assert_client_error(status, headers, raw)
     _alive(hostile)
 
 
 def test_an_oversized_request_line_is_a_scim_error(hostile: Hostile) -> None:
     target = "/scim/v2/Users?filter=" + "x" * 9000 + hostile.token
     status, headers, raw = hostile.request("GET", target, token=True)
-    _assert_scim_error(status, headers, raw)
+    _assert_client_error(status, headers, raw)
     _alive(hostile)
 
 
@@ -189,7 +189,7 @@ def test_a_malformed_header_is_a_scim_error(hostile: Hostile, raw_header: bytes)
         + raw_header
         + b"\r\nConnection: close\r\n\r\n"
     )
-    _assert_scim_error(status, headers, raw)
+    _assert_client_error(status, headers, raw)
     _alive(hostile)
 
 
@@ -208,7 +208,7 @@ def test_control_characters_cannot_forge_a_log_line(
 ) -> None:
     status, headers, raw = hostile.request("DELETE", path.replace(" ", "%20"), token=token)
     assert status in ((404,) if token else (401, 429))
-    _assert_scim_error(status, headers, raw)
+    _assert_client_error(status, headers, raw)
     for line in hostile.server.lines:
         assert not line.startswith(("forged", "2026-12-03T00:00:00 INFO")), line
         assert "\x1b" not in line and "\x00" not in line
@@ -232,7 +232,7 @@ def test_pathological_filters_are_answered_or_refused_never_500(
         "GET", "/scim/v2/Users?count=5&filter=" + quote(text), token=True
     )
     if status != 200:
-        _assert_scim_error(status, headers, raw)
+        _assert_client_error(status, headers, raw)
     _alive(hostile)
 
 
@@ -256,7 +256,7 @@ def test_pathological_patches_are_refused_cleanly_and_change_nothing(hostile: Ho
     ]
     for body in bodies:
         status, headers, raw = hostile.request("PATCH", path, body=body, token=True)
-        _assert_scim_error(status, headers, raw)
+        _assert_client_error(status, headers, raw)
     status, _, raw = hostile.request("GET", path, token=True)
     assert json.loads(raw)["meta"]["version"] == created["meta"]["version"]
 

@@ -7,7 +7,8 @@ text fails here the day it is added.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import cast
 
 import pytest
 
@@ -44,7 +45,7 @@ def _arguments(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 
 
 def test_the_walk_finds_every_documented_command() -> None:
-    names = {" ".join(p.values[0]) for p in COMMANDS}
+    names = {" ".join(cast(tuple[str, ...], p.values[0])) for p in COMMANDS}
     expected = {"", "serve", "demo", "demo-db", "token", "token create", "token list"}
     assert expected | {"token revoke"} <= names
 
@@ -78,7 +79,9 @@ def test_help_prints_usage_and_every_option(
     out = capsys.readouterr().out
     assert out.startswith(f"usage: {' '.join(('scimlite', *path))} ")
     for action in _arguments(parser):
-        shown = action.option_strings or [action.metavar or action.dest]
+        shown: Sequence[str | tuple[str, ...]] = action.option_strings or [
+            action.metavar or action.dest
+        ]
         assert all(str(s) in out for s in shown), f"{shown} missing from:\n{out}"
         assert action.help is not None and action.help.split()[0] in out
     for sub in parser._actions:

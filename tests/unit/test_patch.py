@@ -29,8 +29,8 @@ from scimlite.scim.schema import (
     ResourceType,
     Schema,
 )
+from tests.support import SAMPLES, sample
 
-SAMPLES = Path(__file__).parents[1] / "samples"
 ENT = ENTERPRISE_USER_SCHEMA
 GROUP_ID = "abf4dd94-a4c0-4f67-89c9-76b03340cb9b"
 
@@ -226,10 +226,6 @@ def test_parse_patch_rejects(request_body: object, scim_type: str) -> None:
 
 
 # --- real IdP request bodies -------------------------------------------------------------
-
-
-def sample(name: str) -> Any:
-    return json.loads((SAMPLES / name).read_text())
 
 
 def with_ent(doc: dict[str, Any], **ent: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The console end to end in Debian's headless Chromium, driven by Playwright.
 
-The server runs for real on a loopback port, in its own thread and event loop; the
-browser (sync Playwright API) and the SCIM calls (urllib) run in the test's thread.
+The server runs for real on a loopback port, in its own thread and event loop
+(tests.support.threaded); the browser (sync Playwright API) and the SCIM calls (raw HTTP)
+run in the test's thread.
 Without /usr/bin/chromium these tests skip, except under CI (`CI` set), where they fail.
 Screenshots go to $SCIMLITE_SCREENSHOTS when set (docs/console.md says how to refresh
 docs/screenshots), else to a pytest temporary directory.
@@ -9,25 +10,19 @@ docs/screenshots), else to a pytest temporary directory.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import threading
-import urllib.error
-import urllib.request
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from aiohttp import web
 
-from scimlite.app import create_app
 from scimlite.keys import STORE
 from scimlite.settings import Settings
-from tests.conftest import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA
+from tests.support import GROUP_SCHEMA, PATCH_SCHEMA, SCIM_JSON, USER_SCHEMA, request
+from tests.support.threaded import ThreadedApp
 
 pytestmark = pytest.mark.browser
 
@@ -57,55 +52,30 @@ except ImportError:  # pragma: no cover - depends on the machine
     _unavailable("playwright is not installed")
 
 
-@dataclass
 class Live:
-    """A running scimlite: its base URL and a way to run coroutines on its loop."""
+    """A running scimlite: its base URL, its app, and a way to run coroutines on its loop."""
 
-    url: str
-    app: web.Application
-    loop: asyncio.AbstractEventLoop
+    def __init__(self, server: ThreadedApp) -> None:
+        self.server = server
+        self.url = server.url
+        assert server.runner is not None
+        self.app = server.runner.app
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+        return self.server.run(coro)
 
     def scim(self, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.url}/scim/v2{path}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as resp:  # loopback only
-                raw = resp.read()
-                return resp.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as exc:
-            with exc:
-                return exc.code, json.loads(exc.read() or b"null")
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": SCIM_JSON}
+        status, _, raw = request(method, f"{self.url}/scim/v2{path}", data, headers, timeout=10)
+        return status, json.loads(raw) if raw else None
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     settings = Settings(db_path=tmp_path_factory.mktemp("browser") / "scimlite.db")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="scimlite-server", daemon=True)
-    thread.start()
-    app = create_app(settings)
-    runner = web.AppRunner(app)
-    server = Live("", app, loop)
-    server.run(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    server.run(site.start())
-    host, port = runner.addresses[0][:2]
-    server.url = f"http://{host}:{port}"
-    try:
-        yield server
-    finally:
-        server.run(runner.cleanup())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    with ThreadedApp(settings) as server:
+        yield Live(server)
 
 
 @pytest.fixture(scope="module")

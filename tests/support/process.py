@@ -13,14 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.live import free_port
+from tests.support import SCIM_JSON, free_port, request
 
 
 class ServerProcess:
@@ -127,16 +125,15 @@ class ServerProcess:
     ) -> tuple[int, str, bytes]:
         """(status, content type, body) of one request; `token="admin"` sends the banner's."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.base}{path}", data=data, method=method)
+        headers = {}
         if token is not None:
-            req.add_header("Authorization", f"Bearer {self.token if token == 'admin' else token}")
+            headers["Authorization"] = f"Bearer {self.token if token == 'admin' else token}"
         if data is not None:
-            req.add_header("Content-Type", "application/scim+json")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return resp.status, resp.headers.get_content_type(), resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers.get_content_type(), exc.read()
+            headers["Content-Type"] = SCIM_JSON
+        status, got, payload = request(method, f"{self.base}{path}", data, headers, timeout=10)
+        # The media type alone, as email.message's get_content_type() reads it.
+        content_type = got.get("content-type", "text/plain").split(";")[0].strip().lower()
+        return status, content_type, payload
 
 
 @contextmanager
