@@ -2,8 +2,8 @@
 
 Invariants for every input: never a 5xx; every 4xx is a SCIM Error body; a rejected write
 changes nothing (the directory tables are compared before and after); the server keeps
-answering. The server runs on its own loop in a thread (tests/support/threaded.py), so these tests are
-plain synchronous hypothesis tests.
+answering. The server runs on its own loop in a thread (tests/support/threaded.py), so these
+tests are plain synchronous hypothesis tests.
 """
 
 from __future__ import annotations
