@@ -4,7 +4,7 @@ Why generate it: resource schemas come from `scim/schema.py`, the same attribute
 that drive parsing, filtering, PATCH and /Schemas, so this document cannot promise an
 attribute the server does not keep. Limits come from `Settings`. It is written for two
 readers: a person wiring up an IdP or a script (summaries, descriptions, examples), and a
-fuzzer (schemathesis reads it in tests/test_schemathesis.py). Pure: no I/O.
+fuzzer (schemathesis reads it in tests/http/test_schemathesis.py). Pure: no I/O.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Values reach SQL only as `?` parameters. Identifiers and JSON paths come only fr
 tables below and from attribute names in `scimlite.scim.schema`, never from input text.
 
 The result must select exactly the resources `scimlite.scim.filter.matches()` accepts
-(tests/test_sqlfilter.py checks this property on random users and filters), so the
+(tests/unit/test_sqlfilter.py checks this property on random users and filters), so the
 semantics are those documented in filter.py. How that holds in SQL:
 - every predicate treats NULL as false: `NOT` is emitted as `NOT coalesce(x, 0)`;
 - ids are server-issued lowercase UUIDs, so a membership id column equals its fold and
@@ -105,7 +105,7 @@ _EMAIL_COLUMNS = {"value": _EMAIL_VALUE, "type": _Value("e.type_ci", folded=True
 # Shortest needle the trigram index can look up (shorter ones match no trigram).
 _TRIGRAM = 3
 # Every user whose values may contain the phrase bound to `?`. users_text's rowid is the
-# user's seq. `u.rowid` here is `u.seq` by another name, kept because tests/test_sqlfilter.py
+# user's seq. `u.rowid` here is `u.seq` by another name, kept because tests/unit/test_sqlfilter.py
 # asserts this text verbatim (to become u.seq when that test changes).
 _TEXT_CANDIDATES = (
     "(u.rowid IN (SELECT rowid FROM users_text WHERE users_text MATCH ?) "

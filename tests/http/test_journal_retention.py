@@ -1,0 +1,66 @@
+"""Journal retention: old rows go, recent rows stay (SCIMLITE_JOURNAL_RETENTION_DAYS)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from scimlite import timeutil
+from scimlite.app import create_app
+from scimlite.keys import STORE
+from scimlite.settings import Settings
+from scimlite.store import Store, WriteContext
+
+
+async def _journal_at(store: Store, *stamps: str) -> None:
+    await store.db.write(
+        lambda conn: conn.executemany(
+            "INSERT INTO journal (at, method, path, status) VALUES (?, 'POST', '/Users', 201)",
+            [(stamp,) for stamp in stamps],
+        )
+    )
+
+
+def _days_ago(days: int) -> str:
+    return timeutil.format_time(datetime.now(UTC) - timedelta(days=days))
+
+
+async def test_prune_removes_rows_before_the_cutoff_only(client: TestClient[Any, Any]) -> None:
+    store = client.app[STORE]
+    await _journal_at(store, _days_ago(200), _days_ago(100), _days_ago(1))
+    removed = await store.prune_journal(_days_ago(90), chunk=1)
+    assert removed == 2
+    assert [e.at[:10] for e in await store.journal()] == [_days_ago(1)[:10]]
+
+
+async def test_the_server_prunes_on_start(aiohttp_client: Any, tmp_path: Path) -> None:
+    settings = Settings(db_path=tmp_path / "r.db", journal_retention_days=30)
+    client = await aiohttp_client(create_app(settings))
+    store = client.app[STORE]
+    await _journal_at(store, _days_ago(31))
+    await store.users.create(
+        {"userName": "kept@example.com"}, None, WriteContext("t", "POST", "/Users")
+    )
+    await client.close()
+    client = await aiohttp_client(create_app(settings))
+    for _ in range(50):  # the pruning task runs in the background after start-up
+        entries = await client.app[STORE].journal()
+        if len(entries) == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert [e.method for e in entries] == ["POST"]
+    assert entries[0].at > _days_ago(1)
+
+
+async def test_retention_zero_keeps_everything(aiohttp_client: Any, tmp_path: Path) -> None:
+    settings = Settings(db_path=tmp_path / "k.db", journal_retention_days=0)
+    client = await aiohttp_client(create_app(settings))
+    await _journal_at(client.app[STORE], _days_ago(3650))
+    await client.close()
+    client = await aiohttp_client(create_app(settings))
+    await asyncio.sleep(0.05)
+    assert len(await client.app[STORE].journal()) == 1
