@@ -165,6 +165,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and flag, in one place so `--help` reads like the README's table;
+    long because it is a declaration, not logic."""
     parser = argparse.ArgumentParser(
         prog="scimlite",
         description="A SCIM 2.0 service provider for users and teams over one SQLite file.",

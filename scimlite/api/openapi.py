@@ -80,6 +80,7 @@ def _query_params() -> list[Json]:
 
 
 def _resource_paths(resource: ResourceType, noun: str) -> Json:
+    """The operations of one resource endpoint, with examples: long because it is data."""
     name = resource.name
     tag = "Users" if resource is USER_RESOURCE else "Groups (teams)"
     patch_examples = {

@@ -141,6 +141,8 @@ PATCH_EXAMPLES: Json = {
 
 
 def components(settings: Settings) -> Json:
+    """The document's shared schemas, parameters and responses: one literal, long because it
+    is data (split further, it would only scatter one description over several functions)."""
     scim_types = [
         "invalidFilter",
         "tooMany",
