@@ -11,9 +11,9 @@ import orjson
 
 from scimlite import timeutil
 from scimlite.scim.diff import clipped
-from scimlite.scim.errors import DETAIL_CHARS, clip
 from scimlite.store.database import Database
 from scimlite.store.records import JournalEntry, JournalQuery, WriteContext
+from scimlite.text import DETAIL_CHARS, clip
 
 
 def record(

@@ -17,9 +17,9 @@ import orjson
 
 from scimlite import timeutil
 from scimlite.scim.diff import diff_docs
-from scimlite.scim.errors import Conflict, NotFound, PreconditionFailed, clip
 from scimlite.scim.filter import Compare, Filter
 from scimlite.store.database import Batch, Database
+from scimlite.store.errors import Conflict, NotFound, StaleVersion
 from scimlite.store.journal import record
 from scimlite.store.kinds import GROUPS, USERS, Kind, row_to_resource
 from scimlite.store.memberships import apply_membership, bump, other_side
@@ -27,29 +27,14 @@ from scimlite.store.records import ListQuery, MembershipChange, Page, Resource, 
 from scimlite.store.rows import fetch_all, fetch_one, fetch_one_sync, marks
 from scimlite.store.sqlfilter import compile_filter, compile_sort, text_phrases
 from scimlite.store.textindex import rare_phrases
-from scimlite.text import fold
+from scimlite.text import clip, fold
 
 T = TypeVar("T")
 
-
-def etag_versions(if_match: str | None) -> set[int] | None:
-    """The versions an If-Match header lists; None when any version matches.
-
-    RFC 7232 §3.1: the header is `*` (any current representation) or a list of entity tags,
-    and matches when any of them does. A tag that is not one of ours matches nothing.
-    """
-    if if_match is None:
-        return None
-    tags = [tag.strip() for tag in if_match.split(",")]
-    if "*" in tags:
-        return None
-    versions: set[int] = set()
-    for tag in tags:
-        try:
-            versions.add(int(tag.removeprefix("W/").strip('"')))
-        except ValueError:
-            continue
-    return versions
+# The versions a conditional write accepts; None: any. A set, not one `int | None`, because
+# RFC 7232 §3.1 lets If-Match list several entity tags, and the write succeeds when the
+# current version is any of them (an empty set: none of the tags was ours, so none matches).
+ExpectedVersions = frozenset[int] | None
 
 
 def _unique_match(f: Filter | None) -> bool:
@@ -271,7 +256,7 @@ class ResourceStore:
         resource_id: str,
         doc: dict[str, Any],
         refs: list[str] | None,
-        if_match: str | None,
+        expected_versions: ExpectedVersions,
         ctx: WriteContext,
         *,
         batch: Batch | None = None,
@@ -286,14 +271,14 @@ class ResourceStore:
             return Update(doc=doc, membership=changes)
 
         return await self.update(
-            resource_id, replace_doc, if_match, ctx, batch=batch, load_refs=load_refs
+            resource_id, replace_doc, expected_versions, ctx, batch=batch, load_refs=load_refs
         )
 
     async def update(
         self,
         resource_id: str,
         change: Callable[[Resource], Update],
-        if_match: str | None,
+        expected_versions: ExpectedVersions,
         ctx: WriteContext,
         *,
         batch: Batch | None = None,
@@ -307,7 +292,7 @@ class ResourceStore:
         k = self._kind
 
         def write(conn: sqlite3.Connection) -> Resource:
-            current = self._current(conn, resource_id, if_match)
+            current = self._current(conn, resource_id, expected_versions)
             update = change(current)
             ctx.quirks.extend(update.quirks)
             stamp = timeutil.now()
@@ -337,7 +322,7 @@ class ResourceStore:
     async def delete(
         self,
         resource_id: str,
-        if_match: str | None,
+        expected_versions: ExpectedVersions,
         ctx: WriteContext,
         *,
         batch: Batch | None = None,
@@ -345,7 +330,7 @@ class ResourceStore:
         k = self._kind
 
         def write(conn: sqlite3.Connection) -> None:
-            current = self._current(conn, resource_id, if_match)
+            current = self._current(conn, resource_id, expected_versions)
             stamp = timeutil.now()
             others = other_side(conn, k, resource_id)
             conn.execute(f"DELETE FROM {k.table} WHERE id = ?", (resource_id,))  # noqa: S608
@@ -356,16 +341,17 @@ class ResourceStore:
         await self._run(batch, write)
 
     def _current(
-        self, conn: sqlite3.Connection, resource_id: str, if_match: str | None
+        self, conn: sqlite3.Connection, resource_id: str, expected: ExpectedVersions
     ) -> Resource:
         k = self._kind
         current = self._fetch_sync(conn, resource_id, load_refs=False)
-        expected = etag_versions(if_match)
-        # RFC 7644 §3.14: a stale If-Match fails; checked inside the write transaction.
+        # RFC 7644 §3.14: a stale version fails; checked inside the write transaction.
         if expected is not None and current.version not in expected:
-            raise PreconditionFailed(
+            named = ", ".join(f'W/"{v}"' for v in sorted(expected))
+            wanted = f"not {named}" if named else "which the request did not name"
+            raise StaleVersion(
                 f'{k.name} {resource_id!r} is at version W/"{current.version}", '
-                f"not {if_match}; re-read it and retry"
+                f"{wanted}; re-read it and retry"
             )
         return current
 

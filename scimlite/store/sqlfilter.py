@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from scimlite.scim.errors import InvalidFilter, InvalidValue
 from scimlite.scim.filter import (
     And,
     AttrPath,
@@ -39,6 +38,7 @@ from scimlite.scim.filter import (
     positive,
 )
 from scimlite.scim.schema import Attribute, ResourceType
+from scimlite.store.errors import UnsupportedFilter, UnsupportedSort
 from scimlite.text import fold
 
 
@@ -289,13 +289,13 @@ class _Compiler:
                 return leaf, "", column
             if top.name == table.membership_attr:
                 if path.sub_attr not in (None, "value"):
-                    raise InvalidFilter(
+                    raise UnsupportedFilter(
                         f'filtering on "{top.name}.{path.sub_attr}" is not supported; '
                         f'filter on "{top.name}.value"'
                     )
                 return leaf, table.membership_opening, table.membership_value
             if top.name == "meta":
-                raise InvalidFilter(
+                raise UnsupportedFilter(
                     f'filtering on "meta.{path.sub_attr}" is not supported; '
                     'filter on "meta.created" or "meta.lastModified"'
                 )
@@ -336,7 +336,7 @@ class _Compiler:
             def scope(path: AttrPath) -> tuple[Attribute, str, _Value]:
                 sub = top.sub(path.attr)
                 if sub is None or sub.name != "value":
-                    raise InvalidFilter(
+                    raise UnsupportedFilter(
                         f'filtering on "{top.name}.{path.attr}" is not supported; '
                         f'filter on "{top.name}.value"'
                     )
@@ -394,7 +394,7 @@ def compile_filter(
     """A WHERE fragment over alias `u` (users) or `g` (groups) and its `?` parameters.
 
     `use_text(phrase)` says whether a substring test may read its candidates from
-    users_text (see text_phrases). Raises InvalidFilter for attributes the store cannot
+    users_text (see text_phrases). Raises UnsupportedFilter for attributes the store cannot
     answer (e.g. members.display): a filter we cannot answer is a 400, never an
     unfiltered list.
     """
@@ -435,17 +435,17 @@ def compile_sort(path: AttrPath, resource: ResourceType) -> str:
     if top.type == "complex" and path.sub_attr is None:
         value = top.sub("value")
         if value is None:
-            raise InvalidValue(f'cannot sort by "{top.name}": name one of its sub-attributes')
+            raise UnsupportedSort(f'cannot sort by "{top.name}": name one of its sub-attributes')
         path, leaf = replace(path, sub_attr=value.name), value
     name = f"{top.name}.{path.sub_attr}" if path.sub_attr else top.name
     if leaf.returned == "never":
-        raise InvalidValue(f'cannot sort by "{name}"')
+        raise UnsupportedSort(f'cannot sort by "{name}"')
     if path.urn is None:
         column = table.columns.get((top.name, path.sub_attr))
         if column is not None:
             return fold_sql(column.expr) if folds(leaf) and not column.folded else column.expr
         if top.name in (table.membership_attr, "meta"):
-            raise InvalidValue(f'cannot sort by "{name}"')
+            raise UnsupportedSort(f'cannot sort by "{name}"')
         if table.alias == "u" and name == "emails.value":
             return _EMAIL_SORT_KEY
     where = _json_path(path.urn, top.name)

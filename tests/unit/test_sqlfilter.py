@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scimlite.scim.errors import InvalidFilter, InvalidValue
 from scimlite.scim.filter import folds, lookup, matches, parse_filter, parse_path
 from scimlite.scim.schema import (
     ENTERPRISE_USER_SCHEMA,
@@ -21,6 +20,7 @@ from scimlite.scim.schema import (
     USER_SCHEMA,
     ResourceType,
 )
+from scimlite.store.errors import UnsupportedFilter, UnsupportedSort
 from scimlite.store.sqlfilter import _TABLES, compile_filter, compile_sort, text_phrases
 from scimlite.store.sqlite.migrations import MIGRATIONS
 from scimlite.store.textindex import index_pending_text
@@ -280,7 +280,7 @@ def test_group_compile_shape() -> None:
 def test_unanswerable_attributes_are_invalid_filters(
     resource: ResourceType, text: str, detail: str
 ) -> None:
-    with pytest.raises(InvalidFilter, match=detail):
+    with pytest.raises(UnsupportedFilter, match=detail):
         compile_filter(parse_filter(text, resource), resource)
 
 
@@ -428,7 +428,7 @@ def test_group_sort() -> None:
     pytest.param("password", id="password"),
 ])  # fmt: skip
 def test_unsortable(path: str) -> None:
-    with pytest.raises(InvalidValue, match="cannot sort by"):
+    with pytest.raises(UnsupportedSort, match="cannot sort by"):
         compile_sort(parse_path(path, USER_RESOURCE).path, USER_RESOURCE)
 
 

@@ -14,8 +14,9 @@ from aiohttp import web
 
 from scimlite.api import SCIM_PREFIX
 from scimlite.api.auth import TOKEN
+from scimlite.api.errors import scim_error
 from scimlite.api.handlers.resources import patch_change
-from scimlite.api.http import base_url, read_json, respond
+from scimlite.api.http import base_url, expected_versions, read_json, respond
 from scimlite.keys import STORE
 from scimlite.scim import bulk, render
 from scimlite.scim import patch as scim_patch
@@ -24,6 +25,7 @@ from scimlite.scim.models import parse_resource
 from scimlite.scim.schema import GROUP_RESOURCE, RESOURCE_TYPES, ResourceType
 from scimlite.store import Resource, ResourceStore, Store, WriteContext
 from scimlite.store.database import Batch
+from scimlite.store.errors import StoreError
 
 # Operations per transaction: one fsync per chunk, and the writer lock is released between
 # chunks so other clients' writes wait for at most one chunk.
@@ -77,6 +79,9 @@ class _Run:
         except ScimError as error:
             self.fail(op, ctx, error, path)
             return
+        except StoreError as refused:
+            self.fail(op, ctx, scim_error(refused), path)
+            return
         self.results.append(result)
 
     def fail(self, op: bulk.BulkOperation, ctx: WriteContext, error: ScimError, path: str) -> None:
@@ -113,7 +118,7 @@ class _Run:
         store = self._resources(resource)
         if op.method == "DELETE":
             assert resource_id is not None
-            await store.delete(resource_id, op.version, ctx, batch=batch)
+            await store.delete(resource_id, expected_versions(op.version), ctx, batch=batch)
             where = render.location(self.base, resource, resource_id)
             return bulk.OperationResult(op, 204, location=where)
         record = await self._write(op, resource, store, resource_id, data, ctx, batch)
@@ -141,7 +146,9 @@ class _Run:
             operations, quirks = scim_patch.parse_patch(data)
             ctx.quirks.extend(quirks)
             change = patch_change(resource, resource_id, operations)
-            return await store.update(resource_id, change, op.version, ctx, batch=batch)
+            return await store.update(
+                resource_id, change, expected_versions(op.version), ctx, batch=batch
+            )
         parsed = parse_resource(resource, data)
         if op.method == "POST":
             ctx.quirks.extend(parsed.quirks)
@@ -149,7 +156,9 @@ class _Run:
         assert resource_id is not None
         refs = parsed.replace_refs(resource)
         ctx.quirks.extend(parsed.quirks)
-        return await store.replace(resource_id, parsed.doc, refs, op.version, ctx, batch=batch)
+        return await store.replace(
+            resource_id, parsed.doc, refs, expected_versions(op.version), ctx, batch=batch
+        )
 
 
 async def post_bulk(request: web.Request) -> web.Response:

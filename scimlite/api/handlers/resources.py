@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from scimlite.api.errors import write_context
-from scimlite.api.http import base_url, read_json, respond
+from scimlite.api.http import base_url, expected_versions, read_json, respond
 from scimlite.api.query import QueryPlan, encode_cursor, plan_query, refs_attr, search_params
 from scimlite.keys import SETTINGS, STORE
 from scimlite.scim import patch as scim_patch
@@ -111,7 +111,7 @@ class ResourceEndpoints:
             request.match_info["id"],
             parsed.doc,
             refs,
-            request.headers.get("If-Match"),
+            expected_versions(request.headers.get("If-Match")),
             ctx,
             load_refs=projection.wants(refs_attr(self.resource)),
         )
@@ -128,7 +128,7 @@ class ResourceEndpoints:
         record = await self._store(request).update(
             resource_id,
             change,
-            request.headers.get("If-Match"),
+            expected_versions(request.headers.get("If-Match")),
             ctx,
             load_refs=projection.wants(refs_attr(self.resource)),
         )
@@ -136,9 +136,9 @@ class ResourceEndpoints:
 
     async def delete(self, request: web.Request) -> web.Response:
         """DELETE /{type}/{id} (RFC 7644 §3.6): 204, memberships go with it."""
-        await self._store(request).delete(
-            request.match_info["id"], request.headers.get("If-Match"), write_context(request)
-        )
+        expected = expected_versions(request.headers.get("If-Match"))
+        resource_id, ctx = request.match_info["id"], write_context(request)
+        await self._store(request).delete(resource_id, expected, ctx)
         return web.Response(status=204)
 
 
