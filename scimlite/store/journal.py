@@ -126,12 +126,6 @@ class JournalQueries:
             if count < chunk:
                 return removed
 
-    async def journal(
-        self, *, resource_id: str | None = None, limit: int = 50
-    ) -> list[JournalEntry]:
-        """The latest rows, newest first (tests read it; the console uses search_journal)."""
-        return await self.search_journal(JournalQuery(resource_id=resource_id, limit=limit))
-
     async def search_journal(self, query: JournalQuery) -> list[JournalEntry]:
         """Journal rows matching every given criterion, newest first, keyset-paged by id."""
         sql, params = journal_sql(query)

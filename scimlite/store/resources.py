@@ -393,6 +393,3 @@ class ResourceStore:
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
-
-    # Until the tests call list_page (they move in another branch): the old name.
-    list = list_page

@@ -105,11 +105,10 @@ _EMAIL_COLUMNS = {"value": _EMAIL_VALUE, "type": _Value("e.type_ci", folded=True
 # Shortest needle the trigram index can look up (shorter ones match no trigram).
 _TRIGRAM = 3
 # Every user whose values may contain the phrase bound to `?`. users_text's rowid is the
-# user's seq. `u.rowid` here is `u.seq` by another name, kept because tests/unit/test_sqlfilter.py
-# asserts this text verbatim (to become u.seq when that test changes).
+# user's seq (textindex.py), and `u.seq` is the users row's rowid (INTEGER PRIMARY KEY).
 _TEXT_CANDIDATES = (
-    "(u.rowid IN (SELECT rowid FROM users_text WHERE users_text MATCH ?) "
-    "OR u.rowid IN (SELECT seq FROM users_text_pending))"
+    "(u.seq IN (SELECT rowid FROM users_text WHERE users_text MATCH ?) "
+    "OR u.seq IN (SELECT seq FROM users_text_pending))"
 )
 _EMAIL_SORT_KEY = (
     "(SELECT e.value_ci FROM user_emails e WHERE e.user_id = u.id "
@@ -428,7 +427,7 @@ def compile_sort(path: AttrPath, resource: ResourceType) -> str:
     Case-insensitive attributes sort by their fold; a multi-valued attribute sorts by its
     primary value, else its first. Missing values are NULL: RFC 7644 §3.4.2.3 puts them
     last when ascending and first when descending, so callers should append
-    `ASC NULLS LAST` / `DESC NULLS FIRST`, then a unique tiebreaker (`, u.rowid`).
+    `ASC NULLS LAST` / `DESC NULLS FIRST`, then a unique tiebreaker (`, u.seq`).
     """
     table = _table(resource)
     top, leaf = lookup(path, resource)

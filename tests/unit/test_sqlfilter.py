@@ -204,8 +204,8 @@ def test_user_compile_shape(text: str, sql: str, params: list[object]) -> None:
 
 
 CANDIDATES = (
-    "(u.rowid IN (SELECT rowid FROM users_text WHERE users_text MATCH ?) "
-    "OR u.rowid IN (SELECT seq FROM users_text_pending))"
+    "(u.seq IN (SELECT rowid FROM users_text WHERE users_text MATCH ?) "
+    "OR u.seq IN (SELECT seq FROM users_text_pending))"
 )
 EMAIL_OF_USER = "EXISTS (SELECT 1 FROM user_emails e WHERE e.user_id = u.id AND "
 
