@@ -21,7 +21,7 @@ from scimlite.scim.filter import Compare, Filter
 from scimlite.store.database import Batch, Database
 from scimlite.store.errors import Conflict, NotFound, StaleVersion
 from scimlite.store.journal import record
-from scimlite.store.kinds import GROUPS, USERS, Kind, row_to_resource
+from scimlite.store.kinds import Kind, row_to_resource
 from scimlite.store.memberships import apply_membership, bump, other_side
 from scimlite.store.records import ListQuery, MembershipChange, Page, Resource, Update, WriteContext
 from scimlite.store.rows import fetch_all, fetch_one, fetch_one_sync, marks
@@ -80,10 +80,9 @@ class ResourceStore:
     async def get(self, resource_id: str, *, load_refs: bool = True) -> Resource:
         """One statement: the row and its memberships, so they always agree."""
         sql = self._by_id(load_refs)
-        # A user's teams are few; a team's roster may be 50,000 rows: only bounded reads
-        # run inline on the event loop.
+        # Only bounded reads run inline on the event loop (Kind.refs_bounded).
         rows = None
-        if self._kind is USERS or not load_refs:
+        if self._kind.refs_bounded or not load_refs:
             rows = self._db.read_inline(sql, (resource_id,))
         if rows is None:
             async with self._db.read(lookup=True) as conn:
@@ -106,7 +105,7 @@ class ResourceStore:
         return row_to_resource(row, load_refs)
 
     async def list_page(self, query: ListQuery) -> Page:
-        if _unique_match(query.filter) and (self._kind is USERS or not query.load_refs):
+        if _unique_match(query.filter) and (self._kind.refs_bounded or not query.load_refs):
             page = self._list_inline(query)
             if page is not None:
                 return page
@@ -148,7 +147,7 @@ class ResourceStore:
                     f"ORDER BY {order} LIMIT ? OFFSET ?"
                 )
                 args: list[object] = [*page_params, query.count + 1, offset]
-                if k is GROUPS and query.load_refs and query.max_members is not None:
+                if not k.refs_bounded and query.load_refs and query.max_members is not None:
                     chosen, args, more = await self._within_members(
                         conn, chosen, args, order, query.count, query.max_members
                     )
@@ -358,21 +357,25 @@ class ResourceStore:
     def _check_unique(
         self, conn: sqlite3.Connection, columns: dict[str, Any], resource_id: str | None
     ) -> None:
-        if "user_name_ci" not in columns:
+        k = self._kind
+        if k.unique is None:
             return
+        u = k.unique
         row = fetch_one_sync(
-            conn, "SELECT id FROM users WHERE user_name_ci = ?", (columns["user_name_ci"],)
+            conn,
+            f"SELECT id FROM {k.table} WHERE {u.folded} = ?",  # noqa: S608
+            (columns[u.folded],),
         )
         if row is not None and row[0] != resource_id:
             raise Conflict(
-                f'userName "{clip(columns["user_name"])}" is already taken by user {row[0]} '
-                "(userName is compared case-insensitively)"
+                f'{u.attr} "{clip(columns[u.column])}" is already taken by '
+                f"{k.name.lower()} {row[0]} ({u.attr} is compared case-insensitively)"
             )
 
     def _write_side_tables(
         self, conn: sqlite3.Connection, resource_id: str, doc: dict[str, Any], *, new: bool
     ) -> None:
-        if self._kind is not USERS:
+        if not self._kind.emails:
             return
         if not new:
             conn.execute("DELETE FROM user_emails WHERE user_id = ?", (resource_id,))

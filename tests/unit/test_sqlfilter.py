@@ -21,7 +21,8 @@ from scimlite.scim.schema import (
     ResourceType,
 )
 from scimlite.store.errors import UnsupportedFilter, UnsupportedSort
-from scimlite.store.sqlfilter import _TABLES, compile_filter, compile_sort, text_phrases
+from scimlite.store.kinds import kind_of
+from scimlite.store.sqlfilter import compile_filter, compile_sort, text_phrases
 from scimlite.store.sqlite.migrations import MIGRATIONS
 from scimlite.store.textindex import index_pending_text
 from scimlite.text import fold
@@ -288,7 +289,7 @@ def test_folded_columns_are_exactly_the_case_insensitive_attributes() -> None:
     """A column holding fold(value) must only serve caseExact=false attributes, and vice
     versa a case-insensitive attribute on a raw column is compared through scim_fold."""
     for resource in (USER_RESOURCE, GROUP_RESOURCE):
-        for (attr, sub), column in _TABLES[resource.id].columns.items():
+        for (attr, sub), column in kind_of(resource).filter_columns.items():
             _, leaf = lookup(parse_path(f"{attr}.{sub}" if sub else attr, resource).path, resource)
             assert column.folded == folds(leaf), (resource.id, attr, sub)
 
