@@ -7,7 +7,6 @@ from typing import Any
 from scimlite.scim.project import ALL, Projection, apply
 from scimlite.scim.records import Resource
 from scimlite.scim.schema import (
-    ENTERPRISE_USER_SCHEMA,
     GROUP_RESOURCE,
     LIST_RESPONSE_SCHEMA,
     USER_RESOURCE,
@@ -32,9 +31,8 @@ def to_wire(
 ) -> dict[str, Any]:
     """The wire form of a User or Group, with projection applied."""
     doc = record.doc
-    schemas = [resource.schema.id]
-    if resource is USER_RESOURCE and ENTERPRISE_USER_SCHEMA in doc:
-        schemas.append(ENTERPRISE_USER_SCHEMA)
+    # RFC 7643 §3: `schemas` lists the core schema and each extension the resource uses.
+    schemas = [resource.schema.id, *(ext.id for ext in resource.extensions if ext.id in doc)]
     out: dict[str, Any] = {"schemas": schemas, "id": record.id, **doc}
     if record.refs is not None:
         if resource is USER_RESOURCE:

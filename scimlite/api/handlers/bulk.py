@@ -22,7 +22,7 @@ from scimlite.scim import bulk, render
 from scimlite.scim import patch as scim_patch
 from scimlite.scim.errors import InvalidValue, NotFound, ScimError
 from scimlite.scim.models import parse_resource
-from scimlite.scim.schema import GROUP_RESOURCE, RESOURCE_TYPES, ResourceType
+from scimlite.scim.schema import RESOURCE_TYPES, ResourceType
 from scimlite.store import Resource, ResourceStore, Store, WriteContext
 from scimlite.store.database import Batch
 from scimlite.store.errors import StoreError
@@ -55,9 +55,6 @@ class _Run:
 
     def errors(self) -> int:
         return sum(1 for r in self.results if r.error is not None)
-
-    def _resources(self, resource: ResourceType) -> ResourceStore:
-        return self.store.groups if resource is GROUP_RESOURCE else self.store.users
 
     def _check_refs(self, op: bulk.BulkOperation) -> None:
         for ref in sorted(op.refs):
@@ -115,7 +112,7 @@ class _Run:
         if (resource_id is None) != (op.method == "POST"):
             shape = f"{resource.endpoint}" if op.method == "POST" else f"{resource.endpoint}/{{id}}"
             raise InvalidValue(f'a {op.method} operation needs a path of the form "{shape}"')
-        store = self._resources(resource)
+        store = self.store.resources(resource)
         if op.method == "DELETE":
             assert resource_id is not None
             await store.delete(resource_id, expected_versions(op.version), ctx, batch=batch)

@@ -17,7 +17,7 @@ from scimlite.scim import render
 from scimlite.scim.errors import ScimError
 from scimlite.scim.models import parse_resource
 from scimlite.scim.project import Projection, parse_projection
-from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE, ResourceType
+from scimlite.scim.schema import RESOURCE_TYPES, ResourceType
 from scimlite.store import Resource, ResourceStore, Update
 
 
@@ -26,8 +26,7 @@ class ResourceEndpoints:
     resource: ResourceType
 
     def _store(self, request: web.Request) -> ResourceStore:
-        store = request.config_dict[STORE]
-        return store.groups if self.resource is GROUP_RESOURCE else store.users
+        return request.config_dict[STORE].resources(self.resource)
 
     def _projection(self, request: web.Request) -> Projection:
         return parse_projection(
@@ -171,7 +170,8 @@ async def root_search(request: web.Request) -> web.Response:
     store = request.config_dict[STORE]
     plans: list[tuple[ResourceType, ResourceStore, QueryPlan]] = []
     first_error: ScimError | None = None
-    for resource, rstore in ((USER_RESOURCE, store.users), (GROUP_RESOURCE, store.groups)):
+    for resource in RESOURCE_TYPES:  # Users, then Groups
+        rstore = store.resources(resource)
         try:
             plans.append((resource, rstore, plan_query(resource, params, settings, lenient=True)))
         except ScimError as exc:
