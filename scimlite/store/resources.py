@@ -288,7 +288,9 @@ class ResourceStore:
         `expected_versions` (ExpectedVersions): the versions the caller may overwrite, or
         None for any; a set rather than one `int | None` because a conditional request may
         name several (RFC 7232 §3.1 If-Match lists). Otherwise StaleVersion, checked inside
-        the transaction. `load_refs=False` answers without the memberships: an IdP adding one member to a
+        the transaction.
+
+        `load_refs=False` answers without the memberships: an IdP adding one member to a
         team of 50,000 asks for no roster back, and must not pay for one.
         """
         k = self._kind
