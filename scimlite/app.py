@@ -22,7 +22,7 @@ from scimlite.api.ratelimit import FailureLimiter
 from scimlite.api.server import body_deadline
 from scimlite.console.mount import setup_console
 from scimlite.keys import AUTH, SETTINGS, STORE
-from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
+from scimlite.scim.schema import RESOURCE_TYPES
 from scimlite.settings import Settings
 from scimlite.store import Store
 from scimlite.store.sqlite.db import SQLiteDatabase
@@ -107,8 +107,8 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 def create_scim_app() -> web.Application:
     scim = web.Application(middlewares=[_scim_auth])
-    add_routes(scim, USER_RESOURCE)
-    add_routes(scim, GROUP_RESOURCE)
+    for resource in RESOURCE_TYPES:
+        add_routes(scim, resource)
     scim.router.add_post("/.search", root_search)
     discovery.add_routes(scim)
     bulk.add_routes(scim)

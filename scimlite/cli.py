@@ -15,10 +15,10 @@ from scimlite.api import SCIM_PREFIX, accesslog, server
 from scimlite.app import create_app
 from scimlite.assets import EXAMPLE_DB, shipped
 from scimlite.banner import banner
-from scimlite.scim.errors import Conflict
 from scimlite.settings import Settings, SettingsError
 from scimlite.store import Store
 from scimlite.store.database import DatabaseError
+from scimlite.store.errors import Conflict
 from scimlite.store.sqlite.backup import backup
 from scimlite.store.sqlite.db import SQLiteDatabase
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -11,6 +13,7 @@ from scimlite.api import SCIM_PREFIX
 from scimlite.api.auth import TOKEN
 from scimlite.api.http import error_response
 from scimlite.keys import STORE
+from scimlite.scim import errors as scim
 from scimlite.scim.errors import (
     InternalError,
     MethodNotAllowed,
@@ -19,11 +22,44 @@ from scimlite.scim.errors import (
     ScimError,
 )
 from scimlite.store import WriteContext
+from scimlite.store import errors as domain
 
 log = logging.getLogger("scimlite.scim")
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UNJOURNALED = frozenset({404, 405})
+
+
+# The store's refusals as SCIM errors (RFC 7644 §3.12): the one table, used by the funnel, by
+# /Bulk for each operation and by the console.
+STORE_ERRORS: dict[type[domain.StoreError], Callable[[str], ScimError]] = {
+    domain.NotFound: scim.NotFound,
+    domain.Conflict: scim.Conflict,
+    # RFC 7644 §3.14: a stale If-Match (or Bulk `version`) is 412 Precondition Failed.
+    domain.StaleVersion: scim.PreconditionFailed,
+    domain.UnknownMembers: scim.InvalidValue,
+    domain.UnsupportedFilter: scim.InvalidFilter,
+    domain.UnsupportedSort: scim.InvalidValue,
+    # RFC 7644 §3.12 tooMany: more than the server is willing to process.
+    domain.ReadTooLong: scim.TooMany,
+    # RFC 7231 §6.6.4: the server is busy; the same read may succeed in a moment.
+    domain.ReadersBusy: lambda detail: ScimError(detail, status=503, headers={"Retry-After": "1"}),
+}
+
+
+def scim_error(exc: domain.StoreError) -> ScimError:
+    """The SCIM error for a store refusal: the class's entry in STORE_ERRORS."""
+    return STORE_ERRORS[type(exc)](exc.detail)
+
+
+@contextmanager
+def as_scim() -> Iterator[None]:
+    """Store refusals inside the block re-raised as their SCIM errors (for a caller that
+    handles some SCIM errors itself, as the console's search does)."""
+    try:
+        yield
+    except domain.StoreError as exc:
+        raise scim_error(exc) from None
 
 
 def _from_http(exc: web.HTTPException, request: web.Request) -> ScimError:
@@ -57,6 +93,8 @@ async def scim_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ScimError as exc:
         error = exc
+    except domain.StoreError as exc:
+        error = scim_error(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

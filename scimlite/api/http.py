@@ -59,6 +59,27 @@ async def read_json(request: web.Request) -> Any:
         raise InvalidSyntax(f"the request body is not valid JSON: {exc}") from None
 
 
+def expected_versions(if_match: str | None) -> frozenset[int] | None:
+    """The versions an If-Match header accepts, for the store; None when any version does.
+
+    RFC 7232 §3.1: the header is `*` (any current representation) or a list of entity tags,
+    and matches when any of them does. A tag that is not one of ours matches nothing.
+    Used by single writes (the header) and /Bulk (each operation's `version`).
+    """
+    if if_match is None:
+        return None
+    tags = [tag.strip() for tag in if_match.split(",")]
+    if "*" in tags:
+        return None
+    versions: set[int] = set()
+    for tag in tags:
+        try:
+            versions.add(int(tag.removeprefix("W/").strip('"')))
+        except ValueError:
+            continue
+    return frozenset(versions)
+
+
 def base_url(request: web.Request) -> str:
     """The SCIM base URL clients should use, e.g. `https://host/scim/v2`."""
     public = request.config_dict[SETTINGS].public_url

@@ -15,13 +15,13 @@ from scimlite.api.http import read_json
 from scimlite.scim.errors import InvalidCursor, InvalidValue
 from scimlite.scim.filter import parse_filter, parse_path
 from scimlite.scim.project import Projection, parse_projection
-from scimlite.scim.schema import GROUP_RESOURCE, ResourceType
+from scimlite.scim.schema import ResourceType
 from scimlite.settings import Settings
 from scimlite.store.records import ListQuery
 
 
 def refs_attr(resource: ResourceType) -> str:
-    return "members" if resource is GROUP_RESOURCE else "groups"
+    return resource.membership_attr
 
 
 _INT_LIMIT = 2**31 - 1  # far beyond any real page, and safe for SQLite and JSON

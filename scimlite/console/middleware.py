@@ -10,10 +10,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from scimlite.api import SCIM_PREFIX
+from scimlite.api.errors import scim_error
 from scimlite.console.params import read_form
 from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, same
 from scimlite.keys import SESSIONS, STORE
 from scimlite.scim.errors import Forbidden, ScimError
+from scimlite.store.errors import StoreError
 
 log = logging.getLogger("scimlite.console")
 
@@ -102,6 +104,9 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await _guarded(request, handler)
     except ScimError as exc:
         response = _error_page(request, exc.status, exc.detail, exc.headers)
+    except StoreError as refused:  # the API's mapping, so both surfaces say the same
+        mapped = scim_error(refused)
+        response = _error_page(request, mapped.status, mapped.detail, mapped.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from scimlite import timeutil
+from scimlite.api.errors import as_scim
 from scimlite.api.http import base_url
 from scimlite.api.ratelimit import retry_after
 from scimlite.console.links import resource_href
@@ -24,7 +25,7 @@ from scimlite.console.search import MAX_QUERY, user_search
 from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, new_secret
 from scimlite.keys import AUTH, SESSIONS, SETTINGS, STORE
 from scimlite.scim import render as scim_render
-from scimlite.scim.errors import Conflict, InvalidFilter, InvalidValue, NotFound
+from scimlite.scim.errors import InvalidFilter, InvalidValue
 from scimlite.scim.filter import parse_path
 from scimlite.scim.schema import ENTERPRISE_USER_SCHEMA, GROUP_RESOURCE, USER_RESOURCE
 from scimlite.store import (
@@ -36,6 +37,7 @@ from scimlite.store import (
     Update,
     WriteContext,
 )
+from scimlite.store.errors import Conflict, NotFound
 from scimlite.tokens import SCOPES, valid_token_name
 
 PER_PAGE = 50
@@ -239,7 +241,8 @@ async def users(request: web.Request) -> web.Response:
             descending=descending,
             load_refs=False,
         )
-        result = await _store(request).users.list_page(query)
+        with as_scim():  # a filter the store cannot answer is shown like one that did not parse
+            result = await _store(request).users.list_page(query)
         total, items = result.total, result.items
     except (InvalidFilter, InvalidValue) as exc:
         note, error = None, f"Cannot search for that: {exc.detail}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scimlite.scim.errors import clip
+from scimlite.text import clip
 
 
 def clipped(value: Any) -> Any:

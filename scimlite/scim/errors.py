@@ -9,18 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from scimlite.scim.schema import ERROR_SCHEMA
-
-# How much client text is kept: one value quoted in a detail or stored in the journal, and
-# a whole error detail. A 2 MB userName must not come back 2 MB long, nor stay in the journal.
-VALUE_CHARS = 256
-DETAIL_CHARS = 1024
-
-
-def clip(text: str, limit: int = VALUE_CHARS) -> str:
-    """`text`, cut to `limit` characters with a note of how much was left out."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+from scimlite.text import DETAIL_CHARS, clip
 
 
 class ScimError(Exception):

@@ -6,13 +6,7 @@ from typing import Any
 
 from scimlite.scim.project import ALL, Projection, apply
 from scimlite.scim.records import Resource
-from scimlite.scim.schema import (
-    ENTERPRISE_USER_SCHEMA,
-    GROUP_RESOURCE,
-    LIST_RESPONSE_SCHEMA,
-    USER_RESOURCE,
-    ResourceType,
-)
+from scimlite.scim.schema import LIST_RESPONSE_SCHEMA, RESOURCE_TYPES, ResourceType
 
 
 def etag(version: int) -> str:
@@ -24,6 +18,26 @@ def location(base_url: str, resource: ResourceType, resource_id: str) -> str:
     return f"{base_url}{resource.endpoint}/{resource_id}"
 
 
+def _refs(
+    resource: ResourceType, record: Resource, base_url: str, projection: Projection
+) -> list[dict[str, str | None]]:
+    """User.groups (RFC 7643 §4.1.2) or Group.members (§4.2), from the schema's attribute:
+    `$ref` points at its reference type's endpoint, `type` is its one canonical value, and
+    `display` comes when it is returned by default or asked for (members.display)."""
+    attr = resource.schema.attribute(resource.membership_attr)
+    refs = record.refs
+    assert attr is not None and refs is not None
+    ref_type, display, kind = attr.sub("$ref"), attr.sub("display"), attr.sub("type")
+    assert ref_type is not None and display is not None and kind is not None
+    other = next(r for r in RESOURCE_TYPES if r.id == ref_type.reference_types[0])
+    at, of = f"{base_url}{other.endpoint}/", kind.canonical_values[0]
+    if display.returned != "request":
+        return [{"value": r.id, "$ref": at + r.id, "display": r.display, "type": of} for r in refs]
+    if projection.requests(attr.name, "display"):
+        return [{"value": r.id, "$ref": at + r.id, "type": of, "display": r.display} for r in refs]
+    return [{"value": r.id, "$ref": at + r.id, "type": of} for r in refs]
+
+
 def to_wire(
     resource: ResourceType,
     record: Resource,
@@ -32,34 +46,11 @@ def to_wire(
 ) -> dict[str, Any]:
     """The wire form of a User or Group, with projection applied."""
     doc = record.doc
-    schemas = [resource.schema.id]
-    if resource is USER_RESOURCE and ENTERPRISE_USER_SCHEMA in doc:
-        schemas.append(ENTERPRISE_USER_SCHEMA)
+    # RFC 7643 §3: `schemas` lists the core schema and each extension the resource uses.
+    schemas = [resource.schema.id, *(ext.id for ext in resource.extensions if ext.id in doc)]
     out: dict[str, Any] = {"schemas": schemas, "id": record.id, **doc}
     if record.refs is not None:
-        if resource is USER_RESOURCE:
-            out["groups"] = [
-                {
-                    "value": r.id,
-                    "$ref": f"{base_url}{GROUP_RESOURCE.endpoint}/{r.id}",
-                    "display": r.display,
-                    "type": "direct",
-                }
-                for r in record.refs
-            ]
-        else:
-            members: list[dict[str, str | None]] = [
-                {
-                    "value": r.id,
-                    "$ref": f"{base_url}{USER_RESOURCE.endpoint}/{r.id}",
-                    "type": "User",
-                }
-                for r in record.refs
-            ]
-            if projection.requests("members", "display"):  # returned "request" (schema.py)
-                for member, ref in zip(members, record.refs, strict=True):
-                    member["display"] = ref.display
-            out["members"] = members
+        out[resource.membership_attr] = _refs(resource, record, base_url, projection)
     out["meta"] = {
         "resourceType": resource.id,
         "created": record.created,

@@ -91,6 +91,8 @@ class ResourceType:
     extensions: tuple[Schema, ...] = ()
     # Schema URNs accepted in requests as aliases of the core schema (IdP quirks).
     schema_aliases: tuple[str, ...] = ()
+    # The multi-valued attribute computed from memberships: User.groups, Group.members.
+    membership_attr: str = ""
 
     def extension(self, urn: str) -> Schema | None:
         lowered = urn.lower()
@@ -365,7 +367,9 @@ GROUP = Schema(
     ),
 )
 
-USER_RESOURCE = ResourceType("User", "User", "/Users", "User Account", USER, (ENTERPRISE_USER,))
+USER_RESOURCE = ResourceType(
+    "User", "User", "/Users", "User Account", USER, (ENTERPRISE_USER,), membership_attr="groups"
+)
 GROUP_RESOURCE = ResourceType(
     "Group",
     "Group",
@@ -374,6 +378,7 @@ GROUP_RESOURCE = ResourceType(
     GROUP,
     (),
     schema_aliases=(ADSCIM_GROUP_SCHEMA, ADSCIM_GROUP_SCHEMA_2),
+    membership_attr="members",
 )
 RESOURCE_TYPES: tuple[ResourceType, ...] = (USER_RESOURCE, GROUP_RESOURCE)
 SCHEMAS: tuple[Schema, ...] = (USER, GROUP, ENTERPRISE_USER)

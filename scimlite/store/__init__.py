@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from scimlite.scim.schema import ResourceType
 from scimlite.store.console import ConsoleQueries
 from scimlite.store.database import Batch, Database
 from scimlite.store.journal import JournalQueries
@@ -60,6 +61,11 @@ class Store(TokenQueries, JournalQueries, ConsoleQueries):
         self.db = db
         self.users = ResourceStore(db, USERS)
         self.groups = ResourceStore(db, GROUPS)
+        self._by_type = {USERS.name: self.users, GROUPS.name: self.groups}
+
+    def resources(self, resource: ResourceType) -> ResourceStore:
+        """The store of one resource type, so callers need not ask which type they serve."""
+        return self._by_type[resource.id]
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[Batch]:

@@ -11,9 +11,9 @@ import orjson
 
 from scimlite import timeutil
 from scimlite.scim.diff import clipped
-from scimlite.scim.errors import DETAIL_CHARS, clip
 from scimlite.store.database import Database
 from scimlite.store.records import JournalEntry, JournalQuery, WriteContext
+from scimlite.text import DETAIL_CHARS, clip
 
 
 def record(
@@ -125,12 +125,6 @@ class JournalQueries:
             removed += count
             if count < chunk:
                 return removed
-
-    async def journal(
-        self, *, resource_id: str | None = None, limit: int = 50
-    ) -> list[JournalEntry]:
-        """The latest rows, newest first (tests read it; the console uses search_journal)."""
-        return await self.search_journal(JournalQuery(resource_id=resource_id, limit=limit))
 
     async def search_journal(self, query: JournalQuery) -> list[JournalEntry]:
         """Journal rows matching every given criterion, newest first, keyset-paged by id."""

@@ -1,7 +1,9 @@
-"""How users and teams are laid out in SQL: one `Kind` per table, shared by every query.
+"""How users and teams are laid out in SQL: one `Kind` per resource type, shared by every query.
 
-A Kind names the table, its alias, the derived index columns a document produces, and the
-other side of the membership relation, so one `ResourceStore` serves both resource types.
+A Kind names the table, its alias, the derived index columns a document produces, the columns
+filters and sorts read, its side tables, the other side of the membership relation and the
+write rules in which users and teams differ, so one `ResourceStore` and one filter compiler
+serve both resource types without asking which one they serve.
 """
 
 from __future__ import annotations
@@ -19,22 +21,65 @@ from scimlite.text import fold
 
 
 @dataclass(frozen=True, slots=True)
+class Column:
+    """Where a filtered or sorted value lives in SQL; `folded`: it already holds
+    fold(value); `indexed`: a bare indexed column, so `sw` can be a range scan; `in_text`:
+    its values are in users_text, so substring tests can be narrowed by the trigram index."""
+
+    expr: str
+    folded: bool = False
+    indexed: bool = False
+    in_text: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unique:
+    """An attribute the database keeps unique through the fold of its value."""
+
+    attr: str  # the SCIM attribute, for the conflict's detail
+    column: str  # the column holding the value as given
+    folded: str  # the UNIQUE column holding fold(value)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Kind:
+    """Everything the store knows about one resource type's tables, and its write rules.
+
+    Callers ask the Kind instead of branching on the resource type: `unique`, `emails` and
+    `refs_bounded` are the rules in which users and teams differ.
+    """
+
     resource: ResourceType
     table: str
     alias: str
-    columns: Callable[[dict[str, Any]], dict[str, Any]]
+    columns: Callable[[dict[str, Any]], dict[str, Any]]  # the derived columns of a document
     # memberships column for this side and the other side, and the other side's table
     own_col: str
     other_col: str
     other_table: str
     other_label: str
     refs_sql: str  # correlated subquery: JSON array of [id, display] for alias row
-    refs_attr: str  # the attribute showing the other side: User.groups, Group.members
+    # What filters and sorts read from columns instead of the document (sqlfilter.py):
+    # (attribute, sub-attribute) → column; and the membership attribute's ids.
+    filter_columns: dict[tuple[str, str | None], Column]
+    membership_opening: str  # SQL opening a subquery over memberships, closed by its caller
+    membership_value: Column
+    unique: Unique | None = None  # a uniqueness the database enforces (a 409 names the holder)
+    # The user_emails side table: rewritten with the emails, read by emails filters and sorts.
+    emails: bool = False
+    # A row's memberships are few (a user's teams), so reading them is a bounded read that may
+    # run inline; the other side's (a team's roster, up to 50,000) is read from the pool and
+    # budgeted in list pages.
+    refs_bounded: bool = False
 
     @property
     def name(self) -> str:
         return self.resource.id
+
+    @property
+    def refs_attr(self) -> str:
+        """The attribute showing the other side: User.groups, Group.members."""
+        return self.resource.membership_attr
 
 
 def _primary_email(doc: dict[str, Any]) -> str | None:
@@ -78,11 +123,23 @@ USERS = Kind(
     other_col="group_id",
     other_table="groups",
     other_label="team",
-    refs_attr="groups",
     refs_sql=(
         "(SELECT json_group_array(json_array(g.id, g.display_name)) FROM memberships m "
         "JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id)"
     ),
+    filter_columns={
+        ("id", None): Column("u.id", indexed=True),
+        ("userName", None): Column("u.user_name_ci", folded=True, indexed=True, in_text=True),
+        ("externalId", None): Column("u.external_id", indexed=True),
+        ("displayName", None): Column("u.display_name_ci", folded=True, indexed=True, in_text=True),
+        ("meta", "created"): Column("u.created", indexed=True),
+        ("meta", "lastModified"): Column("u.last_modified", indexed=True),
+    },
+    membership_opening="u.id IN (SELECT m.user_id FROM memberships m WHERE ",
+    membership_value=Column("m.group_id", folded=True, indexed=True),
+    unique=Unique("userName", "user_name", "user_name_ci"),
+    emails=True,
+    refs_bounded=True,
 )
 GROUPS = Kind(
     GROUP_RESOURCE,
@@ -93,12 +150,30 @@ GROUPS = Kind(
     other_col="user_id",
     other_table="users",
     other_label="user",
-    refs_attr="members",
     refs_sql=(
         "(SELECT json_group_array(json_array(x.id, coalesce(x.display_name, x.user_name))) "
         "FROM memberships m JOIN users x ON x.id = m.user_id WHERE m.group_id = g.id)"
     ),
+    filter_columns={
+        ("id", None): Column("g.id", indexed=True),
+        ("displayName", None): Column("g.display_name_ci", folded=True, indexed=True),
+        ("externalId", None): Column("g.external_id", indexed=True),
+        ("meta", "created"): Column("g.created", indexed=True),
+        ("meta", "lastModified"): Column("g.last_modified", indexed=True),
+    },
+    membership_opening="g.id IN (SELECT m.group_id FROM memberships m WHERE ",
+    membership_value=Column("m.user_id", folded=True, indexed=True),
 )
+KINDS: tuple[Kind, ...] = (USERS, GROUPS)
+_BY_RESOURCE = {k.resource.id: k for k in KINDS}
+
+
+def kind_of(resource: ResourceType) -> Kind:
+    """The Kind of a resource type: one descriptor per type, keyed by the scim ResourceType."""
+    try:
+        return _BY_RESOURCE[resource.id]
+    except KeyError:
+        raise ValueError(f"no table for resource type {resource.id}") from None
 
 
 def row_to_resource(row: aiosqlite.Row, with_refs: bool) -> Resource:

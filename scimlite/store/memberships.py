@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from scimlite.scim.errors import InvalidValue
 from scimlite.scim.records import MembershipChange
+from scimlite.store.errors import UnknownMembers
 from scimlite.store.kinds import Kind
 from scimlite.store.rows import chunks, fetch_all_sync, marks
 
@@ -85,7 +85,7 @@ def _require_existing(conn: sqlite3.Connection, k: Kind, ids: list[str]) -> None
     if missing:
         shown = ", ".join(repr(m) for m in missing[:10])
         more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-        raise InvalidValue(f"no {k.other_label} with id {shown}{more}; nothing was changed")
+        raise UnknownMembers(f"no {k.other_label} with id {shown}{more}; nothing was changed")
 
 
 def bump(conn: sqlite3.Connection, table: str, ids: list[str], stamp: str) -> None:

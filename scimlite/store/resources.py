@@ -17,39 +17,24 @@ import orjson
 
 from scimlite import timeutil
 from scimlite.scim.diff import diff_docs
-from scimlite.scim.errors import Conflict, NotFound, PreconditionFailed, clip
 from scimlite.scim.filter import Compare, Filter
 from scimlite.store.database import Batch, Database
+from scimlite.store.errors import Conflict, NotFound, StaleVersion
 from scimlite.store.journal import record
-from scimlite.store.kinds import GROUPS, USERS, Kind, row_to_resource
+from scimlite.store.kinds import Kind, row_to_resource
 from scimlite.store.memberships import apply_membership, bump, other_side
 from scimlite.store.records import ListQuery, MembershipChange, Page, Resource, Update, WriteContext
 from scimlite.store.rows import fetch_all, fetch_one, fetch_one_sync, marks
 from scimlite.store.sqlfilter import compile_filter, compile_sort, text_phrases
 from scimlite.store.textindex import rare_phrases
-from scimlite.text import fold
+from scimlite.text import clip, fold
 
 T = TypeVar("T")
 
-
-def etag_versions(if_match: str | None) -> set[int] | None:
-    """The versions an If-Match header lists; None when any version matches.
-
-    RFC 7232 §3.1: the header is `*` (any current representation) or a list of entity tags,
-    and matches when any of them does. A tag that is not one of ours matches nothing.
-    """
-    if if_match is None:
-        return None
-    tags = [tag.strip() for tag in if_match.split(",")]
-    if "*" in tags:
-        return None
-    versions: set[int] = set()
-    for tag in tags:
-        try:
-            versions.add(int(tag.removeprefix("W/").strip('"')))
-        except ValueError:
-            continue
-    return versions
+# The versions a conditional write accepts; None: any. A set, not one `int | None`, because
+# RFC 7232 §3.1 lets If-Match list several entity tags, and the write succeeds when the
+# current version is any of them (an empty set: none of the tags was ours, so none matches).
+ExpectedVersions = frozenset[int] | None
 
 
 def _unique_match(f: Filter | None) -> bool:
@@ -95,10 +80,9 @@ class ResourceStore:
     async def get(self, resource_id: str, *, load_refs: bool = True) -> Resource:
         """One statement: the row and its memberships, so they always agree."""
         sql = self._by_id(load_refs)
-        # A user's teams are few; a team's roster may be 50,000 rows: only bounded reads
-        # run inline on the event loop.
+        # Only bounded reads run inline on the event loop (Kind.refs_bounded).
         rows = None
-        if self._kind is USERS or not load_refs:
+        if self._kind.refs_bounded or not load_refs:
             rows = self._db.read_inline(sql, (resource_id,))
         if rows is None:
             async with self._db.read(lookup=True) as conn:
@@ -121,7 +105,7 @@ class ResourceStore:
         return row_to_resource(row, load_refs)
 
     async def list_page(self, query: ListQuery) -> Page:
-        if _unique_match(query.filter) and (self._kind is USERS or not query.load_refs):
+        if _unique_match(query.filter) and (self._kind.refs_bounded or not query.load_refs):
             page = self._list_inline(query)
             if page is not None:
                 return page
@@ -163,7 +147,7 @@ class ResourceStore:
                     f"ORDER BY {order} LIMIT ? OFFSET ?"
                 )
                 args: list[object] = [*page_params, query.count + 1, offset]
-                if k is GROUPS and query.load_refs and query.max_members is not None:
+                if not k.refs_bounded and query.load_refs and query.max_members is not None:
                     chosen, args, more = await self._within_members(
                         conn, chosen, args, order, query.count, query.max_members
                     )
@@ -271,7 +255,7 @@ class ResourceStore:
         resource_id: str,
         doc: dict[str, Any],
         refs: list[str] | None,
-        if_match: str | None,
+        expected_versions: ExpectedVersions,
         ctx: WriteContext,
         *,
         batch: Batch | None = None,
@@ -286,14 +270,14 @@ class ResourceStore:
             return Update(doc=doc, membership=changes)
 
         return await self.update(
-            resource_id, replace_doc, if_match, ctx, batch=batch, load_refs=load_refs
+            resource_id, replace_doc, expected_versions, ctx, batch=batch, load_refs=load_refs
         )
 
     async def update(
         self,
         resource_id: str,
         change: Callable[[Resource], Update],
-        if_match: str | None,
+        expected_versions: ExpectedVersions,
         ctx: WriteContext,
         *,
         batch: Batch | None = None,
@@ -301,13 +285,18 @@ class ResourceStore:
     ) -> Resource:
         """Read-modify-write inside one transaction; `change` is pure and may raise.
 
+        `expected_versions` (ExpectedVersions): the versions the caller may overwrite, or
+        None for any; a set rather than one `int | None` because a conditional request may
+        name several (RFC 7232 §3.1 If-Match lists). Otherwise StaleVersion, checked inside
+        the transaction.
+
         `load_refs=False` answers without the memberships: an IdP adding one member to a
         team of 50,000 asks for no roster back, and must not pay for one.
         """
         k = self._kind
 
         def write(conn: sqlite3.Connection) -> Resource:
-            current = self._current(conn, resource_id, if_match)
+            current = self._current(conn, resource_id, expected_versions)
             update = change(current)
             ctx.quirks.extend(update.quirks)
             stamp = timeutil.now()
@@ -337,7 +326,7 @@ class ResourceStore:
     async def delete(
         self,
         resource_id: str,
-        if_match: str | None,
+        expected_versions: ExpectedVersions,
         ctx: WriteContext,
         *,
         batch: Batch | None = None,
@@ -345,7 +334,7 @@ class ResourceStore:
         k = self._kind
 
         def write(conn: sqlite3.Connection) -> None:
-            current = self._current(conn, resource_id, if_match)
+            current = self._current(conn, resource_id, expected_versions)
             stamp = timeutil.now()
             others = other_side(conn, k, resource_id)
             conn.execute(f"DELETE FROM {k.table} WHERE id = ?", (resource_id,))  # noqa: S608
@@ -356,37 +345,42 @@ class ResourceStore:
         await self._run(batch, write)
 
     def _current(
-        self, conn: sqlite3.Connection, resource_id: str, if_match: str | None
+        self, conn: sqlite3.Connection, resource_id: str, expected: ExpectedVersions
     ) -> Resource:
         k = self._kind
         current = self._fetch_sync(conn, resource_id, load_refs=False)
-        expected = etag_versions(if_match)
-        # RFC 7644 §3.14: a stale If-Match fails; checked inside the write transaction.
+        # RFC 7644 §3.14: a stale version fails; checked inside the write transaction.
         if expected is not None and current.version not in expected:
-            raise PreconditionFailed(
+            named = ", ".join(f'W/"{v}"' for v in sorted(expected))
+            wanted = f"not {named}" if named else "which the request did not name"
+            raise StaleVersion(
                 f'{k.name} {resource_id!r} is at version W/"{current.version}", '
-                f"not {if_match}; re-read it and retry"
+                f"{wanted}; re-read it and retry"
             )
         return current
 
     def _check_unique(
         self, conn: sqlite3.Connection, columns: dict[str, Any], resource_id: str | None
     ) -> None:
-        if "user_name_ci" not in columns:
+        k = self._kind
+        if k.unique is None:
             return
+        u = k.unique
         row = fetch_one_sync(
-            conn, "SELECT id FROM users WHERE user_name_ci = ?", (columns["user_name_ci"],)
+            conn,
+            f"SELECT id FROM {k.table} WHERE {u.folded} = ?",  # noqa: S608
+            (columns[u.folded],),
         )
         if row is not None and row[0] != resource_id:
             raise Conflict(
-                f'userName "{clip(columns["user_name"])}" is already taken by user {row[0]} '
-                "(userName is compared case-insensitively)"
+                f'{u.attr} "{clip(columns[u.column])}" is already taken by '
+                f"{k.name.lower()} {row[0]} ({u.attr} is compared case-insensitively)"
             )
 
     def _write_side_tables(
         self, conn: sqlite3.Connection, resource_id: str, doc: dict[str, Any], *, new: bool
     ) -> None:
-        if self._kind is not USERS:
+        if not self._kind.emails:
             return
         if not new:
             conn.execute("DELETE FROM user_emails WHERE user_id = ?", (resource_id,))
@@ -407,6 +401,3 @@ class ResourceStore:
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
-
-    # Until the tests call list_page (they move in another branch): the old name.
-    list = list_page

@@ -1,7 +1,8 @@
 """Filter AST → parameterised SQLite: WHERE fragments and ORDER BY keys for the store.
 
 Values reach SQL only as `?` parameters. Identifiers and JSON paths come only from the
-tables below and from attribute names in `scimlite.scim.schema`, never from input text.
+Kinds (kinds.py: one per resource type), the constants below and attribute names in
+`scimlite.scim.schema`, never from input text.
 
 The result must select exactly the resources `scimlite.scim.filter.matches()` accepts
 (tests/unit/test_sqlfilter.py checks this property on random users and filters), so the
@@ -19,9 +20,8 @@ semantics are those documented in filter.py. How that holds in SQL:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from scimlite.scim.errors import InvalidFilter, InvalidValue
 from scimlite.scim.filter import (
     And,
     AttrPath,
@@ -39,77 +39,22 @@ from scimlite.scim.filter import (
     positive,
 )
 from scimlite.scim.schema import Attribute, ResourceType
+from scimlite.store.errors import UnsupportedFilter, UnsupportedSort
+from scimlite.store.kinds import Column, kind_of
 from scimlite.text import fold
 
-
-@dataclass(frozen=True, slots=True)
-class _Value:
-    """Where a value lives in SQL; `folded`: it already holds fold(value); `indexed`: a
-    bare indexed column, so `sw` can be a range scan; `in_text`: its values are in
-    users_text, so substring tests can be narrowed by the trigram index."""
-
-    expr: str
-    folded: bool = False
-    indexed: bool = False
-    in_text: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Table:
-    """How one resource type is laid out (sqlite/migrations.py): alias, indexed columns."""
-
-    alias: str
-    columns: dict[tuple[str, str | None], _Value]
-    # The multi-valued attribute computed from memberships, and how to reach its ids.
-    membership_attr: str
-    membership_opening: str
-    membership_value: _Value
-
-
-_TABLES: dict[str, _Table] = {
-    "User": _Table(
-        "u",
-        {
-            ("id", None): _Value("u.id", indexed=True),
-            ("userName", None): _Value("u.user_name_ci", folded=True, indexed=True, in_text=True),
-            ("externalId", None): _Value("u.external_id", indexed=True),
-            ("displayName", None): _Value(
-                "u.display_name_ci", folded=True, indexed=True, in_text=True
-            ),
-            ("meta", "created"): _Value("u.created", indexed=True),
-            ("meta", "lastModified"): _Value("u.last_modified", indexed=True),
-        },
-        "groups",
-        "u.id IN (SELECT m.user_id FROM memberships m WHERE ",
-        _Value("m.group_id", folded=True, indexed=True),
-    ),
-    "Group": _Table(
-        "g",
-        {
-            ("id", None): _Value("g.id", indexed=True),
-            ("displayName", None): _Value("g.display_name_ci", folded=True, indexed=True),
-            ("externalId", None): _Value("g.external_id", indexed=True),
-            ("meta", "created"): _Value("g.created", indexed=True),
-            ("meta", "lastModified"): _Value("g.last_modified", indexed=True),
-        },
-        "members",
-        "g.id IN (SELECT m.group_id FROM memberships m WHERE ",
-        _Value("m.user_id", folded=True, indexed=True),
-    ),
-}
 _EMAILS_OPENING = "u.id IN (SELECT e.user_id FROM user_emails e WHERE "
 # The same, per user: for a test that users_text narrows to a few users first.
 _EMAILS_OF_USER = "EXISTS (SELECT 1 FROM user_emails e WHERE e.user_id = u.id AND "
-_EMAIL_VALUE = _Value("e.value_ci", folded=True, indexed=True)
-_EMAIL_COLUMNS = {"value": _EMAIL_VALUE, "type": _Value("e.type_ci", folded=True)}
+_EMAIL_VALUE = Column("e.value_ci", folded=True, indexed=True)
+_EMAIL_COLUMNS = {"value": _EMAIL_VALUE, "type": Column("e.type_ci", folded=True)}
 # Shortest needle the trigram index can look up (shorter ones match no trigram).
 _TRIGRAM = 3
 # Every user whose values may contain the phrase bound to `?`. users_text's rowid is the
-# user's seq. `u.rowid` here is `u.seq` by another name, kept because tests/unit/test_sqlfilter.py
-# asserts this text verbatim (to become u.seq when that test changes).
+# user's seq (textindex.py), and `u.seq` is the users row's rowid (INTEGER PRIMARY KEY).
 _TEXT_CANDIDATES = (
-    "(u.rowid IN (SELECT rowid FROM users_text WHERE users_text MATCH ?) "
-    "OR u.rowid IN (SELECT seq FROM users_text_pending))"
+    "(u.seq IN (SELECT rowid FROM users_text WHERE users_text MATCH ?) "
+    "OR u.seq IN (SELECT seq FROM users_text_pending))"
 )
 _EMAIL_SORT_KEY = (
     "(SELECT e.value_ci FROM user_emails e WHERE e.user_id = u.id "
@@ -118,7 +63,7 @@ _EMAIL_SORT_KEY = (
 _SQL_OPS = {"eq": "=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 # path → (leaf attribute, SQL opening a subquery that the predicate closes, or "", value)
-_Scope = Callable[[AttrPath], tuple[Attribute, str, _Value]]
+_Scope = Callable[[AttrPath], tuple[Attribute, str, Column]]
 
 
 def fold_sql(expr: str) -> str:
@@ -134,13 +79,6 @@ def fold_sql(expr: str) -> str:
         f"CASE WHEN typeof({expr}) <> 'text' THEN {expr} "
         f"WHEN {expr} GLOB '*[^ -~]*' THEN scim_fold({expr}) ELSE lower({expr}) END"
     )
-
-
-def _table(resource: ResourceType) -> _Table:
-    try:
-        return _TABLES[resource.id]
-    except KeyError:
-        raise ValueError(f"no table for resource type {resource.id}") from None
 
 
 def _json_path(*names: str | None) -> str:
@@ -185,7 +123,7 @@ def _each_opening(alias: str, where: str) -> str:
 class _Compiler:
     def __init__(self, resource: ResourceType, use_text: Callable[[str], bool]) -> None:
         self.resource = resource
-        self.table = _table(resource)
+        self.table = kind_of(resource)
         self.params: list[object] = []
         self.use_text = use_text
         self.narrowed = False  # inside an OR that users_text already narrowed
@@ -237,7 +175,7 @@ class _Compiler:
             sql = f"({sql} AND {self.candidates(own)})"
         return f"NOT coalesce({sql}, 0)" if negate else sql
 
-    def phrase_of(self, leaf: Compare | Present, value: _Value) -> str | None:
+    def phrase_of(self, leaf: Compare | Present, value: Column) -> str | None:
         """The users_text phrase that narrows this substring test, if there is one."""
         if value.in_text and isinstance(leaf, Compare) and leaf.op in ("co", "ew"):
             return self.text_phrase(leaf.value)
@@ -258,7 +196,7 @@ class _Compiler:
     def candidates(self, phrase: str) -> str:
         return _TEXT_CANDIDATES.replace("?", self.bind(phrase))
 
-    def compare(self, op: Op, literal: CompValue, attribute: Attribute, value: _Value) -> str:
+    def compare(self, op: Op, literal: CompValue, attribute: Attribute, value: Column) -> str:
         expr = value.expr
         if folds(attribute) and isinstance(literal, str):
             literal = fold(literal)
@@ -278,42 +216,42 @@ class _Compiler:
             return f"substr({expr}, 1, {self.bind(len(text))}) = {self.bind(text)}"
         return f"substr({expr}, -{self.bind(len(text))}) = {self.bind(text)}"
 
-    def top(self, path: AttrPath) -> tuple[Attribute, str, _Value]:
+    def top(self, path: AttrPath) -> tuple[Attribute, str, Column]:
         """Resolve a resource-level path to where its values live."""
         top, leaf = lookup(path, self.resource)
         table = self.table
         alias = table.alias
         if path.urn is None:
-            column = table.columns.get((top.name, path.sub_attr))
+            column = table.filter_columns.get((top.name, path.sub_attr))
             if column is not None:
                 return leaf, "", column
-            if top.name == table.membership_attr:
+            if top.name == table.refs_attr:
                 if path.sub_attr not in (None, "value"):
-                    raise InvalidFilter(
+                    raise UnsupportedFilter(
                         f'filtering on "{top.name}.{path.sub_attr}" is not supported; '
                         f'filter on "{top.name}.value"'
                     )
                 return leaf, table.membership_opening, table.membership_value
             if top.name == "meta":
-                raise InvalidFilter(
+                raise UnsupportedFilter(
                     f'filtering on "meta.{path.sub_attr}" is not supported; '
                     'filter on "meta.created" or "meta.lastModified"'
                 )
-            if alias == "u" and top.name == "emails" and path.sub_attr == "value":
+            if table.emails and top.name == "emails" and path.sub_attr == "value":
                 return leaf, _EMAILS_OPENING, replace(_EMAIL_VALUE, in_text=True)
         where = _json_path(path.urn, top.name)
         if top.type == "complex" and path.sub_attr is None:
             # `pr` on a complex value: some node below it is present (json_tree walks all).
             opening = f"EXISTS (SELECT 1 FROM json_tree({alias}.doc, '{where}') t WHERE "  # noqa: S608
-            return leaf, opening, _Value("t.atom")
+            return leaf, opening, Column("t.atom")
         if top.multi_valued:
             return (
                 leaf,
                 _each_opening(alias, where),
-                _Value(f"json_extract(j.value, '{_json_path(path.sub_attr)}')"),
+                Column(f"json_extract(j.value, '{_json_path(path.sub_attr)}')"),
             )
         where = _json_path(path.urn, top.name, path.sub_attr)
-        return leaf, "", _Value(f"json_extract({alias}.doc, '{where}')")
+        return leaf, "", Column(f"json_extract({alias}.doc, '{where}')")
 
     def value_filter(self, f: ValueFilter) -> str:
         """`attr[filter]`: one element must satisfy the whole inner filter."""
@@ -326,17 +264,17 @@ class _Compiler:
             return self.leaf(replace(inner, path=replace(f.path, sub_attr=sub)), self.top)
         top, _ = lookup(f.path, self.resource)
         table = self.table
-        if table.alias == "u" and f.path.urn is None and top.name == "emails":
+        if table.emails and f.path.urn is None and top.name == "emails":
             indexed = self._emails_from_index(inner)
             if indexed is not None:
                 return indexed
-        if f.path.urn is None and top.name == table.membership_attr:
+        if f.path.urn is None and top.name == table.refs_attr:
             opening = table.membership_opening
 
-            def scope(path: AttrPath) -> tuple[Attribute, str, _Value]:
+            def scope(path: AttrPath) -> tuple[Attribute, str, Column]:
                 sub = top.sub(path.attr)
                 if sub is None or sub.name != "value":
-                    raise InvalidFilter(
+                    raise UnsupportedFilter(
                         f'filtering on "{top.name}.{path.attr}" is not supported; '
                         f'filter on "{top.name}.value"'
                     )
@@ -352,11 +290,11 @@ class _Compiler:
             opening = f"(json_type({table.alias}.doc, '{where}') = 'object' AND "
             base, prefix = f"{table.alias}.doc", (f.path.urn, top.name)
 
-        def element(path: AttrPath) -> tuple[Attribute, str, _Value]:
+        def element(path: AttrPath) -> tuple[Attribute, str, Column]:
             sub = top.sub(path.attr)
             if sub is None:
                 raise ValueError(f"{top.name} has no sub-attribute {path.attr}")
-            return sub, "", _Value(f"json_extract({base}, '{_json_path(*prefix, sub.name)}')")
+            return sub, "", Column(f"json_extract({base}, '{_json_path(*prefix, sub.name)}')")
 
         return f"{opening}{self.node(inner, element)})"
 
@@ -380,7 +318,7 @@ class _Compiler:
             return None
         emails = lookup(AttrPath(None, "emails"), self.resource)[0]
 
-        def column(path: AttrPath) -> tuple[Attribute, str, _Value]:
+        def column(path: AttrPath) -> tuple[Attribute, str, Column]:
             sub = emails.sub(path.attr)
             assert sub is not None
             return sub, "", _EMAIL_COLUMNS[sub.name]
@@ -394,7 +332,7 @@ def compile_filter(
     """A WHERE fragment over alias `u` (users) or `g` (groups) and its `?` parameters.
 
     `use_text(phrase)` says whether a substring test may read its candidates from
-    users_text (see text_phrases). Raises InvalidFilter for attributes the store cannot
+    users_text (see text_phrases). Raises UnsupportedFilter for attributes the store cannot
     answer (e.g. members.display): a filter we cannot answer is a 400, never an
     unfiltered list.
     """
@@ -428,25 +366,25 @@ def compile_sort(path: AttrPath, resource: ResourceType) -> str:
     Case-insensitive attributes sort by their fold; a multi-valued attribute sorts by its
     primary value, else its first. Missing values are NULL: RFC 7644 §3.4.2.3 puts them
     last when ascending and first when descending, so callers should append
-    `ASC NULLS LAST` / `DESC NULLS FIRST`, then a unique tiebreaker (`, u.rowid`).
+    `ASC NULLS LAST` / `DESC NULLS FIRST`, then a unique tiebreaker (`, u.seq`).
     """
-    table = _table(resource)
+    table = kind_of(resource)
     top, leaf = lookup(path, resource)
     if top.type == "complex" and path.sub_attr is None:
         value = top.sub("value")
         if value is None:
-            raise InvalidValue(f'cannot sort by "{top.name}": name one of its sub-attributes')
+            raise UnsupportedSort(f'cannot sort by "{top.name}": name one of its sub-attributes')
         path, leaf = replace(path, sub_attr=value.name), value
     name = f"{top.name}.{path.sub_attr}" if path.sub_attr else top.name
     if leaf.returned == "never":
-        raise InvalidValue(f'cannot sort by "{name}"')
+        raise UnsupportedSort(f'cannot sort by "{name}"')
     if path.urn is None:
-        column = table.columns.get((top.name, path.sub_attr))
+        column = table.filter_columns.get((top.name, path.sub_attr))
         if column is not None:
             return fold_sql(column.expr) if folds(leaf) and not column.folded else column.expr
-        if top.name in (table.membership_attr, "meta"):
-            raise InvalidValue(f'cannot sort by "{name}"')
-        if table.alias == "u" and name == "emails.value":
+        if top.name in (table.refs_attr, "meta"):
+            raise UnsupportedSort(f'cannot sort by "{name}"')
+        if table.emails and name == "emails.value":
             return _EMAIL_SORT_KEY
     where = _json_path(path.urn, top.name)
     if top.multi_valued:

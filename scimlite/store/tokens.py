@@ -7,8 +7,8 @@ from typing import Any
 
 from scimlite import timeutil, tokens
 from scimlite.scim.diff import diff_docs
-from scimlite.scim.errors import Conflict, NotFound
 from scimlite.store.database import Database
+from scimlite.store.errors import Conflict, NotFound
 from scimlite.store.journal import record
 from scimlite.store.records import TokenInfo, WriteContext
 from scimlite.store.rows import fetch_all, fetch_one_sync

@@ -12,7 +12,13 @@ from scimlite.keys import STORE
 from scimlite.scim import bulk
 from scimlite.scim.errors import InvalidSyntax, PayloadTooLarge, ScimError
 from tests import oracle
-from tests.support import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, assert_scim_error
+from tests.support import (
+    GROUP_SCHEMA,
+    PATCH_SCHEMA,
+    USER_SCHEMA,
+    assert_scim_error,
+    journal_entries,
+)
 from tests.support.scim import Scim
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -293,7 +299,7 @@ async def test_failing_operations_roll_back_alone(scim: Scim, client: TestClient
         "taken@example.com",
     ]
     assert (await scim.call("GET", "/Groups"))["totalResults"] == 0
-    journal = await client.app[STORE].journal(limit=20)
+    journal = await journal_entries(client.app[STORE], limit=20)
     failed = [(e.method, e.path, e.status) for e in journal if e.status >= 400]
     assert ("POST", "/scim/v2/Users", 409) in failed
     assert ("DELETE", f"/scim/v2/Users/{taken['id']}", 412) in failed

@@ -14,7 +14,7 @@ from scimlite.app import create_app
 from scimlite.console.session import COOKIE, SIGNIN_COOKIE
 from scimlite.keys import STORE
 from scimlite.settings import Settings
-from tests.support import USER_SCHEMA, patch_ops
+from tests.support import USER_SCHEMA, journal_entries, patch_ops
 from tests.support.console import HTML, Doc, get_page, post, sign_in
 from tests.support.scim import Scim
 
@@ -367,7 +367,7 @@ async def test_deactivate_user_is_journaled(console: TestClient[Any, Any], scim:
     after = await get_page(console, f"/users/{user['id']}")
     assert "Deactivated ken@example.com." in after.all_text
     assert after.form(f"/users/{user['id']}/active")["active"] == "true"
-    entry = (await console.app[STORE].journal(resource_id=user["id"]))[0]
+    entry = (await journal_entries(console.app[STORE], resource_id=user["id"]))[0]
     assert (entry.token_name, entry.method, entry.path) == (
         "admin",
         "POST",
@@ -425,7 +425,7 @@ async def test_team_page_pages_members_and_removes_one(
     await post(console, f"/teams/{team['id']}/remove-member", form)
     members = (await scim.call("GET", f"/Groups/{team['id']}"))["members"]
     assert len(members) == 52
-    entry = (await console.app[STORE].journal(resource_id=team["id"]))[0]
+    entry = (await journal_entries(console.app[STORE], resource_id=team["id"]))[0]
     assert entry.token_name == "admin"
     assert entry.changes == [{"path": "members", "op": "remove", "values": [form["user_id"]]}]
     after = await get_page(console, f"/teams/{team['id']}")
@@ -479,7 +479,7 @@ async def test_tokens_create_shows_secret_once(console: TestClient[Any, Any]) ->
     again = await (await console.get("/tokens")).text()
     assert secret.group(1) not in again
     assert f"sl_{info.prefix}_…" in again
-    entry = (await console.app[STORE].journal(resource_id="okta"))[0]
+    entry = (await journal_entries(console.app[STORE], resource_id="okta"))[0]
     assert (entry.resource_type, entry.status, entry.token_name) == ("Token", 201, "admin")
     dup = await post(console, "/tokens", form, status=400)
     assert "already exists" in Doc(await dup.text()).all_text
@@ -514,7 +514,7 @@ async def test_revoke_token(console: TestClient[Any, Any], scim: Scim) -> None:
     assert (await scim.request("GET", "/Users")).status == 401
     after = await get_page(console, "/tokens")
     assert "Revoked token 'test-idp'" in after.all_text
-    entry = (await console.app[STORE].journal(resource_id="test-idp"))[0]
+    entry = (await journal_entries(console.app[STORE], resource_id="test-idp"))[0]
     assert (entry.method, entry.path, entry.token_name) == ("POST", "/tokens/revoke", "admin")
     await post(console, "/tokens/revoke", form)  # already revoked: a message, not a crash
     assert "Nothing revoked" in (await get_page(console, "/tokens")).all_text

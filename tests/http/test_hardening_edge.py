@@ -28,7 +28,7 @@ from scimlite.settings import Settings
 from scimlite.store import Store
 from scimlite.store.sqlite.backup import backup
 from scimlite.store.sqlite.db import SQLiteDatabase as Database
-from tests.support import USER_SCHEMA, assert_scim_error
+from tests.support import USER_SCHEMA, assert_scim_error, journal_entries
 from tests.support.process import ServerProcess
 from tests.support.scim import Scim
 
@@ -70,7 +70,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 async def journal_size(scim: Scim) -> int:
-    return len(await scim.client.app[STORE].journal(limit=1000))
+    return len(await journal_entries(scim.client.app[STORE], limit=1000))
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from scimlite.scim.errors import NoTarget
 from scimlite.scim.schema import MAX_VALUES, USER_RESOURCE
 from scimlite.store import Store, WriteContext
 from scimlite.store.database import Batch
-from tests.support import USER_SCHEMA, assert_scim_error, patch_ops
+from tests.support import USER_SCHEMA, assert_scim_error, journal_entries, patch_ops
 from tests.support.scim import Scim
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -173,7 +173,7 @@ async def test_a_huge_value_is_clipped_in_the_error_and_the_journal(
     assert len(error["detail"]) < 2_000
     assert "more characters" in error["detail"]
     assert error["detail"].endswith("(userName is compared case-insensitively)")
-    entries = await client.app[STORE].journal(limit=2)
+    entries = await journal_entries(client.app[STORE], limit=2)
     assert entries[0].status == 409
     assert entries[0].detail is not None and len(entries[0].detail) < 2_000
     created = entries[1].changes
@@ -187,7 +187,7 @@ async def test_a_replaced_huge_value_is_journaled_clipped(
     body = patch_ops({"op": "replace", "path": "title", "value": "y" * 500_000})
     patched = await scim.call("PATCH", f"/Users/{user['id']}", body)
     assert patched["title"] == "y" * 500_000, "the resource itself keeps the whole value"
-    [entry] = await client.app[STORE].journal(resource_id=user["id"], limit=1)
+    [entry] = await journal_entries(client.app[STORE], resource_id=user["id"], limit=1)
     [change] = entry.changes
     assert change["old"].startswith("xxx") and change["new"].startswith("yyy")
     assert len(change["old"]) < 400 and len(change["new"]) < 400
@@ -221,7 +221,7 @@ async def test_bulk_failures_are_journaled_before_the_next_chunk_runs(
     ]
     resp = await scim.request("POST", "/Bulk", _bulk(*operations))
     assert resp.status == 500
-    entries = await client.app[STORE].journal(limit=10)
+    entries = await journal_entries(client.app[STORE], limit=10)
     failed = {(e.method, e.path, e.status) for e in entries}
     assert ("DELETE", "/scim/v2/Users/gone-1", 404) in failed
     assert ("POST", "/scim/v2/Users", 400) in failed

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from scimlite.keys import STORE
 from scimlite.settings import Settings
-from tests.support import USER_SCHEMA, assert_scim_error
+from tests.support import USER_SCHEMA, assert_scim_error, journal_entries
 from tests.support.scim import Scim
 
 
@@ -107,14 +107,14 @@ async def test_unexpected_failure_is_500_without_internals(
 
 async def test_rejected_write_is_journaled_and_changes_nothing(scim: Scim) -> None:
     await scim.call("POST", "/Users", {"schemas": [USER_SCHEMA]}, status=400)
-    entries = await scim.client.app[STORE].journal()
+    entries = await journal_entries(scim.client.app[STORE])
     assert [(e.method, e.status, e.token_name) for e in entries] == [("POST", 400, "test-idp")]
     assert "userName" in (entries[0].detail or "")
 
 
 async def test_successful_write_is_journaled_with_its_changes(scim: Scim) -> None:
     user = await scim.create_user("journal@example.com", active="False")
-    (entry,) = await scim.client.app[STORE].journal(resource_id=user["id"])
+    (entry,) = await journal_entries(scim.client.app[STORE], resource_id=user["id"])
     assert (entry.method, entry.status, entry.resource_type) == ("POST", 201, "User")
     assert {"path": "userName", "op": "add", "new": "journal@example.com"} in entry.changes
     assert entry.latency_ms is not None

@@ -14,6 +14,7 @@ from scimlite.app import create_app
 from scimlite.keys import STORE
 from scimlite.settings import Settings
 from scimlite.store import Store, WriteContext
+from tests.support import journal_entries
 
 
 async def _journal_at(store: Store, *stamps: str) -> None:
@@ -34,7 +35,7 @@ async def test_prune_removes_rows_before_the_cutoff_only(client: TestClient[Any,
     await _journal_at(store, _days_ago(200), _days_ago(100), _days_ago(1))
     removed = await store.prune_journal(_days_ago(90), chunk=1)
     assert removed == 2
-    assert [e.at[:10] for e in await store.journal()] == [_days_ago(1)[:10]]
+    assert [e.at[:10] for e in await journal_entries(store)] == [_days_ago(1)[:10]]
 
 
 async def test_the_server_prunes_on_start(aiohttp_client: Any, tmp_path: Path) -> None:
@@ -48,7 +49,7 @@ async def test_the_server_prunes_on_start(aiohttp_client: Any, tmp_path: Path) -
     await client.close()
     client = await aiohttp_client(create_app(settings))
     for _ in range(50):  # the pruning task runs in the background after start-up
-        entries = await client.app[STORE].journal()
+        entries = await journal_entries(client.app[STORE])
         if len(entries) == 1:
             break
         await asyncio.sleep(0.02)
@@ -63,4 +64,4 @@ async def test_retention_zero_keeps_everything(aiohttp_client: Any, tmp_path: Pa
     await client.close()
     client = await aiohttp_client(create_app(settings))
     await asyncio.sleep(0.05)
-    assert len(await client.app[STORE].journal()) == 1
+    assert len(await journal_entries(client.app[STORE])) == 1

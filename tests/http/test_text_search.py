@@ -119,7 +119,7 @@ async def test_a_needle_most_users_contain_is_answered_by_testing_rows(tmp_path:
         store = Store(db)
         for needle, total in [("common", 1200), ("rare", 100)]:
             node = parse_filter(f'userName co "{needle}"', USER_RESOURCE)
-            page = await store.users.list(ListQuery(filter=node, count=5))
+            page = await store.users.list_page(ListQuery(filter=node, count=5))
             assert page.total == total
             assert all(needle in r.doc["userName"] for r in page.items)
     finally:

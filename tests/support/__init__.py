@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from scimlite.store import Store
+from scimlite.store import JournalEntry, JournalQuery, Store
 from scimlite.store.sqlite.db import SQLiteDatabase as Database
 
 SAMPLES = Path(__file__).parent.parent / "samples"
@@ -106,3 +106,10 @@ async def create_token(db_path: Path, name: str = "test-idp") -> str:
     finally:
         await db.close()
     return secret
+
+
+async def journal_entries(
+    store: Store, *, resource_id: str | None = None, limit: int = 50
+) -> list[JournalEntry]:
+    """The latest journal rows, newest first (optionally of one resource)."""
+    return await store.search_journal(JournalQuery(resource_id=resource_id, limit=limit))

@@ -158,7 +158,7 @@ async def test_list_totals_kept_by_triggers_match_count(tmp_path: Path) -> None:
             await store.users.create(user_doc(f"c{i}@example.com"), None, CTX) for i in range(5)
         ]
         await store.users.delete(made[0].id, None, CTX)
-        page = await store.users.list(ListQuery(count=0))
+        page = await store.users.list_page(ListQuery(count=0))
         assert page.total == 4
     finally:
         await db.close()
@@ -179,7 +179,7 @@ async def test_upgrading_counts_the_rows_already_there(tmp_path: Path) -> None:
     db = Database(path)
     await db.open()
     try:
-        assert (await Store(db).groups.list(ListQuery(count=0))).total == 1
+        assert (await Store(db).groups.list_page(ListQuery(count=0))).total == 1
     finally:
         await db.close()
 
@@ -220,9 +220,11 @@ async def test_upgrading_to_row_numbers_keeps_rows_teams_and_positions(tmp_path:
     try:
         store = Store(db)
         by_email = parse_filter('emails.value co "person2@"', USER_RESOURCE)
-        assert [u.id for u in (await store.users.list(ListQuery(filter=by_email))).items] == ["u2"]
+        assert [u.id for u in (await store.users.list_page(ListQuery(filter=by_email))).items] == [
+            "u2"
+        ]
         # Cursors issued before the upgrade name the same rows after it.
-        page = await store.users.list(ListQuery(after=before[0][1]))
+        page = await store.users.list_page(ListQuery(after=before[0][1]))
         assert [u.id for u in page.items] == ["u2"]
         team = await store.groups.get("g")
         assert sorted(r.id for r in team.refs or []) == ["u0", "u2"]
@@ -245,7 +247,7 @@ async def test_vacuum_keeps_row_numbers_and_the_text_index(tmp_path: Path) -> No
         ]
         for user in made[:3]:
             await store.users.delete(user.id, None, CTX)
-        first = await store.users.list(ListQuery(count=1))
+        first = await store.users.list_page(ListQuery(count=1))
     finally:
         await db.close()
     with sqlite3.connect(path) as conn:
@@ -255,10 +257,10 @@ async def test_vacuum_keeps_row_numbers_and_the_text_index(tmp_path: Path) -> No
     try:
         store = Store(db)
         assert first.last_position is not None
-        after = await store.users.list(ListQuery(after=first.last_position))
+        after = await store.users.list_page(ListQuery(after=first.last_position))
         assert [u.id for u in after.items] == [made[4].id, made[5].id]
         search = parse_filter('userName co "v4@ex"', USER_RESOURCE)
-        assert [u.id for u in (await store.users.list(ListQuery(filter=search))).items] == [
+        assert [u.id for u in (await store.users.list_page(ListQuery(filter=search))).items] == [
             made[4].id
         ]
     finally:

@@ -26,8 +26,8 @@ async def test_example_opens_with_25_users_in_5_teams(tmp_path: Path) -> None:
     await db.open()
     try:
         store = Store(db)
-        users = await store.users.list(ListQuery(count=100))
-        teams = await store.groups.list(ListQuery(count=100))
+        users = await store.users.list_page(ListQuery(count=100))
+        teams = await store.groups.list_page(ListQuery(count=100))
     finally:
         await db.close()
     assert users.total == 25

@@ -14,16 +14,18 @@ from aiohttp import web
 
 from scimlite.api import SCIM_PREFIX
 from scimlite.api.auth import TOKEN
+from scimlite.api.errors import scim_error
 from scimlite.api.handlers.resources import patch_change
-from scimlite.api.http import base_url, read_json, respond
+from scimlite.api.http import base_url, expected_versions, read_json, respond
 from scimlite.keys import STORE
 from scimlite.scim import bulk, render
 from scimlite.scim import patch as scim_patch
 from scimlite.scim.errors import InvalidValue, NotFound, ScimError
 from scimlite.scim.models import parse_resource
-from scimlite.scim.schema import GROUP_RESOURCE, RESOURCE_TYPES, ResourceType
+from scimlite.scim.schema import RESOURCE_TYPES, ResourceType
 from scimlite.store import Resource, ResourceStore, Store, WriteContext
 from scimlite.store.database import Batch
+from scimlite.store.errors import StoreError
 
 # Operations per transaction: one fsync per chunk, and the writer lock is released between
 # chunks so other clients' writes wait for at most one chunk.
@@ -54,9 +56,6 @@ class _Run:
     def errors(self) -> int:
         return sum(1 for r in self.results if r.error is not None)
 
-    def _resources(self, resource: ResourceType) -> ResourceStore:
-        return self.store.groups if resource is GROUP_RESOURCE else self.store.users
-
     def _check_refs(self, op: bulk.BulkOperation) -> None:
         for ref in sorted(op.refs):
             if ref in self.failed:
@@ -76,6 +75,9 @@ class _Run:
             result = await self._execute(op, resource, resource_id, data, ctx, batch)
         except ScimError as error:
             self.fail(op, ctx, error, path)
+            return
+        except StoreError as refused:
+            self.fail(op, ctx, scim_error(refused), path)
             return
         self.results.append(result)
 
@@ -110,10 +112,10 @@ class _Run:
         if (resource_id is None) != (op.method == "POST"):
             shape = f"{resource.endpoint}" if op.method == "POST" else f"{resource.endpoint}/{{id}}"
             raise InvalidValue(f'a {op.method} operation needs a path of the form "{shape}"')
-        store = self._resources(resource)
+        store = self.store.resources(resource)
         if op.method == "DELETE":
             assert resource_id is not None
-            await store.delete(resource_id, op.version, ctx, batch=batch)
+            await store.delete(resource_id, expected_versions(op.version), ctx, batch=batch)
             where = render.location(self.base, resource, resource_id)
             return bulk.OperationResult(op, 204, location=where)
         record = await self._write(op, resource, store, resource_id, data, ctx, batch)
@@ -141,7 +143,9 @@ class _Run:
             operations, quirks = scim_patch.parse_patch(data)
             ctx.quirks.extend(quirks)
             change = patch_change(resource, resource_id, operations)
-            return await store.update(resource_id, change, op.version, ctx, batch=batch)
+            return await store.update(
+                resource_id, change, expected_versions(op.version), ctx, batch=batch
+            )
         parsed = parse_resource(resource, data)
         if op.method == "POST":
             ctx.quirks.extend(parsed.quirks)
@@ -149,7 +153,9 @@ class _Run:
         assert resource_id is not None
         refs = parsed.replace_refs(resource)
         ctx.quirks.extend(parsed.quirks)
-        return await store.replace(resource_id, parsed.doc, refs, op.version, ctx, batch=batch)
+        return await store.replace(
+            resource_id, parsed.doc, refs, expected_versions(op.version), ctx, batch=batch
+        )
 
 
 async def post_bulk(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from scimlite.api.errors import write_context
-from scimlite.api.http import base_url, read_json, respond
+from scimlite.api.http import base_url, expected_versions, read_json, respond
 from scimlite.api.query import QueryPlan, encode_cursor, plan_query, refs_attr, search_params
 from scimlite.keys import SETTINGS, STORE
 from scimlite.scim import patch as scim_patch
@@ -17,7 +17,7 @@ from scimlite.scim import render
 from scimlite.scim.errors import ScimError
 from scimlite.scim.models import parse_resource
 from scimlite.scim.project import Projection, parse_projection
-from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE, ResourceType
+from scimlite.scim.schema import RESOURCE_TYPES, ResourceType
 from scimlite.store import Resource, ResourceStore, Update
 
 
@@ -26,8 +26,7 @@ class ResourceEndpoints:
     resource: ResourceType
 
     def _store(self, request: web.Request) -> ResourceStore:
-        store = request.config_dict[STORE]
-        return store.groups if self.resource is GROUP_RESOURCE else store.users
+        return request.config_dict[STORE].resources(self.resource)
 
     def _projection(self, request: web.Request) -> Projection:
         return parse_projection(
@@ -111,7 +110,7 @@ class ResourceEndpoints:
             request.match_info["id"],
             parsed.doc,
             refs,
-            request.headers.get("If-Match"),
+            expected_versions(request.headers.get("If-Match")),
             ctx,
             load_refs=projection.wants(refs_attr(self.resource)),
         )
@@ -128,7 +127,7 @@ class ResourceEndpoints:
         record = await self._store(request).update(
             resource_id,
             change,
-            request.headers.get("If-Match"),
+            expected_versions(request.headers.get("If-Match")),
             ctx,
             load_refs=projection.wants(refs_attr(self.resource)),
         )
@@ -136,9 +135,9 @@ class ResourceEndpoints:
 
     async def delete(self, request: web.Request) -> web.Response:
         """DELETE /{type}/{id} (RFC 7644 §3.6): 204, memberships go with it."""
-        await self._store(request).delete(
-            request.match_info["id"], request.headers.get("If-Match"), write_context(request)
-        )
+        expected = expected_versions(request.headers.get("If-Match"))
+        resource_id, ctx = request.match_info["id"], write_context(request)
+        await self._store(request).delete(resource_id, expected, ctx)
         return web.Response(status=204)
 
 
@@ -171,7 +170,8 @@ async def root_search(request: web.Request) -> web.Response:
     store = request.config_dict[STORE]
     plans: list[tuple[ResourceType, ResourceStore, QueryPlan]] = []
     first_error: ScimError | None = None
-    for resource, rstore in ((USER_RESOURCE, store.users), (GROUP_RESOURCE, store.groups)):
+    for resource in RESOURCE_TYPES:  # Users, then Groups
+        rstore = store.resources(resource)
         try:
             plans.append((resource, rstore, plan_query(resource, params, settings, lenient=True)))
         except ScimError as exc:

@@ -24,8 +24,8 @@ from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
-from scimlite.scim.errors import ScimError, TooMany
 from scimlite.store.database import DatabaseError
+from scimlite.store.errors import ReadersBusy, ReadTooLong
 from scimlite.store.sqlite.migrations import migrate
 from scimlite.text import fold
 
@@ -237,22 +237,19 @@ class SQLiteDatabase:
         `lookup=True` is for reads an index answers (a row by id, `eq` on an indexed
         column): they use a reader of their own, so they never queue behind scans. The
         budget (read_timeout_ms) bounds both the wait for a reader and the reading: a read
-        that cannot start within it is refused with 503 and Retry-After (the server is
-        busy; RFC 7231 §6.6.4), one still running past it is interrupted and refused with
-        400 tooMany (RFC 7644 §3.12: more than the server is willing to process; the same
-        request would run as long again). A read whose task is cancelled, because its
-        client hung up, is interrupted at once.
+        that cannot start within it raises ReadersBusy (the API answers 503 and Retry-After:
+        the server is busy), one still running past it is interrupted and raises ReadTooLong
+        (the API answers 400 tooMany: the same request would run as long again). A read
+        whose task is cancelled, because its client hung up, is interrupted at once.
         """
         pool = self._lookups if lookup else self._readers
         try:
             async with asyncio.timeout(self.read_timeout_ms / 1000):
                 conn = await pool.get()
         except TimeoutError:
-            raise ScimError(
+            raise ReadersBusy(
                 f"every reader stayed busy for the read budget of {self.read_timeout_ms} ms; "
-                "retry later",
-                status=503,
-                headers={"Retry-After": "1"},
+                "retry later"
             ) from None
         raw = _raw(conn)
         deadline = _Deadline(raw, self.read_timeout_ms / 1000)
@@ -263,7 +260,7 @@ class SQLiteDatabase:
             if str(exc) != "interrupted":
                 raise
             self.interrupted += 1
-            raise TooMany(
+            raise ReadTooLong(
                 f"this request needed more than the read budget of {self.read_timeout_ms} ms "
                 "and was stopped; narrow the filter (eq on id, userName, externalId or "
                 "displayName is answered from an index) or ask for a smaller page"
