@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, NoReturn, TypeAlias
 
 from scimlite.scim.errors import InvalidFilter, InvalidPath, ScimError
-from scimlite.scim.schema import COMMON_ATTRIBUTES, Attribute, ResourceType
+from scimlite.scim.paths import PathError, attribute_of, resolve_path, resolve_sub, schema_urn
+from scimlite.scim.schema import Attribute, ResourceType
 from scimlite.text import fold
 
 MAX_LENGTH = 2000
@@ -46,7 +47,6 @@ _OPS: dict[str, Op] = {
 SUBSTRING_OPS = frozenset({"co", "sw", "ew"})
 ORDER_OPS = frozenset({"gt", "ge", "lt", "le"})
 TEXT_TYPES = frozenset({"string", "reference", "binary"})
-_COMMON = {a.name.lower(): a for a in COMMON_ATTRIBUTES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,18 +127,11 @@ def lookup(path: AttrPath, resource: ResourceType) -> tuple[Attribute, Attribute
 
     Raises ValueError for a path that names no attribute (e.g. a whole extension).
     """
-    top = _top_attribute(path.urn, path.attr, resource)
+    top = attribute_of(resource, path.urn, path.attr)
     leaf = top.sub(path.sub_attr) if top and path.sub_attr is not None else top
     if top is None or leaf is None:
         raise ValueError(f"{path} names no attribute of {resource.name}")
     return top, leaf
-
-
-def _top_attribute(urn: str | None, name: str, resource: ResourceType) -> Attribute | None:
-    if urn is None:
-        return resource.schema.attribute(name) or _COMMON.get(name.lower())
-    extension = resource.extension(urn)
-    return extension.attribute(name) if extension else None
 
 
 def folds(attribute: Attribute) -> bool:
@@ -370,48 +363,23 @@ class _Parser:
 
     def resolve(self, token: _Token) -> tuple[AttrPath, Attribute, Attribute]:
         """attrPath = [URI ":"] ATTRNAME *1subAttr, resolved to canonical names."""
-        word = token.text
-        urn: str | None = None
-        offset = 0
-        if self.schema_urn(word) is not False:
-            self.fail(f'"{word}" is a schema, not an attribute', token.pos)
-        if ":" in word:
-            prefix, _, word = word.rpartition(":")
-            offset = len(prefix) + 1
-            found = self.schema_urn(prefix)
-            if found is False:
-                self.fail(f'unknown schema "{prefix}"', token.pos)
-            urn = found
-        names = word.split(".")
-        pos = token.pos + offset
-        if len(names) > 2 or not all(names):
-            self.fail(f'invalid attribute path "{token.text}"', token.pos)
-        top = _top_attribute(urn, names[0], self.resource)
-        if top is None:
-            self.fail(f'unknown attribute "{names[0]}"', pos)
-        if len(names) == 1:
-            return AttrPath(urn, top.name), top, top
-        sub = top.sub(names[1])
-        if sub is None:
-            what = "sub-attribute" if top.sub_attributes else "sub-attribute (it has none)"
-            self.fail(f'"{top.name}" has no {what} "{names[1]}"', pos + len(names[0]) + 1)
-        return AttrPath(urn, top.name, sub.name), top, sub
+        try:
+            found = resolve_path(self.resource, token.text)
+        except PathError as exc:
+            self.fail(exc.message, token.pos + exc.offset)
+        if found.attribute is None:
+            self.fail(f'"{token.text}" is a schema, not an attribute', token.pos)
+        top, sub = found.attribute, found.sub
+        path = AttrPath(found.urn, top.name, sub.name if sub else None)
+        return path, top, sub or top
 
     def resolve_sub(self, token: _Token, scope: Attribute) -> tuple[AttrPath, Attribute]:
         """Inside `attr[...]` names are sub-attributes of attr (RFC 7644 §3.4.2.2 valuePath)."""
-        sub = scope.sub(token.text)
-        if sub is None:
-            self.fail(f'"{scope.name}" has no sub-attribute "{token.text}"', token.pos)
+        try:
+            sub = resolve_sub(scope, token.text)
+        except PathError as exc:
+            self.fail(exc.message, token.pos + exc.offset)
         return AttrPath(None, sub.name), sub
-
-    def schema_urn(self, text: str) -> str | Literal[False] | None:
-        """None for the core schema (or an alias), an extension's URN, or False if unknown."""
-        lowered = text.lower()
-        core = self.resource.schema.id
-        if lowered in {core.lower(), *(a.lower() for a in self.resource.schema_aliases)}:
-            return None
-        extension = self.resource.extension(text)
-        return extension.id if extension else False
 
     def literal(self, token: _Token) -> CompValue:
         """compValue = false / null / true / number / string (RFC 7159 rules)."""
@@ -482,7 +450,7 @@ def parse_path(text: str, resource: ResourceType) -> PatchPath:
     """
     parser = _Parser(text, resource, InvalidPath)
     name = parser.expect("word", "an attribute path")
-    urn = parser.schema_urn(name.text)
+    urn = schema_urn(resource, name.text)
     if isinstance(urn, str):
         parser.end()
         return PatchPath(AttrPath(urn, ""), None, None)

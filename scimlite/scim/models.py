@@ -22,8 +22,8 @@ from pydantic import (
 )
 
 from scimlite.scim.errors import InvalidSyntax, InvalidValue
+from scimlite.scim.paths import PathError, ResolvedPath, attribute_of, resolve_path
 from scimlite.scim.schema import (
-    COMMON_ATTRIBUTES,
     ENTERPRISE_USER_SCHEMA,
     GROUP_MEMBERS,
     GROUP_RESOURCE,
@@ -248,6 +248,20 @@ def _canonical_sub_one(attr: Attribute, value: Any, where: str, quirks: list[str
     return out
 
 
+def _canonical_extension(resource: ResourceType, urn: str, value: Any, quirks: list[str]) -> Any:
+    """An extension object's keys in their schema spelling; unknown ones dropped and noted."""
+    if not isinstance(value, dict):
+        return value
+    fields: dict[str, Any] = {}
+    for key, item in value.items():
+        attr = attribute_of(resource, urn, key)
+        if attr is None:
+            quirks.append(f'ignored unknown attribute "{urn}:{key}"')
+            continue
+        fields[attr.name] = _canonical_sub(attr, item, attr.name, quirks)
+    return fields
+
+
 def canonicalize(resource: ResourceType, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Map attribute names to their schema spelling (RFC 7643 §2.1: case-insensitive).
 
@@ -257,7 +271,6 @@ def canonicalize(resource: ResourceType, body: dict[str, Any]) -> tuple[dict[str
     quirks: list[str] = []
     out: dict[str, Any] = {}
     core_prefix = resource.schema.id.lower() + ":"
-    common = {a.name.lower(): a for a in COMMON_ATTRIBUTES}
     for key, value in body.items():
         lowered = key.lower()
         if lowered == "schemas":
@@ -265,26 +278,22 @@ def canonicalize(resource: ResourceType, body: dict[str, Any]) -> tuple[dict[str
             continue
         if lowered.startswith(core_prefix):
             key = key[len(core_prefix) :]
-            lowered = key.lower()
             quirks.append(f'attribute "{resource.schema.id}:{key}" read as "{key}"')
-        ext = resource.extension(key)
-        if ext is not None:
-            if isinstance(value, dict):
-                fields: dict[str, Any] = {}
-                for ext_key, ext_value in value.items():
-                    attr = ext.attribute(ext_key)
-                    if attr is None:
-                        quirks.append(f'ignored unknown attribute "{ext.id}:{ext_key}"')
-                        continue
-                    fields[attr.name] = _canonical_sub(attr, ext_value, attr.name, quirks)
-                value = fields
-            out[ext.id] = value
+        try:
+            found: ResolvedPath | None = resolve_path(resource, key)
+        except PathError:
+            found = None
+        if found is not None and found.urn is not None and found.attribute is None:
+            out[found.urn] = _canonical_extension(resource, found.urn, value, quirks)
             continue
-        attr = resource.schema.attribute(key) or common.get(lowered)
-        if attr is None:
+        # A body's keys are attributes or extension objects: a dotted, URN-qualified or
+        # unknown key names nothing here (PATCH reads those as paths; POST/PUT do not).
+        if found is None or found.attribute is None or found.urn or found.qualifier or found.sub:
             quirks.append(f'ignored unknown attribute "{key}"')
             continue
-        out[attr.name] = _canonical_sub(attr, value, attr.name, quirks)
+        out[found.attribute.name] = _canonical_sub(
+            found.attribute, value, found.attribute.name, quirks
+        )
     return out, quirks
 
 

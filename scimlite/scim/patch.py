@@ -45,6 +45,7 @@ from scimlite.scim.filter import (
     parse_path,
 )
 from scimlite.scim.models import prune
+from scimlite.scim.paths import attribute_of, qualify_extension
 from scimlite.scim.records import MembershipChange
 from scimlite.scim.schema import GROUP_MEMBERS, PATCH_OP_SCHEMA, Attribute, ResourceType
 from scimlite.text import fold
@@ -234,20 +235,11 @@ class _Patcher:
         try:
             parsed = parse_path(text, self.resource)
         except InvalidPath as exc:
-            qualified = self._qualify(text)
+            qualified = qualify_extension(self.resource, text)
             if qualified is None:
                 raise InvalidPath(f'{self.where}: path "{text}": {exc.detail}') from None
             parsed = self._parse_qualified(qualified, text)
         return self._target(parsed, text)
-
-    def _qualify(self, text: str) -> str | None:
-        """Entra ID leaves the URN off extension attributes (path `manager`); qualify a name
-        that is not in the core schema but is in exactly one extension."""
-        head = text.split("[", 1)[0].split(".", 1)[0]
-        if ":" in head:
-            return None
-        found = [ext for ext in self.resource.extensions if ext.attribute(head)]
-        return f"{found[0].id}:{text}" if len(found) == 1 else None
 
     def _parse_qualified(self, qualified: str, text: str) -> PatchPath:
         try:
@@ -361,7 +353,7 @@ class _Patcher:
                 # POST and PUT ignore it too (it is not an attribute of the extension).
                 self.quirks.append(f'{self.where}: ignored "schemas" inside "{urn}"')
                 continue
-            attr = _extension_attribute(self.resource, urn, key)
+            attr = attribute_of(self.resource, urn, key)
             if attr is None:
                 raise InvalidPath(f'{self.where}: "{urn}" has no attribute "{key}"')
             self._apply(op, _Target(urn, attr, None, None, f"{urn}:{attr.name}"), item)
@@ -695,11 +687,6 @@ class _Patcher:
         if not isinstance(value, str):
             raise InvalidValue(f'{self.where}: "{label}" must be a string, not {_kind(value)}')
         return value
-
-
-def _extension_attribute(resource: ResourceType, urn: str, name: str) -> Attribute | None:
-    ext = resource.extension(urn)
-    return ext.attribute(name) if ext else None
 
 
 def _merge(current: Any, new: dict[str, Any]) -> dict[str, Any]:
