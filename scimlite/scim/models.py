@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+from scimlite.scim import leniency
 from scimlite.scim.errors import InvalidSyntax, InvalidValue
 from scimlite.scim.paths import PathError, ResolvedPath, attribute_of, resolve_path
 from scimlite.scim.schema import (
@@ -224,27 +225,32 @@ def prune(value: Any) -> Any:
     return value
 
 
-def _canonical_sub(attr: Attribute, value: Any, where: str, quirks: list[str]) -> Any:
-    """Canonicalise the sub-attribute keys of a complex value, case-insensitively."""
+def _canonical_value(attr: Attribute, value: Any, label: str, quirks: list[str]) -> Any:
+    """One attribute's value with canonical sub-attribute keys and the IdP leniency rules
+    applied (scim/leniency.py, the same rules and notes as PATCH); values of the wrong
+    type are left for validation to refuse."""
+    if attr.type == "boolean":
+        return leniency.boolean_from_text(value, label, quirks.append)
     if attr.type != "complex" or not attr.sub_attributes:
         return value
     if attr.multi_valued and isinstance(value, list):
-        return [_canonical_sub_one(attr, item, where, quirks) for item in value]
-    return _canonical_sub_one(attr, value, where, quirks)
+        return [_canonical_item(attr, item, label, quirks) for item in value]
+    if not attr.multi_valued and attr.sub("value") is not None and value:
+        # An empty id is read as no reference at all (the model's rule, unchanged).
+        value = leniency.reference_from_id(value, label, quirks.append)
+    return _canonical_item(attr, value, label, quirks)
 
 
-def _canonical_sub_one(attr: Attribute, value: Any, where: str, quirks: list[str]) -> Any:
+def _canonical_item(attr: Attribute, value: Any, label: str, quirks: list[str]) -> Any:
     if not isinstance(value, dict):
         return value
     out: dict[str, Any] = {}
     for key, item in value.items():
-        sub = attr.sub(key)
+        sub = leniency.sub_attribute(attr, key, label, quirks.append)
         if sub is None:
-            quirks.append(f'ignored unknown attribute "{where}.{key}"')
+            quirks.append(f'ignored unknown attribute "{label}.{key}"')
             continue
-        if sub.name != key:
-            quirks.append(f'attribute "{where}.{key}" read as "{sub.name}"')
-        out[sub.name] = item
+        out[sub.name] = _canonical_value(sub, item, f"{label}.{sub.name}", quirks)
     return out
 
 
@@ -258,7 +264,7 @@ def _canonical_extension(resource: ResourceType, urn: str, value: Any, quirks: l
         if attr is None:
             quirks.append(f'ignored unknown attribute "{urn}:{key}"')
             continue
-        fields[attr.name] = _canonical_sub(attr, item, attr.name, quirks)
+        fields[attr.name] = _canonical_value(attr, item, f"{urn}:{attr.name}", quirks)
     return fields
 
 
@@ -291,9 +297,8 @@ def canonicalize(resource: ResourceType, body: dict[str, Any]) -> tuple[dict[str
         if found is None or found.attribute is None or found.urn or found.qualifier or found.sub:
             quirks.append(f'ignored unknown attribute "{key}"')
             continue
-        out[found.attribute.name] = _canonical_sub(
-            found.attribute, value, found.attribute.name, quirks
-        )
+        attr = found.attribute
+        out[attr.name] = _canonical_value(attr, value, attr.name, quirks)
     return out, quirks
 
 

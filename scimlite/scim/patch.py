@@ -24,6 +24,7 @@ from typing import Any, Literal, cast
 
 import orjson
 
+from scimlite.scim import leniency
 from scimlite.scim.errors import (
     InvalidFilter,
     InvalidPath,
@@ -133,11 +134,11 @@ def _parse_operation(index: int, raw: object, quirks: list[str]) -> PatchOperati
         raise InvalidSyntax(f"{where} must be an object")
     fields = _fields(raw, ("op", "path", "value"), where)
     op_text = fields.get("op")
-    op = op_text.lower() if isinstance(op_text, str) else None
+    noted: list[str] = []
+    op = leniency.op_name(op_text, noted.append)
     if op not in _OPS:
         raise InvalidSyntax(f'{where}: "op" must be "add", "remove" or "replace", not {op_text!r}')
-    if op != op_text:
-        quirks.append(f'{where}: op "{op_text}" normalised to "{op}"')
+    quirks.extend(f"{where}: {text}" for text in noted)
     path = fields.get("path")
     if path is not None and not isinstance(path, str):
         raise InvalidSyntax(f'{where}: "path" must be a string')
@@ -221,6 +222,10 @@ class _Patcher:
     indexes: dict[tuple[int, str], _Index] = field(default_factory=dict)
     removed: set[int] = field(default_factory=set)  # ids of values removed from a list
     graveyard: list[Any] = field(default_factory=list)  # keeps those ids unique
+
+    def note(self, text: str) -> None:
+        """Record a quirk of the current operation (leniency.Note)."""
+        self.quirks.append(f"{self.where}: {text}")
 
     def apply(self, op: PatchOperation) -> None:
         self.where = f"Operations[{op.index}]"
@@ -642,11 +647,9 @@ class _Patcher:
             )
         out: dict[str, Any] = {}
         for key, item in value.items():
-            sub = attr.sub(key)
+            sub = leniency.sub_attribute(attr, key, label, self.note)
             if sub is None:
                 raise InvalidValue(f'{self.where}: "{label}" has no sub-attribute "{key}"')
-            if sub.name != key:
-                self.quirks.append(f'{self.where}: "{label}.{key}" read as "{label}.{sub.name}"')
             if sub.mutability == "readOnly":
                 if item is not None:
                     self.quirks.append(f'{self.where}: ignored readOnly "{label}.{sub.name}"')
@@ -655,27 +658,15 @@ class _Patcher:
         return out
 
     def _reference_shorthand(self, value: Any, label: str) -> Any:
-        """Entra ID sends a single reference such as `manager` as a bare id, or as a
-        one-element array `[{"$ref": …, "value": id}]`; RFC 7643 §4.3 wants an object."""
-        if isinstance(value, str):
-            self.quirks.append(
-                f'{self.where}: "{label}" given as a bare id, read as {{"value": id}}'
-            )
-            return {"value": value}
-        if isinstance(value, list) and len(value) == 1:
-            self.quirks.append(f'{self.where}: "{label}" given as a one-element array, unwrapped')
-            return value[0]
-        return value
+        """A single reference (manager) as a bare id or a one-element array (Entra ID)."""
+        value = leniency.reference_from_id(value, label, self.note)
+        return leniency.reference_from_list(value, label, self.note)
 
     def _coerce_simple(self, attr: Attribute, value: Any, label: str) -> Any:
         if value is None:
             return None
         if attr.type == "boolean":
-            if isinstance(value, str) and value.lower() in ("true", "false"):
-                self.quirks.append(
-                    f'{self.where}: "{label}" string "{value}" read as boolean {value.lower()}'
-                )
-                return value.lower() == "true"
+            value = leniency.boolean_from_text(value, label, self.note)
             if not isinstance(value, bool):
                 raise InvalidValue(f'{self.where}: "{label}" must be a boolean, not {_kind(value)}')
             return value
