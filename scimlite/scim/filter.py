@@ -1,7 +1,8 @@
 """SCIM filters (RFC 7644 §3.4.2.2) and PATCH paths (RFC 7644 §3.5.2): text → AST → verdict.
 
-Pure: no SQL here; `scimlite.sqlfilter` compiles the same AST for SQLite and must agree
-with `matches()` on every document (a property test holds the two together).
+Pure: no SQL here. `scimlite.scim.evaluate.matches()` answers a filter over a document in
+Python; `scimlite.store.sqlfilter` compiles the same AST for SQLite and must agree with it on
+every document (a property test holds the two together).
 
 Names are resolved against `scimlite.scim.schema` while parsing, so an AST only ever holds
 canonical names of attributes that exist, and literals already checked against their
@@ -24,15 +25,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple, NoReturn, TypeAlias
+from typing import Literal, NamedTuple, NoReturn, TypeAlias
 
 from scimlite.scim.errors import InvalidFilter, InvalidPath, ScimError
 from scimlite.scim.paths import PathError, attribute_of, resolve_path, resolve_sub, schema_urn
 from scimlite.scim.schema import Attribute, ResourceType
-from scimlite.text import fold
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 32
@@ -465,109 +464,3 @@ def parse_path(text: str, resource: ResourceType) -> PatchPath:
             sub_attr = parser.resolve_sub(sub_name, top)[0].attr
     parser.end()
     return PatchPath(path, value_filter, sub_attr)
-
-
-# ---------------------------------------------------------------------------------------
-# Evaluation over wire-form documents
-
-# path → (top attribute, leaf attribute, candidate values); for a path without a
-# sub-attribute on a multi-valued attribute the candidates are its elements.
-_Resolver = Callable[[AttrPath], tuple[Attribute, Attribute, list[Any]]]
-
-
-def matches(f: Filter, resource_doc: dict[str, Any], resource: ResourceType) -> bool:
-    """Whether a wire-form document satisfies the filter (canonical names, extensions
-    under their URN key, `groups`/`members` present when the caller wants them matched)."""
-
-    def resolve(path: AttrPath) -> tuple[Attribute, Attribute, list[Any]]:
-        top, leaf = lookup(path, resource)
-        container = resource_doc if path.urn is None else resource_doc.get(path.urn)
-        raw = container.get(top.name) if isinstance(container, dict) else None
-        # A multi-valued attribute that is not a list has no values (like json_each).
-        items = (raw if isinstance(raw, list) else []) if top.multi_valued else [raw]
-        if path.sub_attr is None:
-            return top, leaf, items
-        return top, leaf, [item.get(leaf.name) for item in items if isinstance(item, dict)]
-
-    return _evaluate(f, resolve)
-
-
-def matches_item(f: Filter, item: dict[str, Any], attribute: Attribute) -> bool:
-    """Whether one element of a complex attribute satisfies a value filter's inner filter
-    (paths relative to `attribute`, as parse_filter and parse_path produce them)."""
-    return _evaluate(f, _item_resolver(item, attribute))
-
-
-def _item_resolver(item: dict[str, Any], attribute: Attribute) -> _Resolver:
-    def resolve(path: AttrPath) -> tuple[Attribute, Attribute, list[Any]]:
-        sub = attribute.sub(path.attr)
-        if sub is None:
-            raise ValueError(f"{attribute.name} has no sub-attribute {path.attr}")
-        return attribute, sub, [item.get(sub.name)]
-
-    return resolve
-
-
-def _evaluate(f: Filter, resolve: _Resolver) -> bool:
-    if isinstance(f, And):
-        return all(_evaluate(x, resolve) for x in operands(f))
-    if isinstance(f, Or):
-        return any(_evaluate(x, resolve) for x in operands(f))
-    if isinstance(f, Not):
-        return not _evaluate(f.inner, resolve)
-    if isinstance(f, ValueFilter):
-        top, _, items = resolve(f.path)
-        return any(
-            _evaluate(f.filter, _item_resolver(item, top))
-            for item in items
-            if isinstance(item, dict)
-        )
-    negate, leaf = positive(f)
-    _, attribute, values = resolve(leaf.path)
-    if isinstance(leaf, Present):
-        hit = any(_present(v) for v in values)
-    else:
-        hit = any(_compare(leaf.op, v, leaf.value, attribute) for v in values)
-    return hit != negate
-
-
-def _present(value: Any) -> bool:
-    """RFC 7644 §3.4.2.2 `pr`: a non-empty value, or a complex value with a non-empty node."""
-    if value is None or value == "":
-        return False
-    if isinstance(value, list):
-        return any(_present(v) for v in value)
-    if isinstance(value, dict):
-        return any(_present(v) for v in value.values())
-    return True
-
-
-def _compare(op: Op, value: Any, literal: CompValue, attribute: Attribute) -> bool:
-    """One value against a literal already checked against the attribute's type."""
-    if attribute.type == "dateTime":
-        value = datetime_key(value) if isinstance(value, str) else None
-    elif folds(attribute) and isinstance(value, str) and isinstance(literal, str):
-        value, literal = fold(value), fold(literal)
-    if value is None or isinstance(value, dict | list):
-        return False
-    if op == "eq":
-        return bool(value == literal)
-    if op in SUBSTRING_OPS:
-        if not (isinstance(value, str) and isinstance(literal, str)):
-            return False
-        if op == "co":
-            return literal in value
-        return value.startswith(literal) if op == "sw" else value.endswith(literal)
-    both_text = isinstance(value, str) and isinstance(literal, str)
-    both_numbers = all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in (value, literal)
-    )
-    if not (both_text or both_numbers):
-        return False
-    if op == "gt":
-        return bool(value > literal)
-    if op == "ge":
-        return bool(value >= literal)
-    if op == "lt":
-        return bool(value < literal)
-    return bool(value <= literal)

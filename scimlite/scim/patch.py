@@ -33,6 +33,7 @@ from scimlite.scim.errors import (
     Mutability,
     NoTarget,
 )
+from scimlite.scim.evaluate import matches_item
 from scimlite.scim.filter import (
     TEXT_TYPES,
     And,
@@ -41,7 +42,6 @@ from scimlite.scim.filter import (
     Or,
     PatchPath,
     lookup,
-    matches_item,
     operands,
     parse_path,
 )
