@@ -242,6 +242,7 @@ def _canonical_value(attr: Attribute, value: Any, label: str, quirks: list[str])
 
 
 def _canonical_item(attr: Attribute, value: Any, label: str, quirks: list[str]) -> Any:
+    """One complex value; its sub-attributes are simple (RFC 7643 §2.4: no deeper nesting)."""
     if not isinstance(value, dict):
         return value
     out: dict[str, Any] = {}
@@ -250,7 +251,9 @@ def _canonical_item(attr: Attribute, value: Any, label: str, quirks: list[str]) 
         if sub is None:
             quirks.append(f'ignored unknown attribute "{label}.{key}"')
             continue
-        out[sub.name] = _canonical_value(sub, item, f"{label}.{sub.name}", quirks)
+        if sub.type == "boolean":
+            item = leniency.boolean_from_text(item, f"{label}.{sub.name}", quirks.append)
+        out[sub.name] = item
     return out
 
 

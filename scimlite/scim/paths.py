@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from scimlite.scim.schema import COMMON_ATTRIBUTES, Attribute, ResourceType
+from scimlite.scim.schema import COMMON_ATTRIBUTES, RESOURCE_TYPES, Attribute, ResourceType
 
 _COMMON = {a.name.lower(): a for a in COMMON_ATTRIBUTES}
 
@@ -58,12 +58,27 @@ class PathError(ValueError):
 
 def schema_urn(resource: ResourceType, text: str) -> str | Literal[False] | None:
     """None for the core schema (or an alias), an extension's URN, or False if unknown."""
-    lowered = text.lower()
-    core = resource.schema.id
-    if lowered in {core.lower(), *(a.lower() for a in resource.schema_aliases)}:
-        return None
-    extension = resource.extension(text)
-    return extension.id if extension else False
+    return _tables(resource).urns.get(text.lower(), False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """A resource type's names, lower-cased, for lookups that run for every path and key."""
+
+    urns: dict[str, str | None]  # schema URN → None (core, aliases) or the extension's URN
+    plain: dict[str, ResolvedPath]  # core and common attribute name → its ResolvedPath
+
+    @staticmethod
+    def build(resource: ResourceType) -> _Tables:
+        core = (resource.schema.id, *resource.schema_aliases)
+        urns: dict[str, str | None] = {urn.lower(): None for urn in core}
+        urns.update({ext.id.lower(): ext.id for ext in resource.extensions})
+        attrs = (*COMMON_ATTRIBUTES, *resource.schema.attributes)  # the schema's win
+        return _Tables(urns, {a.name.lower(): ResolvedPath(None, a) for a in attrs})
+
+
+def _tables(resource: ResourceType) -> _Tables:
+    return _TABLES.get(id(resource)) or _Tables.build(resource)
 
 
 def attribute_of(resource: ResourceType, urn: str | None, name: str) -> Attribute | None:
@@ -81,6 +96,11 @@ def resolve_path(resource: ResourceType, text: str) -> ResolvedPath:
     Raises PathError for text that names no attribute of `resource`; a core schema URN on
     its own is such a text (it is a schema, not an attribute).
     """
+    if text and ":" not in text and "." not in text:  # a plain name: most paths and keys
+        plain = _tables(resource).plain.get(text.lower())
+        if plain is None:
+            raise PathError(f'unknown attribute "{text}"')
+        return plain
     found = schema_urn(resource, text)
     if isinstance(found, str):
         return ResolvedPath(found, None)
@@ -128,3 +148,7 @@ def qualify_extension(resource: ResourceType, text: str) -> str | None:
         return None
     found = [ext for ext in resource.extensions if ext.attribute(head)]
     return f"{found[0].id}:{text}" if len(found) == 1 else None
+
+
+# Built once from the schema for the resource types scimlite serves.
+_TABLES: dict[int, _Tables] = {id(r): _Tables.build(r) for r in RESOURCE_TYPES}
