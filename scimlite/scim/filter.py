@@ -4,7 +4,7 @@ Pure: no SQL here. `scimlite.scim.evaluate.matches()` answers a filter over a do
 Python; `scimlite.store.sqlfilter` compiles the same AST for SQLite and must agree with it on
 every document (a property test holds the two together).
 
-Names are resolved against `scimlite.scim.schema` while parsing, so an AST only ever holds
+Names are resolved by `scimlite.scim.paths.resolve_path` while parsing, so an AST only holds
 canonical names of attributes that exist, and literals already checked against their
 attribute's type. Every error names what is wrong and its 1-based character position.
 

@@ -1,7 +1,8 @@
 """Wire models: what a client may send for a User or a Group, and how it is normalised.
 
 Input is lenient where real identity providers deviate (attribute-name case, URN-qualified
-keys, `"False"` for false, a bare manager id) and each normalisation is noted as a quirk.
+keys, `"False"` for false, a bare manager id) and each normalisation is noted as a quirk,
+by the rules PATCH uses too (`scimlite.scim.leniency`; keys through `paths.resolve_path`).
 The validated result is the stored *document*: canonical attribute names, no id, meta,
 schemas, groups/members or password, empty values dropped.
 """

@@ -2,7 +2,8 @@
 
 This module is the one source of truth for attribute metadata. Key canonicalisation,
 the filter whitelist, PATCH mutability checks, projection and the /Schemas discovery
-documents are all derived from it, so they cannot drift apart.
+documents are all derived from it, so they cannot drift apart; attribute paths are resolved
+against it by one function, `scimlite.scim.paths.resolve_path`.
 """
 
 from __future__ import annotations
