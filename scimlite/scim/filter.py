@@ -1,9 +1,10 @@
 """SCIM filters (RFC 7644 §3.4.2.2) and PATCH paths (RFC 7644 §3.5.2): text → AST → verdict.
 
-Pure: no SQL here; `scimlite.sqlfilter` compiles the same AST for SQLite and must agree
-with `matches()` on every document (a property test holds the two together).
+Pure: no SQL here. `scimlite.scim.evaluate.matches()` answers a filter over a document in
+Python; `scimlite.store.sqlfilter` compiles the same AST for SQLite and must agree with it on
+every document (a property test holds the two together).
 
-Names are resolved against `scimlite.scim.schema` while parsing, so an AST only ever holds
+Names are resolved by `scimlite.scim.paths.resolve_path` while parsing, so an AST only holds
 canonical names of attributes that exist, and literals already checked against their
 attribute's type. Every error names what is wrong and its 1-based character position.
 
@@ -24,14 +25,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple, NoReturn, TypeAlias
+from typing import Literal, NamedTuple, NoReturn, TypeAlias
 
 from scimlite.scim.errors import InvalidFilter, InvalidPath, ScimError
-from scimlite.scim.schema import COMMON_ATTRIBUTES, Attribute, ResourceType
-from scimlite.text import fold
+from scimlite.scim.paths import PathError, attribute_of, resolve_path, resolve_sub, schema_urn
+from scimlite.scim.schema import Attribute, ResourceType
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 32
@@ -46,7 +46,6 @@ _OPS: dict[str, Op] = {
 SUBSTRING_OPS = frozenset({"co", "sw", "ew"})
 ORDER_OPS = frozenset({"gt", "ge", "lt", "le"})
 TEXT_TYPES = frozenset({"string", "reference", "binary"})
-_COMMON = {a.name.lower(): a for a in COMMON_ATTRIBUTES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,18 +126,11 @@ def lookup(path: AttrPath, resource: ResourceType) -> tuple[Attribute, Attribute
 
     Raises ValueError for a path that names no attribute (e.g. a whole extension).
     """
-    top = _top_attribute(path.urn, path.attr, resource)
+    top = attribute_of(resource, path.urn, path.attr)
     leaf = top.sub(path.sub_attr) if top and path.sub_attr is not None else top
     if top is None or leaf is None:
         raise ValueError(f"{path} names no attribute of {resource.name}")
     return top, leaf
-
-
-def _top_attribute(urn: str | None, name: str, resource: ResourceType) -> Attribute | None:
-    if urn is None:
-        return resource.schema.attribute(name) or _COMMON.get(name.lower())
-    extension = resource.extension(urn)
-    return extension.attribute(name) if extension else None
 
 
 def folds(attribute: Attribute) -> bool:
@@ -370,48 +362,23 @@ class _Parser:
 
     def resolve(self, token: _Token) -> tuple[AttrPath, Attribute, Attribute]:
         """attrPath = [URI ":"] ATTRNAME *1subAttr, resolved to canonical names."""
-        word = token.text
-        urn: str | None = None
-        offset = 0
-        if self.schema_urn(word) is not False:
-            self.fail(f'"{word}" is a schema, not an attribute', token.pos)
-        if ":" in word:
-            prefix, _, word = word.rpartition(":")
-            offset = len(prefix) + 1
-            found = self.schema_urn(prefix)
-            if found is False:
-                self.fail(f'unknown schema "{prefix}"', token.pos)
-            urn = found
-        names = word.split(".")
-        pos = token.pos + offset
-        if len(names) > 2 or not all(names):
-            self.fail(f'invalid attribute path "{token.text}"', token.pos)
-        top = _top_attribute(urn, names[0], self.resource)
-        if top is None:
-            self.fail(f'unknown attribute "{names[0]}"', pos)
-        if len(names) == 1:
-            return AttrPath(urn, top.name), top, top
-        sub = top.sub(names[1])
-        if sub is None:
-            what = "sub-attribute" if top.sub_attributes else "sub-attribute (it has none)"
-            self.fail(f'"{top.name}" has no {what} "{names[1]}"', pos + len(names[0]) + 1)
-        return AttrPath(urn, top.name, sub.name), top, sub
+        try:
+            found = resolve_path(self.resource, token.text)
+        except PathError as exc:
+            self.fail(exc.message, token.pos + exc.offset)
+        if found.attribute is None:
+            self.fail(f'"{token.text}" is a schema, not an attribute', token.pos)
+        top, sub = found.attribute, found.sub
+        path = AttrPath(found.urn, top.name, sub.name if sub else None)
+        return path, top, sub or top
 
     def resolve_sub(self, token: _Token, scope: Attribute) -> tuple[AttrPath, Attribute]:
         """Inside `attr[...]` names are sub-attributes of attr (RFC 7644 §3.4.2.2 valuePath)."""
-        sub = scope.sub(token.text)
-        if sub is None:
-            self.fail(f'"{scope.name}" has no sub-attribute "{token.text}"', token.pos)
+        try:
+            sub = resolve_sub(scope, token.text)
+        except PathError as exc:
+            self.fail(exc.message, token.pos + exc.offset)
         return AttrPath(None, sub.name), sub
-
-    def schema_urn(self, text: str) -> str | Literal[False] | None:
-        """None for the core schema (or an alias), an extension's URN, or False if unknown."""
-        lowered = text.lower()
-        core = self.resource.schema.id
-        if lowered in {core.lower(), *(a.lower() for a in self.resource.schema_aliases)}:
-            return None
-        extension = self.resource.extension(text)
-        return extension.id if extension else False
 
     def literal(self, token: _Token) -> CompValue:
         """compValue = false / null / true / number / string (RFC 7159 rules)."""
@@ -482,7 +449,7 @@ def parse_path(text: str, resource: ResourceType) -> PatchPath:
     """
     parser = _Parser(text, resource, InvalidPath)
     name = parser.expect("word", "an attribute path")
-    urn = parser.schema_urn(name.text)
+    urn = schema_urn(resource, name.text)
     if isinstance(urn, str):
         parser.end()
         return PatchPath(AttrPath(urn, ""), None, None)
@@ -497,109 +464,3 @@ def parse_path(text: str, resource: ResourceType) -> PatchPath:
             sub_attr = parser.resolve_sub(sub_name, top)[0].attr
     parser.end()
     return PatchPath(path, value_filter, sub_attr)
-
-
-# ---------------------------------------------------------------------------------------
-# Evaluation over wire-form documents
-
-# path → (top attribute, leaf attribute, candidate values); for a path without a
-# sub-attribute on a multi-valued attribute the candidates are its elements.
-_Resolver = Callable[[AttrPath], tuple[Attribute, Attribute, list[Any]]]
-
-
-def matches(f: Filter, resource_doc: dict[str, Any], resource: ResourceType) -> bool:
-    """Whether a wire-form document satisfies the filter (canonical names, extensions
-    under their URN key, `groups`/`members` present when the caller wants them matched)."""
-
-    def resolve(path: AttrPath) -> tuple[Attribute, Attribute, list[Any]]:
-        top, leaf = lookup(path, resource)
-        container = resource_doc if path.urn is None else resource_doc.get(path.urn)
-        raw = container.get(top.name) if isinstance(container, dict) else None
-        # A multi-valued attribute that is not a list has no values (like json_each).
-        items = (raw if isinstance(raw, list) else []) if top.multi_valued else [raw]
-        if path.sub_attr is None:
-            return top, leaf, items
-        return top, leaf, [item.get(leaf.name) for item in items if isinstance(item, dict)]
-
-    return _evaluate(f, resolve)
-
-
-def matches_item(f: Filter, item: dict[str, Any], attribute: Attribute) -> bool:
-    """Whether one element of a complex attribute satisfies a value filter's inner filter
-    (paths relative to `attribute`, as parse_filter and parse_path produce them)."""
-    return _evaluate(f, _item_resolver(item, attribute))
-
-
-def _item_resolver(item: dict[str, Any], attribute: Attribute) -> _Resolver:
-    def resolve(path: AttrPath) -> tuple[Attribute, Attribute, list[Any]]:
-        sub = attribute.sub(path.attr)
-        if sub is None:
-            raise ValueError(f"{attribute.name} has no sub-attribute {path.attr}")
-        return attribute, sub, [item.get(sub.name)]
-
-    return resolve
-
-
-def _evaluate(f: Filter, resolve: _Resolver) -> bool:
-    if isinstance(f, And):
-        return all(_evaluate(x, resolve) for x in operands(f))
-    if isinstance(f, Or):
-        return any(_evaluate(x, resolve) for x in operands(f))
-    if isinstance(f, Not):
-        return not _evaluate(f.inner, resolve)
-    if isinstance(f, ValueFilter):
-        top, _, items = resolve(f.path)
-        return any(
-            _evaluate(f.filter, _item_resolver(item, top))
-            for item in items
-            if isinstance(item, dict)
-        )
-    negate, leaf = positive(f)
-    _, attribute, values = resolve(leaf.path)
-    if isinstance(leaf, Present):
-        hit = any(_present(v) for v in values)
-    else:
-        hit = any(_compare(leaf.op, v, leaf.value, attribute) for v in values)
-    return hit != negate
-
-
-def _present(value: Any) -> bool:
-    """RFC 7644 §3.4.2.2 `pr`: a non-empty value, or a complex value with a non-empty node."""
-    if value is None or value == "":
-        return False
-    if isinstance(value, list):
-        return any(_present(v) for v in value)
-    if isinstance(value, dict):
-        return any(_present(v) for v in value.values())
-    return True
-
-
-def _compare(op: Op, value: Any, literal: CompValue, attribute: Attribute) -> bool:
-    """One value against a literal already checked against the attribute's type."""
-    if attribute.type == "dateTime":
-        value = datetime_key(value) if isinstance(value, str) else None
-    elif folds(attribute) and isinstance(value, str) and isinstance(literal, str):
-        value, literal = fold(value), fold(literal)
-    if value is None or isinstance(value, dict | list):
-        return False
-    if op == "eq":
-        return bool(value == literal)
-    if op in SUBSTRING_OPS:
-        if not (isinstance(value, str) and isinstance(literal, str)):
-            return False
-        if op == "co":
-            return literal in value
-        return value.startswith(literal) if op == "sw" else value.endswith(literal)
-    both_text = isinstance(value, str) and isinstance(literal, str)
-    both_numbers = all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in (value, literal)
-    )
-    if not (both_text or both_numbers):
-        return False
-    if op == "gt":
-        return bool(value > literal)
-    if op == "ge":
-        return bool(value >= literal)
-    if op == "lt":
-        return bool(value < literal)
-    return bool(value <= literal)

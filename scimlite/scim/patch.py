@@ -1,8 +1,9 @@
 """PATCH (RFC 7644 §3.5.2) applied to a stored resource document: pure, no I/O.
 
-`parse_patch` validates the PatchOp message; `apply_patch` applies its operations, in order,
-to a copy of the stored document. The result is the new document, the team-membership
-changes and the identity-provider quirks that were normalised on the way (for the journal).
+`parse_patch` validates the PatchOp message (in `patchop`, re-exported here); `apply_patch`
+applies its operations, in order, to a copy of the stored document. The result is the new
+document, the team-membership changes and the identity-provider quirks that were normalised
+on the way (for the journal). Values are checked by `patch_values`.
 
 Application is linear in the size of the document plus the request: duplicate checks hash
 values, and a value filter `attr[sub eq "x"]` is answered from an index built once per
@@ -22,50 +23,44 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-import orjson
-
 from scimlite.scim.errors import (
-    InvalidFilter,
     InvalidPath,
     InvalidSyntax,
     InvalidValue,
     Mutability,
     NoTarget,
 )
+from scimlite.scim.evaluate import matches_item
 from scimlite.scim.filter import (
     TEXT_TYPES,
-    And,
-    Compare,
     Filter,
-    Or,
     PatchPath,
     lookup,
-    matches_item,
-    operands,
     parse_path,
 )
 from scimlite.scim.models import prune
+from scimlite.scim.patch_values import (
+    coerce,
+    coerce_one,
+    coerce_simple,
+    eq_literal,
+    kind,
+    member_ids,
+    member_ids_from_filter,
+    merge,
+    seed_value,
+    value_key,
+)
+
+# The message half of PATCH lives in patchop; callers use this module for both halves.
+from scimlite.scim.patchop import MAX_OPERATIONS as MAX_OPERATIONS
+from scimlite.scim.patchop import OpName
+from scimlite.scim.patchop import PatchOperation as PatchOperation
+from scimlite.scim.patchop import parse_patch as parse_patch
+from scimlite.scim.paths import attribute_of, qualify_extension
 from scimlite.scim.records import MembershipChange
-from scimlite.scim.schema import GROUP_MEMBERS, PATCH_OP_SCHEMA, Attribute, ResourceType
+from scimlite.scim.schema import GROUP_MEMBERS, Attribute, ResourceType
 from scimlite.text import fold
-
-OpName = Literal["add", "remove", "replace"]
-
-# A bound on the work one request can ask for.
-MAX_OPERATIONS = 1000
-
-_OPS: tuple[OpName, ...] = ("add", "remove", "replace")
-
-
-@dataclass(frozen=True, slots=True)
-class PatchOperation:
-    """One validated operation. `path` stays text: it is resolved against the resource type
-    when applied, because attribute names depend on the schema."""
-
-    index: int
-    op: OpName
-    path: str | None
-    value: Any  # the JSON value; None for JSON null or a remove without value
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,78 +70,6 @@ class PatchResult:
     doc: dict[str, Any]
     membership: list[MembershipChange]
     quirks: list[str]
-
-
-# --- parsing the PatchOp message -------------------------------------------------------
-
-
-def _fields(obj: dict[str, Any], names: tuple[str, ...], where: str) -> dict[str, Any]:
-    """Read a message object's members by name, case-insensitively (RFC 7643 §2.1)."""
-    known = {n.lower(): n for n in names}
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        name = known.get(key.lower())
-        if name is None:
-            raise InvalidSyntax(f'{where}: unknown member "{key}"; expected {", ".join(names)}')
-        if name in out:
-            raise InvalidSyntax(f'{where}: "{name}" appears more than once')
-        out[name] = value
-    return out
-
-
-def parse_patch(body: object) -> tuple[list[PatchOperation], list[str]]:
-    """Validate a PatchOp request body into operations plus notes on what was normalised.
-
-    Lenient where Entra ID deviates (capitalised `op`), strict elsewhere: the PatchOp URN,
-    a non-empty `Operations` array and a known `op` are required.
-    """
-    if not isinstance(body, dict):
-        raise InvalidSyntax("the PATCH body must be a JSON object")
-    fields = _fields(body, ("schemas", "Operations"), "PATCH body")
-    quirks: list[str] = []
-    schemas = fields.get("schemas")
-    # RFC 7644 §3.5.2: the body MUST carry the PatchOp schema URI.
-    if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
-        raise InvalidSyntax(f'"schemas" must be an array containing "{PATCH_OP_SCHEMA}"')
-    if PATCH_OP_SCHEMA.lower() not in {s.lower() for s in schemas}:
-        raise InvalidSyntax(f'"schemas" must contain "{PATCH_OP_SCHEMA}"')
-    quirks.extend(
-        f'ignored "{s}" in "schemas" of a PATCH body'
-        for s in schemas
-        if s.lower() != PATCH_OP_SCHEMA.lower()
-    )
-    raw_ops = fields.get("Operations")
-    if not isinstance(raw_ops, list) or not raw_ops:
-        raise InvalidSyntax('"Operations" must be a non-empty array')
-    if len(raw_ops) > MAX_OPERATIONS:
-        raise InvalidSyntax(
-            f'"Operations" has {len(raw_ops)} operations; at most {MAX_OPERATIONS} are accepted'
-        )
-    ops = [_parse_operation(i, raw, quirks) for i, raw in enumerate(raw_ops)]
-    return ops, quirks
-
-
-def _parse_operation(index: int, raw: object, quirks: list[str]) -> PatchOperation:
-    where = f"Operations[{index}]"
-    if not isinstance(raw, dict):
-        raise InvalidSyntax(f"{where} must be an object")
-    fields = _fields(raw, ("op", "path", "value"), where)
-    op_text = fields.get("op")
-    op = op_text.lower() if isinstance(op_text, str) else None
-    if op not in _OPS:
-        raise InvalidSyntax(f'{where}: "op" must be "add", "remove" or "replace", not {op_text!r}')
-    if op != op_text:
-        quirks.append(f'{where}: op "{op_text}" normalised to "{op}"')
-    path = fields.get("path")
-    if path is not None and not isinstance(path, str):
-        raise InvalidSyntax(f'{where}: "path" must be a string')
-    if op == "remove" and path is None:
-        # RFC 7644 §3.5.2.2: remove without a path fails with noTarget.
-        raise NoTarget(f'{where}: "remove" needs a "path" naming what to remove')
-    if op != "remove" and "value" not in fields:
-        # RFC 7644 §3.5.2.1/§3.5.2.3: add and replace MUST contain a value.
-        raise InvalidSyntax(f'{where}: "{op}" needs a "value"')
-    return PatchOperation(index=index, op=op, path=path, value=fields.get("value"))
 
 
 # --- applying operations ---------------------------------------------------------------
@@ -161,33 +84,6 @@ class _Target:
     value_filter: Filter | None
     sub: Attribute | None
     label: str  # canonical path, for messages
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return "null"
-
-
-def _value_key(value: Any) -> bytes:
-    """A hashable identity for a JSON value: equal values, equal keys (key order ignored)."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-
-
-def _eq_literal(f: Filter) -> tuple[str, str] | None:
-    """(sub-attribute, text) of an `eq` with a string literal that `f` requires, if any."""
-    for part in operands(f) if isinstance(f, And) else [f]:
-        if isinstance(part, Compare) and part.op == "eq" and isinstance(part.value, str):
-            return part.path.attr, part.value
-    return None
 
 
 @dataclass(slots=True)
@@ -221,6 +117,10 @@ class _Patcher:
     removed: set[int] = field(default_factory=set)  # ids of values removed from a list
     graveyard: list[Any] = field(default_factory=list)  # keeps those ids unique
 
+    def note(self, text: str) -> None:
+        """Record a quirk of the current operation (leniency.Note)."""
+        self.quirks.append(f"{self.where}: {text}")
+
     def apply(self, op: PatchOperation) -> None:
         self.where = f"Operations[{op.index}]"
         if op.path is None:
@@ -234,20 +134,11 @@ class _Patcher:
         try:
             parsed = parse_path(text, self.resource)
         except InvalidPath as exc:
-            qualified = self._qualify(text)
+            qualified = qualify_extension(self.resource, text)
             if qualified is None:
                 raise InvalidPath(f'{self.where}: path "{text}": {exc.detail}') from None
             parsed = self._parse_qualified(qualified, text)
         return self._target(parsed, text)
-
-    def _qualify(self, text: str) -> str | None:
-        """Entra ID leaves the URN off extension attributes (path `manager`); qualify a name
-        that is not in the core schema but is in exactly one extension."""
-        head = text.split("[", 1)[0].split(".", 1)[0]
-        if ":" in head:
-            return None
-        found = [ext for ext in self.resource.extensions if ext.attribute(head)]
-        return f"{found[0].id}:{text}" if len(found) == 1 else None
 
     def _parse_qualified(self, qualified: str, text: str) -> PatchPath:
         try:
@@ -280,7 +171,7 @@ class _Patcher:
         if not isinstance(value, dict):
             raise InvalidValue(
                 f'{self.where}: without a "path", "value" must be an object of attributes, '
-                f"not {_kind(value)}"
+                f"not {kind(value)}"
             )
         for key, item in value.items():
             if key.lower() == "id" and self.resource_id is not None and item == self.resource_id:
@@ -354,14 +245,14 @@ class _Patcher:
             self.doc.pop(urn, None)
             return
         if not isinstance(value, dict):
-            raise InvalidValue(f'{self.where}: "{urn}" takes an object, not {_kind(value)}')
+            raise InvalidValue(f'{self.where}: "{urn}" takes an object, not {kind(value)}')
         for key, item in value.items():
             if key.lower() == "schemas":
                 # A client echoing the resource's "schemas" inside the extension object;
                 # POST and PUT ignore it too (it is not an attribute of the extension).
                 self.quirks.append(f'{self.where}: ignored "schemas" inside "{urn}"')
                 continue
-            attr = _extension_attribute(self.resource, urn, key)
+            attr = attribute_of(self.resource, urn, key)
             if attr is None:
                 raise InvalidPath(f'{self.where}: "{urn}" has no attribute "{key}"')
             self._apply(op, _Target(urn, attr, None, None, f"{urn}:{attr.name}"), item)
@@ -383,7 +274,7 @@ class _Patcher:
         if value is None:  # remove, or RFC 7643 §2.5: null means unassigned
             self._unassign(t, attr, container)
             return
-        new = self._coerce(attr, value, t.label)
+        new = coerce(self, attr, value, t.label)
         current = container.get(attr.name)
         if attr.multi_valued:
             # add appends to the values; replace without a filter replaces them all.
@@ -397,7 +288,7 @@ class _Patcher:
                 and new["value"] != current.get("value")
             ):
                 current = None  # a reference (manager) now pointing elsewhere: no stale $ref
-            container[attr.name] = _merge(current, new)
+            container[attr.name] = merge(current, new)
         else:
             container[attr.name] = new
 
@@ -405,10 +296,10 @@ class _Patcher:
         """Append values, skipping exact duplicates (RFC 7644 §3.5.2.1); hashed, not pairwise."""
         seen: dict[bytes, Any] = {}
         for item in items:
-            seen.setdefault(_value_key(item), item)
+            seen.setdefault(value_key(item), item)
         touched = []
         for value in new:
-            existing = seen.setdefault(_value_key(value), value)
+            existing = seen.setdefault(value_key(value), value)
             if existing is value:
                 items.append(value)
                 self._indexed(items, value)
@@ -438,8 +329,8 @@ class _Patcher:
             )
         if op == "remove" and value is not None:
             raise InvalidSyntax(f'{self.where}: "remove" of "{t.label}" takes no "value"')
-        new = None if op == "remove" else self._coerce_simple(sub, value, t.label)
-        container[attr.name] = _merge(container.get(attr.name), {sub.name: new})
+        new = None if op == "remove" else coerce_simple(self, sub, value, t.label)
+        container[attr.name] = merge(container.get(attr.name), {sub.name: new})
 
     def _apply_filtered(
         self, op: OpName, t: _Target, attr: Attribute, container: dict[str, Any], value: Any
@@ -482,10 +373,10 @@ class _Patcher:
         if not matched:
             raise NoTarget(f'{self.where}: no "{attr.name}" value matches "{t.label}"')
         if not isinstance(value, dict):
-            raise InvalidValue(f'{self.where}: "{t.label}" takes an object, not {_kind(value)}')
-        new = self._coerce_one(attr, value, t.label)
+            raise InvalidValue(f'{self.where}: "{t.label}" takes an object, not {kind(value)}')
+        new = coerce_one(self, attr, value, t.label)
         for m in matched:
-            merged = _merge({} if op == "replace" else m, new)
+            merged = merge({} if op == "replace" else m, new)
             m.clear()
             m.update(merged)
             self._indexed(items, m)
@@ -506,11 +397,11 @@ class _Patcher:
         code does. RFC 7644 §3.5.2.3 would answer noTarget to the replace.
         """
         sub = cast(Attribute, t.sub)
-        new = self._coerce_simple(sub, value, t.label)
+        new = coerce_simple(self, sub, value, t.label)
         if not matched and new is None:
             return  # unassigning a sub-attribute of no value changes nothing
         if not matched:
-            seed = _seed(cast(Filter, t.value_filter))
+            seed = seed_value(cast(Filter, t.value_filter))
             if seed is None:
                 raise NoTarget(
                     f'{self.where}: no value matches "{t.label}", and the filter does not '
@@ -525,7 +416,7 @@ class _Patcher:
                     f"expects: {json.dumps({**seed, sub.name: new})}"
                 )
         for m in matched:
-            merged = _merge(m, {sub.name: new})
+            merged = merge(m, {sub.name: new})
             m.clear()
             m.update(merged)
             self._indexed(items, m)
@@ -539,7 +430,7 @@ class _Patcher:
         A filter requiring `sub eq "text"` reads one bucket of an index built once per list;
         other filters (and non-text sub-attributes) scan the values.
         """
-        wanted = _eq_literal(f)
+        wanted = eq_literal(f)
         sub = attr.sub(wanted[0]) if wanted else None
         if wanted is None or sub is None or sub.type not in TEXT_TYPES:
             return [i for i in items if isinstance(i, dict) and matches_item(f, i, attr)]
@@ -577,149 +468,21 @@ class _Patcher:
                     f'{self.where}: a "members" filter only selects members to remove; '
                     'to add members use "add" with path "members"'
                 )
-            self._record("remove", self._member_ids_from_filter(t.value_filter))
+            self._record("remove", member_ids_from_filter(self, t.value_filter))
         elif op == "remove" and value is not None:
             self.quirks.append(
                 f'{self.where}: "remove" of "members" with a value list read as removing '
                 "those members"
             )
-            self._record("remove", self._member_ids(value))
+            self._record("remove", member_ids(self, value))
         elif op == "remove":
             self._record("replace", ())  # RFC 7644 §3.5.2.2: all members are removed
         else:
-            self._record(op, self._member_ids(value))
+            self._record(op, member_ids(self, value))
 
     def _record(self, kind: Literal["add", "remove", "replace"], ids: tuple[str, ...]) -> None:
         if ids or kind == "replace":
             self.membership.append(MembershipChange(kind, ids))
-
-    def _member_ids(self, value: Any) -> tuple[str, ...]:
-        """User ids from `[{"value": id}, …]`; a single object or null is accepted too."""
-        items = value if isinstance(value, list) else [] if value is None else [value]
-        ids: dict[str, None] = {}
-        for n, item in enumerate(items):
-            where = f'{self.where}: "members" value {n}'
-            if not isinstance(item, dict):
-                raise InvalidValue(f'{where} must be an object like {{"value": "<user id>"}}')
-            fields = {k.lower(): v for k, v in item.items()}
-            kind = fields.get("type")
-            if kind is not None and (not isinstance(kind, str) or kind.lower() != "user"):
-                raise InvalidValue(f"{where} has type {kind!r}; teams hold users only")
-            user_id = fields.get("value")
-            if not isinstance(user_id, str) or not user_id:
-                raise InvalidValue(f'{where} needs "value": the user\'s id')
-            ids[user_id] = None
-        return tuple(ids)
-
-    def _member_ids_from_filter(self, f: Filter) -> tuple[str, ...]:
-        """`members[value eq "a" or value eq "b"]` → ("a", "b"); nothing else selects users."""
-        ids: dict[str, None] = {}
-        for part in operands(f) if isinstance(f, Or) else [f]:
-            if not (
-                isinstance(part, Compare)
-                and part.op == "eq"
-                and part.path.attr == "value"
-                and isinstance(part.value, str)
-            ):
-                raise InvalidFilter(
-                    f"{self.where}: members are selected by id only: "
-                    'members[value eq "<user id>"], several joined with "or"'
-                )
-            ids[part.value] = None
-        return tuple(ids)
-
-    # -- values
-
-    def _coerce(self, attr: Attribute, value: Any, label: str) -> Any:
-        """Check a value against the attribute's schema and canonicalise its keys."""
-        if not attr.multi_valued:
-            return self._coerce_one(attr, value, label)
-        # RFC 7644 §3.5.2.1: a single value may be given for a multi-valued attribute.
-        items = value if isinstance(value, list) else [value]
-        coerced = (prune(self._coerce_one(attr, i, label)) for i in items if i is not None)
-        return [v for v in coerced if v != {}]
-
-    def _coerce_one(self, attr: Attribute, value: Any, label: str) -> Any:
-        if attr.type != "complex":
-            return self._coerce_simple(attr, value, label)
-        if not attr.multi_valued and attr.sub("value") is not None:
-            value = self._reference_shorthand(value, label)
-        if not isinstance(value, dict):
-            raise InvalidValue(
-                f'{self.where}: "{label}" takes an object of sub-attributes, not {_kind(value)}'
-            )
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            sub = attr.sub(key)
-            if sub is None:
-                raise InvalidValue(f'{self.where}: "{label}" has no sub-attribute "{key}"')
-            if sub.name != key:
-                self.quirks.append(f'{self.where}: "{label}.{key}" read as "{label}.{sub.name}"')
-            if sub.mutability == "readOnly":
-                if item is not None:
-                    self.quirks.append(f'{self.where}: ignored readOnly "{label}.{sub.name}"')
-                continue
-            out[sub.name] = self._coerce_simple(sub, item, f"{label}.{sub.name}")
-        return out
-
-    def _reference_shorthand(self, value: Any, label: str) -> Any:
-        """Entra ID sends a single reference such as `manager` as a bare id, or as a
-        one-element array `[{"$ref": …, "value": id}]`; RFC 7643 §4.3 wants an object."""
-        if isinstance(value, str):
-            self.quirks.append(
-                f'{self.where}: "{label}" given as a bare id, read as {{"value": id}}'
-            )
-            return {"value": value}
-        if isinstance(value, list) and len(value) == 1:
-            self.quirks.append(f'{self.where}: "{label}" given as a one-element array, unwrapped')
-            return value[0]
-        return value
-
-    def _coerce_simple(self, attr: Attribute, value: Any, label: str) -> Any:
-        if value is None:
-            return None
-        if attr.type == "boolean":
-            if isinstance(value, str) and value.lower() in ("true", "false"):
-                self.quirks.append(
-                    f'{self.where}: "{label}" string "{value}" read as boolean {value.lower()}'
-                )
-                return value.lower() == "true"
-            if not isinstance(value, bool):
-                raise InvalidValue(f'{self.where}: "{label}" must be a boolean, not {_kind(value)}')
-            return value
-        if attr.type in ("integer", "decimal"):
-            number = isinstance(value, int) or (attr.type == "decimal" and isinstance(value, float))
-            if not number or isinstance(value, bool):
-                raise InvalidValue(f'{self.where}: "{label}" must be a number, not {_kind(value)}')
-            return value
-        if not isinstance(value, str):
-            raise InvalidValue(f'{self.where}: "{label}" must be a string, not {_kind(value)}')
-        return value
-
-
-def _extension_attribute(resource: ResourceType, urn: str, name: str) -> Attribute | None:
-    ext = resource.extension(urn)
-    return ext.attribute(name) if ext else None
-
-
-def _merge(current: Any, new: dict[str, Any]) -> dict[str, Any]:
-    """Sub-attributes of `new` over `current`; a null sub-attribute is removed.
-
-    RFC 7644 §3.5.2.3: sub-attributes that are not given are left unchanged.
-    """
-    base = dict(current) if isinstance(current, dict) else {}
-    base.update(new)
-    return {k: v for k, v in base.items() if v is not None}
-
-
-def _seed(f: Filter) -> dict[str, Any] | None:
-    """The value a filter of `sub eq literal [and …]` describes, or None for other filters."""
-    seed: dict[str, Any] = {}
-    for part in operands(f) if isinstance(f, And) else [f]:
-        if not isinstance(part, Compare) or part.op != "eq" or part.value is None:
-            return None
-        seed[part.path.attr] = part.value
-    return seed
 
 
 def apply_patch(

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from scimlite.scim.errors import InvalidValue
-from scimlite.scim.schema import COMMON_ATTRIBUTES, ResourceType
+from scimlite.scim.paths import PathError, resolve_path
+from scimlite.scim.schema import ResourceType
 
 # RFC 7643 §7: returned "always" — never removed by a projection.
 _ALWAYS = frozenset({"id", "schemas"})
@@ -38,38 +39,22 @@ ALL = Projection()
 
 
 def _resolve(resource: ResourceType, text: str) -> Path:
+    """A projection path through `resolve_path`; "schemas" (not an attribute) is one too.
+
+    Only the core schema URN qualifies a core attribute here (not its aliases).
+    """
     raw = text.strip()
-    lowered = raw.lower()
-    for ext in resource.extensions:
-        urn = ext.id.lower()
-        if lowered == urn:
-            return (ext.id,)
-        if lowered.startswith(urn + ":"):
-            rest = raw[len(urn) + 1 :].split(".")
-            attr = ext.attribute(rest[0])
-            if attr is None:
-                break
-            if len(rest) == 1:
-                return (ext.id, attr.name)
-            sub = attr.sub(rest[1])
-            if sub is not None and len(rest) == 2:
-                return (ext.id, attr.name, sub.name)
-            break
     core = resource.schema.id.lower() + ":"
-    if lowered.startswith(core):
-        raw = raw[len(core) :]
-    parts = raw.split(".")
-    common = {a.name.lower(): a for a in COMMON_ATTRIBUTES}
-    attr = resource.schema.attribute(parts[0]) or common.get(parts[0].lower())
-    if parts[0].lower() == "schemas":
+    bare = raw[len(core) :] if raw.lower().startswith(core) else raw
+    if bare.split(".")[0].lower() == "schemas":
         return ("schemas",)
-    if attr is not None and len(parts) == 1:
-        return (attr.name,)
-    if attr is not None and len(parts) == 2:
-        sub = attr.sub(parts[1])
-        if sub is not None:
-            return (attr.name, sub.name)
-    raise InvalidValue(f'unknown attribute "{text.strip()}" in attributes/excludedAttributes')
+    try:
+        found = resolve_path(resource, raw)
+    except PathError:
+        found = None
+    if found is None or (found.qualifier or core[:-1]).lower() != core[:-1]:
+        raise InvalidValue(f'unknown attribute "{raw}" in attributes/excludedAttributes')
+    return found.names()
 
 
 def _paths(resource: ResourceType, text: str, lenient: bool) -> frozenset[Path]:

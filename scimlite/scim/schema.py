@@ -2,7 +2,8 @@
 
 This module is the one source of truth for attribute metadata. Key canonicalisation,
 the filter whitelist, PATCH mutability checks, projection and the /Schemas discovery
-documents are all derived from it, so they cannot drift apart.
+documents are all derived from it, so they cannot drift apart; attribute paths are resolved
+against it by one function, `scimlite.scim.paths.resolve_path`.
 """
 
 from __future__ import annotations
@@ -52,13 +53,14 @@ class Attribute:
     canonical_values: tuple[str, ...] = ()
     reference_types: tuple[str, ...] = ()
 
+    _subs: dict[str, Attribute] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_subs", {a.name.lower(): a for a in self.sub_attributes})
+
     def sub(self, name: str) -> Attribute | None:
         """Sub-attribute by name; SCIM attribute names are case-insensitive (RFC 7643 §2.1)."""
-        lowered = name.lower()
-        for attr in self.sub_attributes:
-            if attr.name.lower() == lowered:
-                return attr
-        return None
+        return self._subs.get(name.lower())
 
 
 @dataclass(frozen=True, slots=True)

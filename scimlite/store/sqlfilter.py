@@ -4,7 +4,7 @@ Values reach SQL only as `?` parameters. Identifiers and JSON paths come only fr
 Kinds (kinds.py: one per resource type), the constants below and attribute names in
 `scimlite.scim.schema`, never from input text.
 
-The result must select exactly the resources `scimlite.scim.filter.matches()` accepts
+The result must select exactly the resources `scimlite.scim.evaluate.matches()` accepts
 (tests/unit/test_sqlfilter.py checks this property on random users and filters), so the
 semantics are those documented in filter.py. How that holds in SQL:
 - every predicate treats NULL as false: `NOT` is emitted as `NOT coalesce(x, 0)`;

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from scimlite.scim.errors import InvalidFilter, InvalidPath
+from scimlite.scim.evaluate import matches, matches_item
 from scimlite.scim.filter import (
     MAX_DEPTH,
     MAX_LENGTH,
@@ -22,8 +23,6 @@ from scimlite.scim.filter import (
     ValueFilter,
     datetime_key,
     lookup,
-    matches,
-    matches_item,
     parse_filter,
     parse_path,
 )

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scimlite.scim.filter import folds, lookup, matches, parse_filter, parse_path
+from scimlite.scim.evaluate import matches
+from scimlite.scim.filter import folds, lookup, parse_filter, parse_path
 from scimlite.scim.schema import (
     ENTERPRISE_USER_SCHEMA,
     GROUP_RESOURCE,

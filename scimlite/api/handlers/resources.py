@@ -15,7 +15,7 @@ from scimlite.keys import SETTINGS, STORE
 from scimlite.scim import patch as scim_patch
 from scimlite.scim import render
 from scimlite.scim.errors import ScimError
-from scimlite.scim.models import parse_resource
+from scimlite.scim.models import parse_resource, validate_patched
 from scimlite.scim.project import Projection, parse_projection
 from scimlite.scim.schema import RESOURCE_TYPES, ResourceType
 from scimlite.store import Resource, ResourceStore, Update
@@ -148,13 +148,9 @@ def patch_change(
 
     def change(current: Resource) -> Update:
         result = scim_patch.apply_patch(resource, current.doc, operations, resource_id=resource_id)
-        body: dict[str, Any] = {"schemas": [resource.schema.id], **result.doc}
-        parsed = parse_resource(resource, body)
-        return Update(
-            doc=parsed.doc,
-            membership=result.membership,
-            quirks=result.quirks,
-        )
+        # One validation of the result; models.validate_patched says why one is enough.
+        doc = validate_patched(resource, result.doc)
+        return Update(doc=doc, membership=result.membership, quirks=result.quirks)
 
     return change
 

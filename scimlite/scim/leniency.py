@@ -1,0 +1,64 @@
+"""What scimlite accepts from identity providers beyond RFC 7643/7644, in one place.
+
+Each rule accepts one unambiguous deviation, returns the RFC form and notes what it did, in
+the same words whichever path the value came by: POST and PUT bodies (`scim/models.py`),
+PATCH operations (`scim/patch.py`) and the same requests inside /Bulk. PATCH prefixes each
+note with the operation it belongs to (`Operations[0]: `); the rest of the text is the same,
+so the journal reads alike for a POST and a PATCH that sent the same quirk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from scimlite.scim.schema import Attribute
+
+Note = Callable[[str], None]  # records one quirk for the journal
+
+
+def boolean_from_text(value: Any, label: str, note: Note) -> Any:
+    """Entra ID sends booleans as "True"/"False": read exactly those spellings (any case) as
+    booleans. Other values are returned unchanged, for the caller to accept or refuse."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        note(f'"{label}" string "{value}" read as boolean {value.lower()}')
+        return value.lower() == "true"
+    return value
+
+
+def reference_from_id(value: Any, label: str, note: Note) -> Any:
+    """Entra ID sends a single reference such as `manager` as a bare id; RFC 7643 §4.3 wants
+    an object: `"id"` is read as `{"value": "id"}`."""
+    if isinstance(value, str):
+        note(f'"{label}" given as a bare id, read as {{"value": id}}')
+        return {"value": value}
+    return value
+
+
+def reference_from_list(value: Any, label: str, note: Note) -> Any:
+    """Entra ID sends a single reference as a one-element array `[{"$ref": …, "value": id}]`
+    in PATCH; it is unwrapped. (POST and PUT refuse an array there, as they always have.)"""
+    if isinstance(value, list) and len(value) == 1:
+        note(f'"{label}" given as a one-element array, unwrapped')
+        return value[0]
+    return value
+
+
+def sub_attribute(attr: Attribute, key: str, label: str, note: Note) -> Attribute | None:
+    """A sub-attribute named in any case (RFC 7643 §2.1); a spelling other than the schema's
+    is noted. None when `attr` has no such sub-attribute."""
+    sub = attr.sub(key)
+    if sub is not None and sub.name != key:
+        note(f'"{label}.{key}" read as "{label}.{sub.name}"')
+    return sub
+
+
+def op_name(op_text: object, note: Note) -> str | None:
+    """A PATCH `op` in any case (Entra ID sends "Add", "Replace"): lower-cased and noted.
+    None when it is not a string."""
+    if not isinstance(op_text, str):
+        return None
+    op = op_text.lower()
+    if op != op_text:
+        note(f'op "{op_text}" normalised to "{op}"')
+    return op

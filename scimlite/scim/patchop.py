@@ -1,0 +1,101 @@
+"""The PatchOp message (RFC 7644 §3.5.2) validated into operations: pure, no I/O.
+
+`scimlite.scim.patch` applies the operations; this module only reads the message, lenient
+where Entra ID deviates (capitalised `op`, noted as a quirk) and strict elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from scimlite.scim import leniency
+from scimlite.scim.errors import InvalidSyntax, NoTarget
+from scimlite.scim.schema import PATCH_OP_SCHEMA
+
+OpName = Literal["add", "remove", "replace"]
+
+# A bound on the work one request can ask for.
+MAX_OPERATIONS = 1000
+
+_OPS: tuple[OpName, ...] = ("add", "remove", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class PatchOperation:
+    """One validated operation. `path` stays text: it is resolved against the resource type
+    when applied, because attribute names depend on the schema."""
+
+    index: int
+    op: OpName
+    path: str | None
+    value: Any  # the JSON value; None for JSON null or a remove without value
+
+
+def _fields(obj: dict[str, Any], names: tuple[str, ...], where: str) -> dict[str, Any]:
+    """Read a message object's members by name, case-insensitively (RFC 7643 §2.1)."""
+    known = {n.lower(): n for n in names}
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = known.get(key.lower())
+        if name is None:
+            raise InvalidSyntax(f'{where}: unknown member "{key}"; expected {", ".join(names)}')
+        if name in out:
+            raise InvalidSyntax(f'{where}: "{name}" appears more than once')
+        out[name] = value
+    return out
+
+
+def parse_patch(body: object) -> tuple[list[PatchOperation], list[str]]:
+    """Validate a PatchOp request body into operations plus notes on what was normalised.
+
+    Lenient where Entra ID deviates (capitalised `op`), strict elsewhere: the PatchOp URN,
+    a non-empty `Operations` array and a known `op` are required.
+    """
+    if not isinstance(body, dict):
+        raise InvalidSyntax("the PATCH body must be a JSON object")
+    fields = _fields(body, ("schemas", "Operations"), "PATCH body")
+    quirks: list[str] = []
+    schemas = fields.get("schemas")
+    # RFC 7644 §3.5.2: the body MUST carry the PatchOp schema URI.
+    if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
+        raise InvalidSyntax(f'"schemas" must be an array containing "{PATCH_OP_SCHEMA}"')
+    if PATCH_OP_SCHEMA.lower() not in {s.lower() for s in schemas}:
+        raise InvalidSyntax(f'"schemas" must contain "{PATCH_OP_SCHEMA}"')
+    quirks.extend(
+        f'ignored "{s}" in "schemas" of a PATCH body'
+        for s in schemas
+        if s.lower() != PATCH_OP_SCHEMA.lower()
+    )
+    raw_ops = fields.get("Operations")
+    if not isinstance(raw_ops, list) or not raw_ops:
+        raise InvalidSyntax('"Operations" must be a non-empty array')
+    if len(raw_ops) > MAX_OPERATIONS:
+        raise InvalidSyntax(
+            f'"Operations" has {len(raw_ops)} operations; at most {MAX_OPERATIONS} are accepted'
+        )
+    ops = [_parse_operation(i, raw, quirks) for i, raw in enumerate(raw_ops)]
+    return ops, quirks
+
+
+def _parse_operation(index: int, raw: object, quirks: list[str]) -> PatchOperation:
+    where = f"Operations[{index}]"
+    if not isinstance(raw, dict):
+        raise InvalidSyntax(f"{where} must be an object")
+    fields = _fields(raw, ("op", "path", "value"), where)
+    op_text = fields.get("op")
+    noted: list[str] = []
+    op = leniency.op_name(op_text, noted.append)
+    if op not in _OPS:
+        raise InvalidSyntax(f'{where}: "op" must be "add", "remove" or "replace", not {op_text!r}')
+    quirks.extend(f"{where}: {text}" for text in noted)
+    path = fields.get("path")
+    if path is not None and not isinstance(path, str):
+        raise InvalidSyntax(f'{where}: "path" must be a string')
+    if op == "remove" and path is None:
+        # RFC 7644 §3.5.2.2: remove without a path fails with noTarget.
+        raise NoTarget(f'{where}: "remove" needs a "path" naming what to remove')
+    if op != "remove" and "value" not in fields:
+        # RFC 7644 §3.5.2.1/§3.5.2.3: add and replace MUST contain a value.
+        raise InvalidSyntax(f'{where}: "{op}" needs a "value"')
+    return PatchOperation(index=index, op=op, path=path, value=fields.get("value"))
