@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scimlite.keys import STORE
-from tests.support import ENTERPRISE_SCHEMA, USER_SCHEMA
+from tests.support import ENTERPRISE_SCHEMA, USER_SCHEMA, journal_entries
 from tests.support.scim import Scim
 
 BULK_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -54,7 +54,7 @@ CASES = [
 
 
 async def _last_quirks(client: TestClient[Any, Any]) -> list[str]:
-    entry = (await client.app[STORE].journal(limit=1))[0]
+    entry = (await journal_entries(client.app[STORE], limit=1))[0]
     assert entry.status < 400, entry
     return [re.sub(r"^Operations\[\d+\]: ", "", q) for q in entry.quirks]
 
