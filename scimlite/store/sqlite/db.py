@@ -99,19 +99,23 @@ class _Deadline:
     """
 
     def __init__(self, conn: aiosqlite.Connection, seconds: float) -> None:
-        self._conn = conn
+        self._reader = conn
         self._loop = asyncio.get_running_loop()
         self._handle = self._loop.call_later(seconds, self._fire)
         self._interrupts: set[asyncio.Task[None]] = set()
 
     def _fire(self) -> None:
-        task = self._loop.create_task(self._conn.interrupt())
+        task = self._loop.create_task(self._reader.interrupt())
         self._interrupts.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._interrupts.discard)
         self._handle = self._loop.call_later(_REINTERRUPT, self._fire)
 
     def cancel(self) -> None:
+        """Stop interrupting: also an interrupt scheduled but not yet run, which would
+        otherwise reach the next read on this reader."""
         self._handle.cancel()
+        for task in self._interrupts:
+            task.cancel()
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -138,7 +142,8 @@ class WriterThread:
     def __init__(self, name: str = "scimlite-writer") -> None:
         self._jobs: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None]
         self._jobs = queue.SimpleQueue()
-        self._conn: sqlite3.Connection | None = None
+        self._sqlite: sqlite3.Connection | None = None
+        self._closing = False
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
@@ -155,7 +160,7 @@ class WriterThread:
                 future.get_loop().call_soon_threadsafe(_settle, future, result, error)
 
     async def _submit(self, fn: Callable[[], T]) -> T:
-        if not self._thread.is_alive():
+        if self._closing:
             raise DatabaseError("database is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.put((future, fn))
@@ -165,7 +170,7 @@ class WriterThread:
         """Open the connection on this thread (sqlite3 ties a connection to its thread)."""
 
         def open_here() -> None:
-            self._conn = connect()
+            self._sqlite = connect()
 
         await self._submit(open_here)
 
@@ -173,9 +178,9 @@ class WriterThread:
         """Run `fn(conn)` on this thread, after everything queued before it."""
 
         def run() -> T:
-            if self._conn is None:
+            if self._sqlite is None:
                 raise DatabaseError("database is not open")
-            return fn(self._conn)
+            return fn(self._sqlite)
 
         return await self._submit(run)
 
@@ -183,16 +188,17 @@ class WriterThread:
         """Close the connection after everything queued, then end the thread."""
 
         def close_here() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._sqlite is not None:
+                self._sqlite.close()
+                self._sqlite = None
 
         try:
             await self._submit(close_here)
         finally:
+            self._closing = True
             self._jobs.put(None)
-            # The thread has only the sentinel left to read: this join is immediate.
-            self._thread.join()
+        # close_here has run, so the thread has only the sentinel left: this join is immediate.
+        self._thread.join()
 
 
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
