@@ -40,6 +40,10 @@ def token_names(path: Path) -> list[str]:
         return [r[0] for r in conn.execute("SELECT name FROM tokens ORDER BY name")]
 
 
+def writer_threads() -> int:
+    return sum(t.name == "scimlite-writer" for t in threading.enumerate())
+
+
 class Gate:
     """Holds a write closure on the writer's thread until the test lets it go."""
 
@@ -123,8 +127,9 @@ async def test_close_waits_for_a_write_in_progress(tmp_path: Path) -> None:
 async def test_close_ends_the_writer_thread_and_later_writes_are_refused(tmp_path: Path) -> None:
     db = Database(tmp_path / "closed.db")
     await db.open()
+    running = writer_threads()
     await db.close()
-    assert "scimlite-writer" not in {t.name for t in threading.enumerate()}
+    assert writer_threads() == running - 1
     with pytest.raises(DatabaseError, match="not open"):
         await db.write(insert("late"))
 
