@@ -1,19 +1,21 @@
 """The SQLite `Database` (store/database.py): one writer, read-only readers, an inline reader.
 
-aiosqlite runs each connection on its own thread but does nothing to stop two tasks
-from interleaving statements inside one transaction. So every write goes through one
-asyncio lock and `BEGIN IMMEDIATE` on the single writer connection: `write(fn)` runs a
-whole transaction in one call on the writer's thread; `transaction()` and `batch()`
-keep one open across several awaits. Reads use separate `mode=ro` connections;
-in WAL mode they see the last committed state and never half a write. Every pooled read
-has a time budget, and lookups answered from an index have a reader of their own, so a
-few expensive scans can neither run for ever nor hold up an IdP's exists-checks.
+The writer is a plain `sqlite3` connection owned by one thread of our own (`WriterThread`,
+as datasette does): every write transaction is one closure handed to that thread, and its
+result or exception comes back through an asyncio future. One asyncio lock and
+`BEGIN IMMEDIATE` keep transactions whole: `write(fn)` runs a whole transaction in one
+call; `transaction()` and `batch()` keep one open across several awaits. Reads use
+separate `mode=ro` aiosqlite connections, through aiosqlite's public API only; in WAL mode
+they see the last committed state and never half a write. Every pooled read has a time
+budget, and lookups answered from an index have a reader of their own, so a few
+expensive scans can neither run for ever nor hold up an IdP's exists-checks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import sqlite3
 import sys
 import threading
@@ -42,6 +44,13 @@ async def _configure(conn: aiosqlite.Connection) -> None:
     await conn.create_function("scim_fold", 1, _sql_fold, deterministic=True)
     await conn.execute("PRAGMA foreign_keys = ON")
     await conn.execute("PRAGMA busy_timeout = 5000")
+
+
+def _configure_sync(conn: sqlite3.Connection) -> None:
+    """`_configure` for a plain sqlite3 connection (the writer's)."""
+    conn.create_function("scim_fold", 1, _sql_fold, deterministic=True)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 5000")
 
 
 def create_private(path: Path) -> None:
@@ -84,26 +93,139 @@ _REINTERRUPT = 0.005
 class _Deadline:
     """Interrupts the statements of one read once it has run past its time budget.
 
-    sqlite3.Connection.interrupt() is safe to call from any thread; it is called from the
-    event loop while the statement runs on aiosqlite's thread, which then raises
-    `OperationalError: interrupted`.
+    aiosqlite's public `interrupt()` calls sqlite3.Connection.interrupt() at once, from the
+    event loop, without queueing behind the statement (SQLite allows it from any thread);
+    the statement running on aiosqlite's thread then raises `OperationalError: interrupted`.
     """
 
-    def __init__(self, conn: sqlite3.Connection, seconds: float) -> None:
-        self._conn = conn
+    def __init__(self, conn: aiosqlite.Connection, seconds: float) -> None:
+        self._reader = conn
         self._loop = asyncio.get_running_loop()
         self._handle = self._loop.call_later(seconds, self._fire)
+        self._interrupts: set[asyncio.Task[None]] = set()
 
     def _fire(self) -> None:
-        self._conn.interrupt()
+        task = self._loop.create_task(self._reader.interrupt())
+        self._interrupts.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._interrupts.discard)
         self._handle = self._loop.call_later(_REINTERRUPT, self._fire)
 
     def cancel(self) -> None:
+        """Stop interrupting: also an interrupt scheduled but not yet run, which would
+        otherwise reach the next read on this reader."""
         self._handle.cancel()
+        for task in self._interrupts:
+            task.cancel()
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    """Hand a closure's outcome to its future, on the event loop's thread; a future
+    cancelled meanwhile (its caller gave up waiting) takes nothing."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class WriterThread:
+    """One thread that owns the writer's sqlite3 connection and runs closures on it in turn.
+
+    As datasette does: the connection is opened, used and closed on this thread only; each
+    `call(fn)` queues `fn(conn)`, and its result or exception comes back through an asyncio
+    future. A closure once queued always runs, even if its caller is cancelled meanwhile,
+    so a ROLLBACK queued on the way out of a transaction is never skipped, and whatever is
+    queued later (the next BEGIN IMMEDIATE, close) runs after it.
+    """
+
+    def __init__(self, name: str = "scimlite-writer") -> None:
+        self._jobs: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None]
+        self._jobs = queue.SimpleQueue()
+        self._sqlite: sqlite3.Connection | None = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn = job
+            result: Any = None
+            error: BaseException | None = None
+            try:
+                result = fn()
+            except BaseException as exc:  # every outcome goes back to the caller
+                error = exc
+            with suppress(RuntimeError):  # the loop closed: nobody is waiting any more
+                future.get_loop().call_soon_threadsafe(_settle, future, result, error)
+
+    async def _submit(self, fn: Callable[[], T]) -> T:
+        if self._closing:
+            raise DatabaseError("database is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put((future, fn))
+        return await future
+
+    async def connect(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        """Open the connection on this thread (sqlite3 ties a connection to its thread)."""
+
+        def open_here() -> None:
+            self._sqlite = connect()
+
+        await self._submit(open_here)
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on this thread, after everything queued before it."""
+
+        def run() -> T:
+            if self._sqlite is None:
+                raise DatabaseError("database is not open")
+            return fn(self._sqlite)
+
+        return await self._submit(run)
+
+    async def close(self) -> None:
+        """Close the connection after everything queued, then end the thread."""
+
+        def close_here() -> None:
+            if self._sqlite is not None:
+                self._sqlite.close()
+                self._sqlite = None
+
+        try:
+            await self._submit(close_here)
+        finally:
+            self._closing = True
+            self._jobs.put(None)
+        # close_here has run, so the thread has only the sentinel left: this join is immediate.
+        self._thread.join()
+
+
+def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """`fn(conn)` between BEGIN IMMEDIATE and COMMIT; ROLLBACK if it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+class WriteConnection:
+    """The writer as `transaction()` hands it out: statements run on the writer's thread."""
+
+    def __init__(self, writer: WriterThread) -> None:
+        self._writer = writer
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        await self._writer.call(lambda conn: conn.execute(sql, params).close())
 
 
 class SQLiteDatabase:
-    """The writer connection, its lock, and the reader pools, for one SQLite file."""
+    """The writer thread, its lock, and the reader pools, for one SQLite file."""
 
     def __init__(
         self,
@@ -119,7 +241,7 @@ class SQLiteDatabase:
         # Reads stopped before their end: past the budget, or because the client left.
         self.interrupted = 0
         self._synchronous = synchronous
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: WriterThread | None = None
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._lookups: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
@@ -131,17 +253,13 @@ class SQLiteDatabase:
         """Open (creating if needed) and migrate the file, then open the readers."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         create_private(self.path)
-        writer = await aiosqlite.connect(self.path, isolation_level=None)
+        writer = WriterThread()
         try:
-            await _configure(writer)
-            await writer.execute("PRAGMA journal_mode = WAL")
-            # FULL: a write acknowledged to a client survives a crash and power loss.
-            await writer.execute(f"PRAGMA synchronous = {self._synchronous}")
-            await migrate(writer)
+            await writer.connect(lambda: sqlite3.connect(self.path, isolation_level=None))
+            await writer.call(self._prepare_writer)
         except BaseException:
             await writer.close()
             raise
-        writer.row_factory = sqlite3.Row
         self._writer = writer
         uri = self.path.resolve().as_uri() + "?mode=ro"
         # The pool for scans, plus one reader for index-served lookups (see read()).
@@ -150,7 +268,7 @@ class SQLiteDatabase:
             await _configure(reader)
             reader.row_factory = sqlite3.Row
             if pool is self._readers:
-                await _call(reader, _yield_cpu)
+                await _lower_priority(reader)
             self._all_readers.append(reader)
             pool.put_nowait(reader)
         # busy_timeout 0: an inline read must never wait on the event loop; see read_inline.
@@ -159,6 +277,15 @@ class SQLiteDatabase:
         inline.row_factory = sqlite3.Row
         inline.execute("PRAGMA busy_timeout = 0")
         self._inline = inline
+
+    def _prepare_writer(self, conn: sqlite3.Connection) -> None:
+        """PRAGMAs and migrations, on the writer's thread at open."""
+        _configure_sync(conn)
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a write acknowledged to a client survives a crash and power loss.
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        migrate(conn)
+        conn.row_factory = sqlite3.Row
 
     async def close(self) -> None:
         """Close every connection; waits for a write in progress to finish."""
@@ -173,7 +300,7 @@ class SQLiteDatabase:
             self._all_readers.clear()
             if self._writer is not None:
                 with suppress(sqlite3.Error):
-                    await self._writer.execute("PRAGMA optimize")
+                    await self._writer.call(lambda conn: conn.execute("PRAGMA optimize").close())
                 await self._writer.close()
                 self._writer = None
 
@@ -181,27 +308,14 @@ class SQLiteDatabase:
         """One write transaction in one hop: `fn` runs on the writer's thread between
         BEGIN IMMEDIATE and COMMIT (ROLLBACK if it raises).
 
-        Every statement sent separately through aiosqlite is a round trip between the event
-        loop and the writer thread, and the lock is held across all of them; running the
-        whole transaction as one call made writes several times faster on one core
+        Every statement sent separately is a round trip between the event loop and the
+        writer thread, and the lock is held across all of them; running the whole
+        transaction as one call made writes several times faster on one core
         (docs/benchmarks.md). `fn` must be quick, synchronous and touch nothing but `conn`.
         """
         writer = self._require_writer()
-
-        def transaction() -> T:
-            conn = writer._conn  # aiosqlite runs its own methods this way; see _call
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return result
-
         async with self._write_lock:
-            return await _call(writer, transaction)
+            return await writer.call(lambda conn: _in_transaction(conn, fn))
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[SQLiteBatch]:
@@ -209,25 +323,24 @@ class SQLiteDatabase:
         async with self.transaction():
             yield SQLiteBatch(self._require_writer())
 
-    def _require_writer(self) -> aiosqlite.Connection:
+    def _require_writer(self) -> WriterThread:
         if self._writer is None:
             raise DatabaseError("database is not open")
         return self._writer
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[WriteConnection]:
         """One write transaction: all of it commits, or none of it does."""
-        if self._writer is None:
-            raise DatabaseError("database is not open")
+        writer = self._require_writer()
         async with self._write_lock:
-            conn = self._writer
+            conn = WriteConnection(writer)
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
                 await conn.execute("COMMIT")
             except BaseException:
                 with suppress(sqlite3.Error):
-                    await conn.execute("ROLLBACK")
+                    await writer.call(_rollback)
                 raise
 
     @asynccontextmanager
@@ -251,8 +364,7 @@ class SQLiteDatabase:
                 f"every reader stayed busy for the read budget of {self.read_timeout_ms} ms; "
                 "retry later"
             ) from None
-        raw = _raw(conn)
-        deadline = _Deadline(raw, self.read_timeout_ms / 1000)
+        deadline = _Deadline(conn, self.read_timeout_ms / 1000)
         running = False  # a statement of this read may still be running on the thread
         try:
             yield conn
@@ -267,7 +379,7 @@ class SQLiteDatabase:
             ) from None
         except asyncio.CancelledError:
             self.interrupted += 1
-            raw.interrupt()
+            await conn.interrupt()  # does not suspend: sqlite3's interrupt(), called here
             running = True
             raise
         finally:
@@ -283,15 +395,12 @@ class SQLiteDatabase:
         self, conn: aiosqlite.Connection, pool: asyncio.Queue[aiosqlite.Connection]
     ) -> None:
         """Return a reader to its pool once its last statement has ended and no read
-        transaction is left open, so the next read neither waits on nor inherits it."""
+        transaction is left open, so the next read neither waits on nor inherits it.
 
-        def end() -> None:
-            raw = _raw(conn)
-            if raw.in_transaction:
-                raw.execute("ROLLBACK")
-
+        aiosqlite's `rollback()` queues behind the statement still running, and sqlite3's
+        rollback() ends a transaction only if one is open."""
         try:
-            await _call(conn, end)
+            await conn.rollback()
         finally:
             pool.put_nowait(conn)
 
@@ -326,21 +435,16 @@ class SQLiteDatabase:
             await conn.execute("COMMIT")
 
 
-async def _call(writer: aiosqlite.Connection, fn: Callable[[], T]) -> T:
-    """Run `fn` on aiosqlite's connection thread, after anything already queued there.
-
-    aiosqlite implements its own public methods with `_execute` and `_conn`; it offers no
-    public way to run several statements in one call, so scimlite uses the same two names
-    here and in `_raw` and nowhere else (pinned below aiosqlite 0.23 in pyproject.toml).
-    """
-    result: T = await writer._execute(fn)  # type: ignore[no-untyped-call]
-    return result
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
-def _raw(conn: aiosqlite.Connection) -> sqlite3.Connection:
-    """The sqlite3 connection under an aiosqlite one: only for `_call`'s functions and for
-    interrupt(), which SQLite allows from any thread."""
-    return conn._conn
+async def _lower_priority(reader: aiosqlite.Connection) -> None:
+    """Run `_yield_cpu` on a scan reader's own thread, through aiosqlite's public API: a
+    SQL function runs on the thread that runs the statement calling it."""
+    await reader.create_function("scimlite_yield_cpu", 0, _yield_cpu)
+    await reader.execute_fetchall("SELECT scimlite_yield_cpu()")
 
 
 class SQLiteBatch:
@@ -350,17 +454,15 @@ class SQLiteBatch:
     batch commits once, so N operations cost one fsync instead of N.
     """
 
-    def __init__(self, writer: aiosqlite.Connection) -> None:
+    def __init__(self, writer: WriterThread) -> None:
         self._writer = writer
         self._next = 0
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         name = f"op{self._next}"
         self._next += 1
-        writer = self._writer
 
-        def savepoint() -> T:
-            conn = writer._conn
+        def savepoint(conn: sqlite3.Connection) -> T:
             conn.execute(f"SAVEPOINT {name}")
             try:
                 result = fn(conn)
@@ -371,4 +473,4 @@ class SQLiteBatch:
             conn.execute(f"RELEASE {name}")
             return result
 
-        return await _call(writer, savepoint)
+        return await self._writer.call(savepoint)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import sqlite3
 from contextlib import suppress
 
-import aiosqlite
-
 from scimlite.store.database import DatabaseError
 from scimlite.store.textindex import USER_TEXT, reindex_user_text, stale, stale_user
 
@@ -247,10 +245,11 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-async def migrate(conn: aiosqlite.Connection) -> int:
-    """Bring the file up to SCHEMA_VERSION; refuse a file written by a newer scimlite."""
-    async with conn.execute("PRAGMA user_version") as cur:
-        row = await cur.fetchone()
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the file up to SCHEMA_VERSION; refuse a file written by a newer scimlite.
+
+    Runs on the writer's thread at open (store/sqlite/db.py)."""
+    row = conn.execute("PRAGMA user_version").fetchone()
     current = int(row[0]) if row else 0
     if current > SCHEMA_VERSION:
         raise DatabaseError(
@@ -259,31 +258,30 @@ async def migrate(conn: aiosqlite.Connection) -> int:
         )
     # Off while tables are rebuilt: dropping the old users table must not cascade to the
     # memberships that the new one takes over. foreign_key_check holds the line instead.
-    await conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("PRAGMA foreign_keys = OFF")
     try:
         for version in range(current, SCHEMA_VERSION):
-            await _migrate_one(conn, version)
+            _migrate_one(conn, version)
     finally:
-        await conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA foreign_keys = ON")
     return SCHEMA_VERSION
 
 
-async def _migrate_one(conn: aiosqlite.Connection, version: int) -> None:
+def _migrate_one(conn: sqlite3.Connection, version: int) -> None:
     """Apply MIGRATIONS[version] in one transaction: all of it or none of it."""
     try:
-        await conn.executescript(
+        conn.executescript(
             f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version + 1};"
         )
-        async with conn.execute("PRAGMA foreign_key_check") as cur:
-            broken = await cur.fetchone()
+        broken = conn.execute("PRAGMA foreign_key_check").fetchone()
         if broken is not None:
             raise DatabaseError(
                 f"upgrading to schema version {version + 1} would leave a row in {broken[0]} "
                 f"pointing at a missing {broken[2]} row, so the file was not changed; "
                 "PRAGMA foreign_key_check in the sqlite3 shell lists such rows"
             )
-        await conn.execute("COMMIT")
+        conn.execute("COMMIT")
     except (sqlite3.Error, DatabaseError):
         with suppress(sqlite3.Error):
-            await conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
         raise
