@@ -5,6 +5,7 @@ from __future__ import annotations
 from scimlite.store.database import Database
 from scimlite.store.journal import journal_entry
 from scimlite.store.records import DirectoryCounts, JournalEntry, MemberSummary, TeamSummary
+from scimlite.store.rows import fetch_all, fetch_one
 from scimlite.text import fold
 
 
@@ -15,8 +16,9 @@ class ConsoleQueries:
 
     async def directory_counts(self) -> DirectoryCounts:
         """The dashboard's numbers, kept by triggers (store/sqlite/migrations.py: 3 and 7): O(1)."""
-        async with self.db.read() as conn, conn.execute("SELECT name, n FROM row_counts") as cur:
-            n = {str(r[0]): int(r[1]) for r in await cur.fetchall()}
+        async with self.db.read() as conn:
+            rows = await fetch_all(conn, "SELECT name, n FROM row_counts")
+        n = {str(r[0]): int(r[1]) for r in rows}
         inactive = n.get("users_inactive", 0)
         return DirectoryCounts(
             n.get("users", 0) - inactive, inactive, n.get("groups", 0), n.get("memberships", 0)
@@ -32,8 +34,8 @@ class ConsoleQueries:
             "SELECT j.* FROM tokens t JOIN journal j ON j.id = "
             "(SELECT max(id) FROM journal WHERE token_name = t.name) ORDER BY j.id DESC"
         )
-        async with self.db.read() as conn, conn.execute(sql) as cur:
-            return [journal_entry(r) for r in await cur.fetchall()]
+        async with self.db.read() as conn:
+            return [journal_entry(r) for r in await fetch_all(conn, sql)]
 
     async def team_summaries(
         self, start_index: int, count: int, name_contains: str | None = None
@@ -46,15 +48,13 @@ class ConsoleQueries:
             params = [f"%{escaped}%"]
         async with self.db.snapshot() as conn:
             count_sql = f"SELECT count(*) FROM groups g WHERE {where}"  # noqa: S608
-            async with conn.execute(count_sql, params) as cur:
-                row = await cur.fetchone()
+            row = await fetch_one(conn, count_sql, params)
             sql = (
                 "SELECT g.id, g.display_name, g.external_id, g.last_modified, "  # noqa: S608
                 "(SELECT count(*) FROM memberships m WHERE m.group_id = g.id) AS members "
                 f"FROM groups g WHERE {where} ORDER BY g.display_name_ci, g.seq LIMIT ? OFFSET ?"
             )
-            async with conn.execute(sql, [*params, count, start_index - 1]) as cur:
-                rows = await cur.fetchall()
+            rows = await fetch_all(conn, sql, [*params, count, start_index - 1])
         return (int(row[0]) if row else 0), [TeamSummary(*tuple(r)) for r in rows]
 
     async def team_members(
@@ -66,17 +66,16 @@ class ConsoleQueries:
         ordering by userName would sort the whole team on every page (~100 ms at 50,000).
         """
         async with self.db.snapshot() as conn:
-            async with conn.execute(
-                "SELECT count(*) FROM memberships WHERE group_id = ?", (group_id,)
-            ) as cur:
-                row = await cur.fetchone()
-            async with conn.execute(
+            row = await fetch_one(
+                conn, "SELECT count(*) FROM memberships WHERE group_id = ?", (group_id,)
+            )
+            rows = await fetch_all(
+                conn,
                 "SELECT u.id, u.user_name, u.display_name, u.email, u.active FROM "
                 "(SELECT user_id FROM memberships WHERE group_id = ? "
                 "ORDER BY user_id LIMIT ? OFFSET ?) AS page JOIN users u ON u.id = page.user_id "
                 "ORDER BY u.id",
                 (group_id, count, start_index - 1),
-            ) as cur:
-                rows = await cur.fetchall()
+            )
         members = [MemberSummary(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
         return (int(row[0]) if row else 0), members

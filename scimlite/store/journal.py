@@ -13,6 +13,7 @@ from scimlite import timeutil
 from scimlite.scim.diff import clipped
 from scimlite.store.database import Database
 from scimlite.store.records import JournalEntry, JournalQuery, WriteContext
+from scimlite.store.rows import fetch_all
 from scimlite.text import DETAIL_CHARS, clip
 
 
@@ -129,5 +130,5 @@ class JournalQueries:
     async def search_journal(self, query: JournalQuery) -> list[JournalEntry]:
         """Journal rows matching every given criterion, newest first, keyset-paged by id."""
         sql, params = journal_sql(query)
-        async with self.db.read() as conn, conn.execute(sql, params) as cur:
-            return [journal_entry(r) for r in await cur.fetchall()]
+        async with self.db.read() as conn:
+            return [journal_entry(r) for r in await fetch_all(conn, sql, params)]

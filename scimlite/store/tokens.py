@@ -11,7 +11,7 @@ from scimlite.store.database import Database
 from scimlite.store.errors import Conflict, NotFound
 from scimlite.store.journal import record
 from scimlite.store.records import TokenInfo, WriteContext
-from scimlite.store.rows import fetch_all, fetch_one_sync
+from scimlite.store.rows import fetch_all, fetch_one, fetch_one_sync
 
 
 class TokenQueries:
@@ -46,19 +46,14 @@ class TokenQueries:
         return TokenInfo(token_id, name, prefix, scope, stamp, None, None), secret
 
     async def list_tokens(self) -> list[TokenInfo]:
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                "SELECT id, name, prefix, scope, created, last_used, revoked "
-                "FROM tokens ORDER BY id"
-            ) as cur,
-        ):
-            rows = await cur.fetchall()
+        sql = "SELECT id, name, prefix, scope, created, last_used, revoked FROM tokens ORDER BY id"
+        async with self.db.read() as conn:
+            rows = await fetch_all(conn, sql)
         return [TokenInfo(*tuple(r)) for r in rows]
 
     async def count_tokens(self) -> int:
-        async with self.db.read() as conn, conn.execute("SELECT count(*) FROM tokens") as cur:
-            row = await cur.fetchone()
+        async with self.db.read() as conn:
+            row = await fetch_one(conn, "SELECT count(*) FROM tokens")
         return int(row[0]) if row else 0
 
     async def revoke_token(self, name: str) -> bool:
@@ -101,15 +96,12 @@ class TokenQueries:
 
     async def live_token(self, token_id: int) -> TokenInfo | None:
         """The token if it still exists and is not revoked (a console session checks this)."""
-        async with (
-            self.db.read(lookup=True) as conn,
-            conn.execute(
-                "SELECT id, name, prefix, scope, created, last_used, revoked "
-                "FROM tokens WHERE id = ? AND revoked IS NULL",
-                (token_id,),
-            ) as cur,
-        ):
-            row = await cur.fetchone()
+        sql = (
+            "SELECT id, name, prefix, scope, created, last_used, revoked "
+            "FROM tokens WHERE id = ? AND revoked IS NULL"
+        )
+        async with self.db.read(lookup=True) as conn:
+            row = await fetch_one(conn, sql, (token_id,))
         return None if row is None else TokenInfo(*tuple(row))
 
     async def revoke_token_journaled(self, name: str, ctx: WriteContext) -> TokenInfo:
