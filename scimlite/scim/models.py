@@ -375,16 +375,12 @@ def _validate(resource: ResourceType, canonical: dict[str, Any]) -> UserIn | Gro
         raise (InvalidValue if missing else InvalidSyntax)(detail) from None
 
 
-def _ref_field(resource: ResourceType) -> str:
-    return "groups" if resource is USER_RESOURCE else "members"
-
-
 def _document(resource: ResourceType, model: UserIn | GroupIn) -> dict[str, Any]:
     """The stored document of a validated model: no schemas, password or membership refs."""
     doc = model.model_dump(
         by_alias=True,
         exclude_none=True,
-        exclude={"schemas", "password", _ref_field(resource)},
+        exclude={"schemas", "password", resource.membership_attr},
     )
     if resource is GROUP_RESOURCE:
         doc.pop("groups", None)
@@ -398,7 +394,7 @@ def parse_resource(resource: ResourceType, body: Any) -> Parsed:
     canonical, quirks = canonicalize(resource, body)
     _check_schemas(resource, canonical, quirks)
     model = _validate(resource, canonical)
-    refs_in: list[Reference] | None = getattr(model, _ref_field(resource))
+    refs_in: list[Reference] | None = getattr(model, resource.membership_attr)
     if isinstance(model, UserIn) and model.password is not None:
         quirks.append("password accepted and discarded (scimlite stores no passwords)")
     refs = None if refs_in is None else list(dict.fromkeys(r.value for r in refs_in))
