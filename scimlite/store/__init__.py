@@ -75,6 +75,8 @@ class Store(TokenQueries, JournalQueries, ConsoleQueries):
 
     def text_pending(self) -> bool:
         """Whether some user's users_text row is out of date (or SQLite was busy: maybe)."""
+        if not self.db.dialect.text_index:
+            return False
         rows = self.db.read_inline("SELECT 1 FROM users_text_pending LIMIT 1", ())
         return rows is None or bool(rows)
 
@@ -86,8 +88,9 @@ class Store(TokenQueries, JournalQueries, ConsoleQueries):
         backlog (an initial sync of 100,000 users) never holds the writer for long.
         """
         done = 0
-        while True:
+        while self.db.dialect.text_index:
             count = await self.db.write(lambda conn: index_pending_text(conn, chunk))
             done += count
             if count < chunk:
-                return done
+                break
+        return done

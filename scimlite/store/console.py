@@ -41,7 +41,7 @@ class ConsoleQueries:
         self, start_index: int, count: int, name_contains: str | None = None
     ) -> tuple[int, list[TeamSummary]]:
         """A page of teams by name with member counts: one query, counted from the index."""
-        where, params = "1", []
+        where, params = "TRUE", []
         if name_contains:
             escaped = fold(name_contains).translate({ord(c): f"\\{c}" for c in "\\%_"})
             where = "g.display_name_ci LIKE ? ESCAPE '\\'"

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from scimlite import timeutil
 from scimlite.scim.diff import clipped
-from scimlite.store.database import Database
+from scimlite.store.database import Conn, Database
 from scimlite.store.records import JournalEntry, JournalQuery, WriteContext
 from scimlite.store.rows import fetch_all
 from scimlite.text import DETAIL_CHARS, clip
 
 
 def record(
-    conn: sqlite3.Connection,
+    conn: Conn,
     ctx: WriteContext,
     resource_type: str | None,
     resource_id: str | None,
@@ -66,12 +64,12 @@ def journal_sql(query: JournalQuery) -> tuple[str, list[Any]]:
         # Spelled as a constant: SQLite uses the partial index journal_errors only when the
         # query repeats its WHERE, and rare errors must not mean reading the whole journal.
         clauses.append("status >= 400")
-    where = " AND ".join(clauses) or "1"
+    where = " AND ".join(clauses) or "TRUE"
     sql = f"SELECT * FROM journal WHERE {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
     return sql, [*params, query.limit]
 
 
-def journal_entry(r: aiosqlite.Row) -> JournalEntry:
+def journal_entry(r: Any) -> JournalEntry:
     return JournalEntry(
         id=r["id"],
         at=r["at"],
@@ -114,15 +112,18 @@ class JournalQueries:
         """
         removed = 0
         while True:
-            count = await self.db.write(
+            count = await self.db.exclusive(
+                "journal retention",
                 lambda conn: (
                     conn.execute(
                         "DELETE FROM journal WHERE id IN "
                         "(SELECT id FROM journal WHERE at < ? ORDER BY id LIMIT ?)",
                         (before, chunk),
                     ).rowcount
-                )
+                ),
             )
+            if count is None:  # another process is pruning (several processes, one database)
+                return removed
             removed += count
             if count < chunk:
                 return removed

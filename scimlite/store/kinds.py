@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from scimlite.scim.records import Ref, Resource
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE, ResourceType
+from scimlite.store.database import Dialect
 from scimlite.text import fold
 
 
@@ -58,7 +58,10 @@ class Kind:
     other_col: str
     other_table: str
     other_label: str
-    refs_sql: str  # correlated subquery: JSON array of [id, display] for alias row
+    # The other side's [id, display] pairs of the alias row: the columns, and the correlated
+    # FROM … WHERE that yields one row each (refs_sql() aggregates them for a dialect).
+    refs_pair: tuple[str, str]
+    refs_from: str
     # What filters and sorts read from columns instead of the document (sqlfilter.py):
     # (attribute, sub-attribute) → column; and the membership attribute's ids.
     filter_columns: dict[tuple[str, str | None], Column]
@@ -71,6 +74,10 @@ class Kind:
     # run inline; the other side's (a team's roster, up to 50,000) is read from the pool and
     # budgeted in list pages.
     refs_bounded: bool = False
+
+    def refs_sql(self, dialect: Dialect) -> str:
+        """A correlated subquery: the JSON array of [id, display] pairs of the alias row."""
+        return f"(SELECT {dialect.pairs(*self.refs_pair)} {self.refs_from})"
 
     @property
     def name(self) -> str:
@@ -123,10 +130,8 @@ USERS = Kind(
     other_col="group_id",
     other_table="groups",
     other_label="team",
-    refs_sql=(
-        "(SELECT json_group_array(json_array(g.id, g.display_name)) FROM memberships m "
-        "JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id)"
-    ),
+    refs_pair=("g.id", "g.display_name"),
+    refs_from="FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id",
     filter_columns={
         ("id", None): Column("u.id", indexed=True),
         ("userName", None): Column("u.user_name_ci", folded=True, indexed=True, in_text=True),
@@ -150,10 +155,8 @@ GROUPS = Kind(
     other_col="user_id",
     other_table="users",
     other_label="user",
-    refs_sql=(
-        "(SELECT json_group_array(json_array(x.id, coalesce(x.display_name, x.user_name))) "
-        "FROM memberships m JOIN users x ON x.id = m.user_id WHERE m.group_id = g.id)"
-    ),
+    refs_pair=("x.id", "coalesce(x.display_name, x.user_name)"),
+    refs_from="FROM memberships m JOIN users x ON x.id = m.user_id WHERE m.group_id = g.id",
     filter_columns={
         ("id", None): Column("g.id", indexed=True),
         ("displayName", None): Column("g.display_name_ci", folded=True, indexed=True),
@@ -176,7 +179,7 @@ def kind_of(resource: ResourceType) -> Kind:
         raise ValueError(f"no table for resource type {resource.id}") from None
 
 
-def row_to_resource(row: aiosqlite.Row, with_refs: bool) -> Resource:
+def row_to_resource(row: Any, with_refs: bool) -> Resource:
     refs = None
     if with_refs:
         refs = [Ref(i, d) for i, d in orjson.loads(row["refs"] or "[]")]

@@ -6,17 +6,17 @@ every resource on the other side whose `groups`/`members` it changed.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from scimlite.scim.records import MembershipChange
+from scimlite.store.database import Conn
 from scimlite.store.errors import UnknownMembers
 from scimlite.store.kinds import Kind
 from scimlite.store.rows import chunks, fetch_all_sync, marks
 
 
 def apply_membership(
-    conn: sqlite3.Connection,
+    conn: Conn,
     k: Kind,
     resource_id: str,
     changes: list[MembershipChange],
@@ -40,7 +40,7 @@ def apply_membership(
         pair = f"({k.own_col}, {k.other_col})"
         if added:
             conn.executemany(
-                f"INSERT INTO memberships {pair} VALUES (?, ?)",  # noqa: S608
+                f"INSERT INTO memberships {pair} VALUES (?, ?) ON CONFLICT DO NOTHING",  # noqa: S608
                 [(resource_id, other) for other in added],
             )
         for chunk in chunks(removed):
@@ -57,15 +57,13 @@ def apply_membership(
     return records
 
 
-def other_side(conn: sqlite3.Connection, k: Kind, resource_id: str) -> list[str]:
+def other_side(conn: Conn, k: Kind, resource_id: str) -> list[str]:
     """The ids on the other side of every membership of this resource."""
     sql = f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?"  # noqa: S608
     return [r[0] for r in fetch_all_sync(conn, sql, (resource_id,))]
 
 
-def _member_ids(
-    conn: sqlite3.Connection, k: Kind, resource_id: str, among: list[str] | None
-) -> set[str]:
+def _member_ids(conn: Conn, k: Kind, resource_id: str, among: list[str] | None) -> set[str]:
     base = f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?"  # noqa: S608
     found: set[str] = set()
     if among is None:
@@ -76,7 +74,7 @@ def _member_ids(
     return found
 
 
-def _require_existing(conn: sqlite3.Connection, k: Kind, ids: list[str]) -> None:
+def _require_existing(conn: Conn, k: Kind, ids: list[str]) -> None:
     found: set[str] = set()
     for chunk in chunks(ids):
         sql = f"SELECT id FROM {k.other_table} WHERE id IN ({marks(len(chunk))})"  # noqa: S608
@@ -88,7 +86,7 @@ def _require_existing(conn: sqlite3.Connection, k: Kind, ids: list[str]) -> None
         raise UnknownMembers(f"no {k.other_label} with id {shown}{more}; nothing was changed")
 
 
-def bump(conn: sqlite3.Connection, table: str, ids: list[str], stamp: str) -> None:
+def bump(conn: Conn, table: str, ids: list[str], stamp: str) -> None:
     """A new version for each of these rows: their `groups`/`members` changed."""
     for chunk in chunks(ids):
         conn.execute(

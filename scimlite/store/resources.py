@@ -7,18 +7,17 @@ journal row, so a write and its record commit together or not at all.
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import aiosqlite
 import orjson
 
 from scimlite import timeutil
+from scimlite.scim.comparable import comparable
 from scimlite.scim.diff import diff_docs
 from scimlite.scim.filter import Compare, Filter
-from scimlite.store.database import Batch, Database
+from scimlite.store.database import Batch, Conn, Database, ReadConn
 from scimlite.store.errors import Conflict, NotFound, StaleVersion
 from scimlite.store.journal import record
 from scimlite.store.kinds import Kind, row_to_resource
@@ -64,14 +63,14 @@ class ResourceStore:
 
     def _select(self, with_refs: bool, *, position: bool = False) -> str:
         k = self._kind
-        refs = f", {k.refs_sql} AS refs" if with_refs else ""
+        refs = f", {k.refs_sql(self._db.dialect)} AS refs" if with_refs else ""
         pos = f", {k.alias}.seq AS position" if position else ""
         return (
             f"SELECT {k.alias}.id, {k.alias}.version, {k.alias}.created, "  # noqa: S608
             f"{k.alias}.last_modified, {k.alias}.doc{refs}{pos} FROM {k.table} {k.alias}"
         )
 
-    async def _run(self, batch: Batch | None, write: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, batch: Batch | None, write: Callable[[Conn], T]) -> T:
         """A write in one hop: its own transaction, or a savepoint inside a batch's."""
         if batch is None:
             return await self._db.write(write)
@@ -90,10 +89,14 @@ class ResourceStore:
         return self._found(rows[0] if rows else None, resource_id, load_refs)
 
     def _fetch_sync(
-        self, conn: sqlite3.Connection, resource_id: str, *, load_refs: bool = True
+        self, conn: Conn, resource_id: str, *, load_refs: bool = True, lock: bool = False
     ) -> Resource:
-        """`get` on the writer's own connection, inside its transaction."""
-        row = fetch_one_sync(conn, self._by_id(load_refs), (resource_id,))
+        """`get` on the writer's own connection, inside its transaction; `lock`: the row
+        about to be changed, locked until the transaction ends (Dialect.for_update)."""
+        sql = self._by_id(load_refs)
+        if lock:
+            sql += self._db.dialect.for_update
+        row = fetch_one_sync(conn, sql, (resource_id,))
         return self._found(row, resource_id, load_refs)
 
     def _by_id(self, load_refs: bool) -> str:
@@ -118,7 +121,7 @@ class ResourceStore:
             nulls = "NULLS FIRST" if query.descending else "NULLS LAST"
             order = f"{compile_sort(query.sort_by, k.resource)} {direction} {nulls}, {order}"
         async with self._db.snapshot(lookup=_indexed_match(query.filter)) as conn:
-            where: str = "1"
+            where: str = "TRUE"
             params: list[object] = []
             if query.filter is not None:
                 rare = await rare_phrases(conn, phrases)
@@ -134,7 +137,7 @@ class ResourceStore:
                 count_sql, count_params = "SELECT n FROM row_counts WHERE name = ?", [k.table]
             row = await fetch_one(conn, count_sql, count_params)
             total = int(row[0]) if row else 0
-            rows: list[aiosqlite.Row] = []
+            rows: list[Any] = []
             more = False
             if query.count > 0 and total > 0:
                 # Deferred join: the page's row ids are chosen first, from whatever narrow
@@ -167,7 +170,7 @@ class ResourceStore:
 
     async def _within_members(
         self,
-        conn: aiosqlite.Connection,
+        conn: ReadConn,
         chosen: str,
         args: list[object],
         order: str,
@@ -195,8 +198,8 @@ class ResourceStore:
                 break
             keep.append(position)
             members += size
-        page = "SELECT value FROM json_each(?)"
-        return page, [orjson.dumps(keep).decode()], len(sizes) > len(keep)
+        page = f"SELECT seq FROM groups WHERE seq IN ({marks(len(keep))})"  # noqa: S608
+        return page, keep, len(sizes) > len(keep)
 
     def _list_inline(self, query: ListQuery) -> Page | None:
         """An IdP's exists-check (`userName eq "…"`): at most one row, read inline."""
@@ -222,21 +225,21 @@ class ResourceStore:
         k = self._kind
         resource_id = str(uuid.uuid4())
         stamp = timeutil.now()
-        columns = k.columns(doc)
+        columns = self._columns(doc)
         names = ["id", *columns, "version", "created", "last_modified", "doc"]
         values = [resource_id, *columns.values(), 1, stamp, stamp, orjson.dumps(doc).decode()]
 
-        def write(conn: sqlite3.Connection) -> Resource:
-            try:
-                conn.execute(
-                    f"INSERT INTO {k.table} ({', '.join(names)}) "  # noqa: S608
-                    f"VALUES ({marks(len(names))})",
-                    values,
-                )
-            except sqlite3.IntegrityError:
-                # The UNIQUE index decides; this names the holder (or re-raises a surprise).
+        def write(conn: Conn) -> Resource:
+            inserted = conn.execute(
+                f"INSERT INTO {k.table} ({', '.join(names)}) "  # noqa: S608
+                f"VALUES ({marks(len(names))}) ON CONFLICT DO NOTHING",
+                values,
+            ).rowcount
+            if not inserted:
+                # The UNIQUE index decided (also against a concurrent writer, which it made
+                # us wait for); this names the holder.
                 self._check_unique(conn, columns, None)
-                raise
+                raise Conflict(f"{k.name} {resource_id!r} already exists")
             self._write_side_tables(conn, resource_id, doc, new=True)
             changes = diff_docs({}, doc)
             if refs:
@@ -295,24 +298,24 @@ class ResourceStore:
         """
         k = self._kind
 
-        def write(conn: sqlite3.Connection) -> Resource:
+        def write(conn: Conn) -> Resource:
             current = self._current(conn, resource_id, expected_versions)
             update = change(current)
             ctx.quirks.extend(update.quirks)
             stamp = timeutil.now()
             changes = diff_docs(current.doc, update.doc)
             if update.doc != current.doc:
-                columns = k.columns(update.doc)
+                columns = self._columns(update.doc)
                 sets = ", ".join(f"{c} = ?" for c in columns)
-                try:
-                    conn.execute(
-                        f"UPDATE {k.table} SET {sets}, doc = ?, "  # noqa: S608
-                        "version = version + 1, last_modified = ? WHERE id = ?",
-                        [*columns.values(), orjson.dumps(update.doc).decode(), stamp, resource_id],
-                    )
-                except sqlite3.IntegrityError:
-                    self._check_unique(conn, columns, resource_id)
-                    raise
+                # Checked first, so the conflict names its holder. A holder committed by
+                # another process after this check makes the UPDATE fail on the UNIQUE
+                # index instead, and the database runs the write again (Database.write).
+                self._check_unique(conn, columns, resource_id)
+                conn.execute(
+                    f"UPDATE {k.table} SET {sets}, doc = ?, "  # noqa: S608
+                    "version = version + 1, last_modified = ? WHERE id = ?",
+                    [*columns.values(), orjson.dumps(update.doc).decode(), stamp, resource_id],
+                )
                 if update.doc.get("emails") != current.doc.get("emails"):
                     self._write_side_tables(conn, resource_id, update.doc, new=False)
             membership = apply_membership(conn, k, resource_id, update.membership, stamp)
@@ -333,7 +336,7 @@ class ResourceStore:
     ) -> None:
         k = self._kind
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             current = self._current(conn, resource_id, expected_versions)
             stamp = timeutil.now()
             others = other_side(conn, k, resource_id)
@@ -344,11 +347,9 @@ class ResourceStore:
 
         await self._run(batch, write)
 
-    def _current(
-        self, conn: sqlite3.Connection, resource_id: str, expected: ExpectedVersions
-    ) -> Resource:
+    def _current(self, conn: Conn, resource_id: str, expected: ExpectedVersions) -> Resource:
         k = self._kind
-        current = self._fetch_sync(conn, resource_id, load_refs=False)
+        current = self._fetch_sync(conn, resource_id, load_refs=False, lock=True)
         # RFC 7644 §3.14: a stale version fails; checked inside the write transaction.
         if expected is not None and current.version not in expected:
             named = ", ".join(f'W/"{v}"' for v in sorted(expected))
@@ -359,9 +360,14 @@ class ResourceStore:
             )
         return current
 
-    def _check_unique(
-        self, conn: sqlite3.Connection, columns: dict[str, Any], resource_id: str | None
-    ) -> None:
+    def _columns(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The derived columns of a document, and its folded copy where the dialect keeps one."""
+        columns = self._kind.columns(doc)
+        if self._db.dialect.folded_doc:
+            columns["doc_ci"] = orjson.dumps(comparable(doc, self._kind.resource)).decode()
+        return columns
+
+    def _check_unique(self, conn: Conn, columns: dict[str, Any], resource_id: str | None) -> None:
         k = self._kind
         if k.unique is None:
             return
@@ -378,7 +384,7 @@ class ResourceStore:
             )
 
     def _write_side_tables(
-        self, conn: sqlite3.Connection, resource_id: str, doc: dict[str, Any], *, new: bool
+        self, conn: Conn, resource_id: str, doc: dict[str, Any], *, new: bool
     ) -> None:
         if not self._kind.emails:
             return

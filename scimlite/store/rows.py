@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import aiosqlite
+from scimlite.store.database import Conn, ReadConn
 
 _CHUNK = 500  # ids bound per statement; far below SQLite's variable limit
 
@@ -20,7 +19,7 @@ def marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+async def fetch_all(conn: ReadConn, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     """All rows of one statement in a single hop to the connection's thread.
 
     `execute` + `fetchone` + cursor close are three hops; on a point lookup the hops,
@@ -29,14 +28,14 @@ async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] 
     return list(await conn.execute_fetchall(sql, params))
 
 
-def fetch_all_sync(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+def fetch_all_sync(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     return conn.execute(sql, params).fetchall()
 
 
-def fetch_one_sync(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+def fetch_one_sync(conn: Conn, sql: str, params: Sequence[Any] = ()) -> Any:
     return conn.execute(sql, params).fetchone()
 
 
-async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+async def fetch_one(conn: ReadConn, sql: str, params: Sequence[Any] = ()) -> Any:
     found = await fetch_all(conn, sql, params)
     return found[0] if found else None

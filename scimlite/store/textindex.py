@@ -4,10 +4,7 @@ emails, brought up to date after writes (migration 6) and probed before a substr
 
 from __future__ import annotations
 
-import sqlite3
-
-import aiosqlite
-
+from scimlite.store.database import Conn, ReadConn
 from scimlite.store.rows import fetch_one
 
 _RARE_MIN = 1000  # a substring needle this many users contain is still read from users_text
@@ -49,7 +46,7 @@ def stale_user(user_id: str) -> str:
     )
 
 
-def index_pending_text(conn: sqlite3.Connection, limit: int) -> int:
+def index_pending_text(conn: Conn, limit: int) -> int:
     """Rewrite the users_text rows of up to `limit` pending users, in the caller's transaction."""
     pending = "SELECT seq FROM users_text_pending ORDER BY seq LIMIT ?"
     conn.execute(f"DELETE FROM users_text WHERE rowid IN ({pending})", (limit,))  # noqa: S608
@@ -62,7 +59,7 @@ def index_pending_text(conn: sqlite3.Connection, limit: int) -> int:
     return conn.execute(done, (limit,)).rowcount
 
 
-async def rare_phrases(conn: aiosqlite.Connection, phrases: set[str]) -> set[str]:
+async def rare_phrases(conn: ReadConn, phrases: set[str]) -> set[str]:
     """The users_text phrases that match few enough users to read them from the index.
 
     "Few" is a tenth of all users (at least 1,000): beyond that a MATCH hands SQLite

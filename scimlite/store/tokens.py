@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from scimlite import timeutil, tokens
 from scimlite.scim.diff import diff_docs
-from scimlite.store.database import Database
+from scimlite.store.database import Conn, Database
 from scimlite.store.errors import Conflict, NotFound
 from scimlite.store.journal import record
 from scimlite.store.records import TokenInfo, WriteContext
@@ -30,17 +29,19 @@ class TokenQueries:
         prefix, secret = tokens.generate()
         stamp = timeutil.now()
 
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: Conn) -> int:
             if fetch_one_sync(conn, "SELECT 1 FROM tokens WHERE name = ?", (name,)) is not None:
                 raise Conflict(f"a token named {name!r} already exists")
-            cur = conn.execute(
-                "INSERT INTO tokens (name, prefix, hash, scope, created) VALUES (?, ?, ?, ?, ?)",
+            row = fetch_one_sync(
+                conn,
+                "INSERT INTO tokens (name, prefix, hash, scope, created) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (name, prefix, tokens.digest(secret), scope, stamp),
             )
             if ctx is not None:
                 changes = diff_docs({}, {"name": name, "prefix": prefix, "scope": scope})
                 record(conn, ctx, "Token", name, 201, changes)
-            return cur.lastrowid or 0
+            return int(row[0])
 
         token_id = await self.db.write(write)
         return TokenInfo(token_id, name, prefix, scope, stamp, None, None), secret
@@ -108,7 +109,7 @@ class TokenQueries:
         """`revoke_token` for the console, journaled; NotFound unless the token is live."""
         stamp = timeutil.now()
 
-        def write(conn: sqlite3.Connection) -> Any:
+        def write(conn: Conn) -> Any:
             row = fetch_one_sync(
                 conn,
                 "SELECT id, name, prefix, scope, created, last_used, revoked "

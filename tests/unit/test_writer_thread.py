@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scimlite.store.database import DatabaseError
+from scimlite.store.database import Conn, DatabaseError
 from scimlite.store.sqlite.db import SQLiteDatabase as Database
 
 HANG_GUARD = 10  # seconds; only stops a broken build from hanging the suite
@@ -24,8 +24,8 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.close()
 
 
-def insert(name: str) -> Callable[[sqlite3.Connection], None]:
-    def fn(conn: sqlite3.Connection) -> None:
+def insert(name: str) -> Callable[[Conn], None]:
+    def fn(conn: Conn) -> None:
         conn.execute(
             "INSERT INTO tokens (name, prefix, hash, scope, created) "
             "VALUES (?, ?, 'h', 'scim', 'now')",
@@ -51,10 +51,8 @@ class Gate:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def hold(
-        self, then: Callable[[sqlite3.Connection], None]
-    ) -> Callable[[sqlite3.Connection], None]:
-        def fn(conn: sqlite3.Connection) -> None:
+    def hold(self, then: Callable[[Conn], None]) -> Callable[[Conn], None]:
+        def fn(conn: Conn) -> None:
             self.started.set()
             self.release.wait(HANG_GUARD)
             then(conn)
@@ -66,7 +64,8 @@ class Gate:
 
 
 async def test_a_write_runs_on_the_writer_thread_inside_one_transaction(db: Database) -> None:
-    def where(conn: sqlite3.Connection) -> tuple[str, bool]:
+    def where(conn: Conn) -> tuple[str, bool]:
+        assert isinstance(conn, sqlite3.Connection)
         return threading.current_thread().name, conn.in_transaction
 
     assert await db.write(where) == ("scimlite-writer", True)
@@ -75,7 +74,7 @@ async def test_a_write_runs_on_the_writer_thread_inside_one_transaction(db: Data
 async def test_a_write_that_raises_is_rolled_back_and_its_error_reaches_the_caller(
     db: Database,
 ) -> None:
-    def fail(conn: sqlite3.Connection) -> None:
+    def fail(conn: Conn) -> None:
         insert("lost")(conn)
         raise ValueError("refused")
 
@@ -135,7 +134,7 @@ async def test_close_ends_the_writer_thread_and_later_writes_are_refused(tmp_pat
 
 
 async def test_a_batch_keeps_the_operations_that_succeed_and_commits_once(db: Database) -> None:
-    def fail(conn: sqlite3.Connection) -> None:
+    def fail(conn: Conn) -> None:
         insert("undone")(conn)
         raise ValueError("this operation fails")
 

@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
-from scimlite.store.database import DatabaseError
+from scimlite.store.database import SQLITE, Conn, DatabaseError, Dialect
 from scimlite.store.errors import ReadersBusy, ReadTooLong
 from scimlite.store.sqlite.migrations import migrate
 from scimlite.text import fold
@@ -201,7 +201,7 @@ class WriterThread:
         self._thread.join()
 
 
-def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+def _in_transaction(conn: sqlite3.Connection, fn: Callable[[Conn], T]) -> T:
     """`fn(conn)` between BEGIN IMMEDIATE and COMMIT; ROLLBACK if it raises."""
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -226,6 +226,8 @@ class WriteConnection:
 
 class SQLiteDatabase:
     """The writer thread, its lock, and the reader pools, for one SQLite file."""
+
+    dialect: Dialect = SQLITE
 
     def __init__(
         self,
@@ -304,7 +306,7 @@ class SQLiteDatabase:
                 await self._writer.close()
                 self._writer = None
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[Conn], T]) -> T:
         """One write transaction in one hop: `fn` runs on the writer's thread between
         BEGIN IMMEDIATE and COMMIT (ROLLBACK if it raises).
 
@@ -316,6 +318,10 @@ class SQLiteDatabase:
         writer = self._require_writer()
         async with self._write_lock:
             return await writer.call(lambda conn: _in_transaction(conn, fn))
+
+    async def exclusive(self, job: str, fn: Callable[[Conn], T]) -> T | None:
+        """`write(fn)`: one process owns a SQLite file, so no other runs `job` meanwhile."""
+        return await self.write(fn)
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[SQLiteBatch]:
@@ -458,7 +464,7 @@ class SQLiteBatch:
         self._writer = writer
         self._next = 0
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, fn: Callable[[Conn], T]) -> T:
         name = f"op{self._next}"
         self._next += 1
 
