@@ -24,17 +24,18 @@ from scimlite.console.mount import setup_console
 from scimlite.keys import AUTH, SETTINGS, STORE
 from scimlite.scim.schema import RESOURCE_TYPES
 from scimlite.settings import Settings
-from scimlite.store import Store
-from scimlite.store.sqlite.db import SQLiteDatabase
+from scimlite.store import Store, open_database
+from scimlite.store.database import Database
 
 log = logging.getLogger("scimlite")
 # How often pending users are indexed for substring search; answers never wait for it.
 TEXT_INDEX_SECONDS = 1.0
 
 
-def _database(settings: Settings) -> SQLiteDatabase:
-    return SQLiteDatabase(
-        settings.db_path,
+def _database(settings: Settings) -> Database:
+    return open_database(
+        path=settings.db_path,
+        url=settings.database_url,
         readers=settings.readers,
         synchronous=settings.synchronous,
         read_timeout_ms=settings.read_timeout_ms,

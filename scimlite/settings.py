@@ -20,6 +20,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     db_path: Path = Path("scimlite.db")
+    # A PostgreSQL database instead of the SQLite file (docs/scale-out.md): several
+    # scimlite processes may share it. postgresql://user:password@host:port/dbname
+    database_url: str | None = Field(default=None, pattern=r"^postgres(ql)?://")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     # Base URL clients see (behind a reverse proxy); used for meta.location and Location.

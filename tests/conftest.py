@@ -4,7 +4,7 @@ the console signed in as an admin. Helpers and constants are in tests/support/."
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,12 @@ from scimlite.app import create_app
 from scimlite.keys import STORE
 from scimlite.settings import Settings
 from tests.support.console import sign_in
+from tests.support.postgres import (
+    PostgresMissing,
+    fresh_database,
+    migrated_template,
+    throwaway_server,
+)
 from tests.support.scim import Scim
 
 # Property and fuzz tests explore new examples on every local run; in CI they replay a fixed
@@ -25,9 +31,54 @@ if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
 
+BACKENDS = ("sqlite", "postgres")
+_sqlite_only: list[str] = []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses a database runs on both backends, but those marked sqlite_only."""
+    if "backend" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        if only_sqlite:
+            _sqlite_only.append(metafunc.definition.nodeid)
+        metafunc.parametrize("backend", ["sqlite"] if only_sqlite else BACKENDS)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _sqlite_only:
+        terminalreporter.write_line(
+            f"{len(_sqlite_only)} tests are about SQLite itself (marked sqlite_only) "
+            "and ran on SQLite only"
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL server (tests/support/postgres.py); with CI set, a machine
+    without PostgreSQL fails the run instead of skipping the PostgreSQL half."""
+    try:
+        with throwaway_server() as url, migrated_template(url):
+            yield url
+    except PostgresMissing as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db_path=tmp_path / "scimlite.db")
+def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """A fresh PostgreSQL database for this test, or None on SQLite."""
+    if backend == "sqlite":
+        yield None
+        return
+    server: str = request.getfixturevalue("postgres_server")
+    with fresh_database(server) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return Settings(db_path=tmp_path / "scimlite.db", database_url=database_url)
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ STORE_ERRORS: dict[type[domain.StoreError], Callable[[str], ScimError]] = {
     domain.ReadTooLong: scim.TooMany,
     # RFC 7231 §6.6.4: the server is busy; the same read may succeed in a moment.
     domain.ReadersBusy: lambda detail: ScimError(detail, status=503, headers={"Retry-After": "1"}),
+    domain.Unavailable: lambda detail: ScimError(detail, status=503, headers={"Retry-After": "1"}),
 }
 
 

@@ -3,17 +3,20 @@
 `Store` is the facade the API and the console use: `users` and `groups` (a
 `ResourceStore` each, resources.py), tokens (tokens.py), the journal (journal.py), the
 console's read queries (console.py) and the users_text index (textindex.py). It runs on a
-`Database` (database.py), today the SQLite implementation in `store/sqlite/`.
+`Database` (database.py): a SQLite file (`store/sqlite/`, the default) or a PostgreSQL
+database (`store/postgres/`) that several processes share; `open_database` picks one.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
 
 from scimlite.scim.schema import ResourceType
 from scimlite.store.console import ConsoleQueries
-from scimlite.store.database import Batch, Database
+from scimlite.store.database import Batch, Database, DatabaseError
 from scimlite.store.journal import JournalQueries
 from scimlite.store.kinds import GROUPS, USERS
 from scimlite.store.records import (
@@ -51,7 +54,33 @@ __all__ = [
     "TokenInfo",
     "Update",
     "WriteContext",
+    "open_database",
 ]
+
+
+def open_database(
+    *,
+    path: Path,
+    url: str | None = None,
+    readers: int = 3,
+    synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    read_timeout_ms: int = 3000,
+) -> Database:
+    """The database a server or command uses: PostgreSQL at `url` if given, else the SQLite
+    file at `path`. Not yet connected: call `open()`."""
+    if url is None:
+        from scimlite.store.sqlite.db import SQLiteDatabase
+
+        return SQLiteDatabase(
+            path, readers=readers, synchronous=synchronous, read_timeout_ms=read_timeout_ms
+        )
+    try:
+        from scimlite.store.postgres.db import PostgresDatabase
+    except ImportError:
+        raise DatabaseError(
+            "the PostgreSQL backend needs psycopg: pip install 'scimlite[postgres]'"
+        ) from None
+    return PostgresDatabase(url, readers=readers, read_timeout_ms=read_timeout_ms)
 
 
 class Store(TokenQueries, JournalQueries, ConsoleQueries):

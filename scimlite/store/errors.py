@@ -46,3 +46,7 @@ class ReadTooLong(StoreError):
 
 class ReadersBusy(StoreError):
     """No reader became free within the read budget; the same read may succeed later."""
+
+
+class Unavailable(StoreError):
+    """The database could not be reached (a restart, a failover); retrying may succeed."""

@@ -24,12 +24,14 @@ from scimlite.text import fold
 class Column:
     """Where a filtered or sorted value lives in SQL; `folded`: it already holds
     fold(value); `indexed`: a bare indexed column, so `sw` can be a range scan; `in_text`:
-    its values are in users_text, so substring tests can be narrowed by the trigram index."""
+    its values are in a trigram index (SQLite's users_text, PostgreSQL's pg_trgm), so
+    substring tests can be narrowed by it."""
 
     expr: str
     folded: bool = False
     indexed: bool = False
     in_text: bool = False
+    numeric: bool = False  # a JSON number (PostgreSQL compares it as numeric, not text)
 
 
 @dataclass(frozen=True, slots=True)

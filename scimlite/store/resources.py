@@ -78,6 +78,8 @@ class ResourceStore:
 
     async def get(self, resource_id: str, *, load_refs: bool = True) -> Resource:
         """One statement: the row and its memberships, so they always agree."""
+        if "\x00" in resource_id:  # no id holds U+0000 (and PostgreSQL cannot be asked)
+            raise NotFound(f"{self._kind.name} {resource_id!r} not found")
         sql = self._by_id(load_refs)
         # Only bounded reads run inline on the event loop (Kind.refs_bounded).
         rows = None
@@ -113,19 +115,25 @@ class ResourceStore:
             if page is not None:
                 return page
         k = self._kind
-        phrases = set() if query.filter is None else text_phrases(query.filter, k.resource)
+        dialect = self._db.dialect
+        phrases: set[str] = set()
+        if query.filter is not None and dialect.text_index:
+            phrases = text_phrases(query.filter, k.resource)
         order = f"{k.alias}.seq"
         if query.sort_by is not None:
             direction = "DESC" if query.descending else "ASC"
             # RFC 7644 §3.4.2.3: missing values sort last ascending, first descending.
             nulls = "NULLS FIRST" if query.descending else "NULLS LAST"
-            order = f"{compile_sort(query.sort_by, k.resource)} {direction} {nulls}, {order}"
+            key = compile_sort(query.sort_by, k.resource, dialect)
+            order = f"{key} {direction} {nulls}, {order}"
         async with self._db.snapshot(lookup=_indexed_match(query.filter)) as conn:
             where: str = "TRUE"
             params: list[object] = []
             if query.filter is not None:
                 rare = await rare_phrases(conn, phrases)
-                where, params = compile_filter(query.filter, k.resource, use_text=rare.__contains__)
+                where, params = compile_filter(
+                    query.filter, k.resource, use_text=rare.__contains__, dialect=dialect
+                )
             page_where, page_params, offset = where, list(params), query.start_index - 1
             if query.after is not None and query.sort_by is None:
                 page_where = f"({where}) AND {k.alias}.seq > ?"
@@ -204,7 +212,7 @@ class ResourceStore:
     def _list_inline(self, query: ListQuery) -> Page | None:
         """An IdP's exists-check (`userName eq "…"`): at most one row, read inline."""
         assert query.filter is not None
-        where, params = compile_filter(query.filter, self._kind.resource)
+        where, params = compile_filter(query.filter, self._kind.resource, dialect=self._db.dialect)
         sql = f"{self._select(query.load_refs)} WHERE {where}"
         rows = self._db.read_inline(sql, params)
         if rows is None:
@@ -349,6 +357,8 @@ class ResourceStore:
 
     def _current(self, conn: Conn, resource_id: str, expected: ExpectedVersions) -> Resource:
         k = self._kind
+        if "\x00" in resource_id:
+            raise NotFound(f"{k.name} {resource_id!r} not found")
         current = self._fetch_sync(conn, resource_id, load_refs=False, lock=True)
         # RFC 7644 §3.14: a stale version fails; checked inside the write transaction.
         if expected is not None and current.version not in expected:

@@ -39,6 +39,7 @@ from scimlite.scim.filter import (
     positive,
 )
 from scimlite.scim.schema import Attribute, ResourceType
+from scimlite.store.database import POSTGRES, SQLITE, Dialect
 from scimlite.store.errors import UnsupportedFilter, UnsupportedSort
 from scimlite.store.kinds import Column, kind_of
 from scimlite.text import fold
@@ -120,13 +121,174 @@ def _each_opening(alias: str, where: str) -> str:
     )
 
 
+class _SQLiteJson:
+    """Where document values live, in SQLite: JSON1 over `doc`, folded by scim_fold()."""
+
+    false = "0"
+
+    def scalar(self, base: str, names: tuple[str | None, ...], attribute: Attribute) -> Column:
+        return Column(f"json_extract({base}, '{_json_path(*names)}')")
+
+    def each(self, alias: str, names: tuple[str | None, ...]) -> tuple[str, str]:
+        """The opening of an EXISTS over the object elements of a multi-valued attribute,
+        and the SQL naming one element."""
+        return _each_opening(alias, _json_path(*names)), "j.value"
+
+    def is_object(self, alias: str, names: tuple[str | None, ...]) -> tuple[str, str]:
+        """The opening of a test on a single complex value, and the SQL naming it."""
+        return f"(json_type({alias}.doc, '{_json_path(*names)}') = 'object' AND ", f"{alias}.doc"
+
+    def tree(self, alias: str, names: tuple[str | None, ...]) -> tuple[str, Column]:
+        """`pr` on a complex value: some node below it is present (json_tree walks all)."""
+        where = _json_path(*names)
+        opening = f"EXISTS (SELECT 1 FROM json_tree({alias}.doc, '{where}') t WHERE "  # noqa: S608
+        return opening, Column("t.atom")
+
+    def substring(
+        self, op: Op, expr: str, text: str, value: Column, bind: Callable[[object], str]
+    ) -> str:
+        # instr() and substr() take the literal as data, so %, _ and \ match themselves.
+        if op == "co" or not text:
+            return f"instr({expr}, {bind(text)}) > 0"
+        if op == "sw":
+            upper = _prefix_upper_bound(text) if value.indexed else None
+            if upper is not None:
+                return f"({expr} >= {bind(text)} AND {expr} < {bind(upper)})"
+            return f"substr({expr}, 1, {bind(len(text))}) = {bind(text)}"
+        return f"substr({expr}, -{bind(len(text))}) = {bind(text)}"
+
+    def fold(self, expr: str) -> str:
+        return fold_sql(expr)
+
+    def present(self, value: Column) -> str:
+        return f"{value.expr} <> ''"
+
+    def first_element(
+        self,
+        alias: str,
+        names: tuple[str | None, ...],
+        leaf: Attribute,
+        primary: bool,
+        folded: bool,
+    ) -> str:
+        sub = f"json_extract(j.value, '{_json_path(leaf.name)}')"
+        key = fold_sql(sub) if folded else sub
+        first = "json_extract(j.value, '$.\"primary\"') IS 1 DESC, " if primary else ""
+        return (
+            f"(SELECT {key} FROM json_each({alias}.doc, '{_json_path(*names)}') j "  # noqa: S608
+            f"WHERE j.type = 'object' AND {sub} IS NOT NULL ORDER BY {first}j.key LIMIT 1)"
+        )
+
+
+def _pg_path(names: tuple[str | None, ...]) -> str:
+    """A PostgreSQL text[] path literal of quoted keys; names come from schema.py."""
+    keys = [n for n in names if n is not None]
+    if any(c in k for k in keys for c in "\"'{},\\"):
+        raise ValueError(f"refusing to quote {keys!r} into a JSON path")
+    return "'{" + ",".join(f'"{k}"' for k in keys) + "}'"
+
+
+def _like(text: str) -> str:
+    """`text` as a LIKE pattern matching itself (PostgreSQL's default escape is \\)."""
+    return text.translate({ord(c): f"\\{c}" for c in "\\%_"})
+
+
+class _PostgresJson:
+    """Where document values live, in PostgreSQL: jsonb operators over `doc_ci`, the
+    document whose case-insensitive strings Python already folded (scim/comparable.py), so
+    no fold happens in SQL. Text compares under COLLATE "C" (code points, as in Python)."""
+
+    false = "FALSE"
+
+    def _value(self, json: str, attribute: Attribute) -> Column:
+        if attribute.type in ("integer", "decimal"):
+            return Column(f"({json})::numeric", folded=True, numeric=True)
+        return Column(f"(({json}) #>> '{{}}') COLLATE \"C\"", folded=True)
+
+    def scalar(self, base: str, names: tuple[str | None, ...], attribute: Attribute) -> Column:
+        # A row's document is read in its folded copy (`u.doc` → `u.doc_ci`).
+        json = f"{base}_ci" if base.endswith(".doc") else base
+        return self._value(f"{json} #> {_pg_path(names)}", attribute)
+
+    def each(self, alias: str, names: tuple[str | None, ...]) -> tuple[str, str]:
+        array = f"{alias}.doc_ci #> {_pg_path(names)}"
+        return (
+            "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN "  # noqa: S608
+            f"jsonb_typeof({array}) = 'array' THEN {array} END) j(value) "
+            "WHERE jsonb_typeof(j.value) = 'object' AND "
+        ), "j.value"
+
+    def is_object(self, alias: str, names: tuple[str | None, ...]) -> tuple[str, str]:
+        return f"(jsonb_typeof({alias}.doc_ci #> {_pg_path(names)}) = 'object' AND ", f"{alias}.doc"
+
+    def tree(self, alias: str, names: tuple[str | None, ...]) -> tuple[str, Column]:
+        opening = (
+            f"EXISTS (SELECT 1 FROM jsonb_path_query({alias}.doc_ci #> {_pg_path(names)}, "  # noqa: S608
+            "'strict $.**') t(atom) WHERE "
+        )
+        atom = (
+            "CASE WHEN jsonb_typeof(t.atom) IN ('string', 'number', 'boolean') "
+            "THEN t.atom #>> '{}' END"
+        )
+        return opening, Column(atom, folded=True)
+
+    def substring(
+        self, op: Op, expr: str, text: str, value: Column, bind: Callable[[object], str]
+    ) -> str:
+        # LIKE on a column with a trigram index (Column.in_text) lets pg_trgm answer;
+        # strpos()/left()/right() take the literal as data otherwise.
+        if value.in_text and text:
+            pattern = {"co": f"%{_like(text)}%", "sw": f"{_like(text)}%", "ew": f"%{_like(text)}"}
+            return f"{expr} LIKE {bind(pattern[op])}"
+        if op == "co" or not text:
+            return f"strpos({expr}, {bind(text)}) > 0"
+        if op == "sw":
+            upper = _prefix_upper_bound(text) if value.indexed else None
+            if upper is not None:
+                return f"({expr} >= {bind(text)} AND {expr} < {bind(upper)})"
+            return f"left({expr}, {bind(len(text))}) = {bind(text)}"
+        return f"right({expr}, {bind(len(text))}) = {bind(text)}"
+
+    def fold(self, expr: str) -> str:
+        raise AssertionError(f"PostgreSQL cannot fold {expr} in SQL; read a folded column")
+
+    def present(self, value: Column) -> str:
+        return f"{value.expr} IS NOT NULL" if value.numeric else f"{value.expr} <> ''"
+
+    def first_element(
+        self,
+        alias: str,
+        names: tuple[str | None, ...],
+        leaf: Attribute,
+        primary: bool,
+        folded: bool,
+    ) -> str:
+        key = self._value(f"j.value -> '{leaf.name}'", leaf).expr
+        first = "coalesce(j.value -> 'primary' = 'true'::jsonb, FALSE) DESC, " if primary else ""
+        array = f"{alias}.doc_ci #> {_pg_path(names)}"
+        return (
+            "(SELECT " + key + " FROM jsonb_array_elements(CASE WHEN "  # noqa: S608
+            f"jsonb_typeof({array}) = 'array' THEN {array} END) WITH ORDINALITY j(value, n) "
+            f"WHERE jsonb_typeof(j.value) = 'object' AND {key} IS NOT NULL "
+            f"ORDER BY {first}j.n LIMIT 1)"
+        )
+
+
+_Json = _SQLiteJson | _PostgresJson
+_DIALECTS: dict[str, _Json] = {SQLITE.name: _SQLiteJson(), POSTGRES.name: _PostgresJson()}
+
+
 class _Compiler:
-    def __init__(self, resource: ResourceType, use_text: Callable[[str], bool]) -> None:
+    def __init__(
+        self, resource: ResourceType, use_text: Callable[[str], bool], dialect: Dialect
+    ) -> None:
         self.resource = resource
         self.table = kind_of(resource)
         self.params: list[object] = []
         self.use_text = use_text
         self.narrowed = False  # inside an OR that users_text already narrowed
+        self.json = _DIALECTS[dialect.name]
+        self.postgres = dialect.name == POSTGRES.name
 
     def text_phrase(self, literal: CompValue) -> str | None:
         phrase = _phrase(literal)
@@ -152,7 +314,7 @@ class _Compiler:
             joiner = " AND " if isinstance(f, And) else " OR "
             return "(" + joiner.join(self.node(x, scope) for x in operands(f)) + ")"
         if isinstance(f, Not):
-            return f"NOT coalesce({self.node(f.inner, scope)}, 0)"
+            return f"NOT coalesce({self.node(f.inner, scope)}, {self.json.false})"
         if isinstance(f, ValueFilter):
             return self.value_filter(f)
         return self.leaf(f, scope)
@@ -162,7 +324,7 @@ class _Compiler:
         attribute, opening, value = scope(leaf.path)
         if isinstance(leaf, Present):
             # RFC 7644 §3.4.2.2 pr: not null and not empty ("" folds to "").
-            test = f"{value.expr} <> ''"
+            test = self.json.present(value)
         else:
             test = self.compare(leaf.op, leaf.value, attribute, value)
         own = None if self.narrowed else self.phrase_of(leaf, value)
@@ -173,7 +335,7 @@ class _Compiler:
             # The candidates include every row the test holds for, so the answer is the
             # same; SQLite reads their rowids instead of testing every user.
             sql = f"({sql} AND {self.candidates(own)})"
-        return f"NOT coalesce({sql}, 0)" if negate else sql
+        return f"NOT coalesce({sql}, {self.json.false})" if negate else sql
 
     def phrase_of(self, leaf: Compare | Present, value: Column) -> str | None:
         """The users_text phrase that narrows this substring test, if there is one."""
@@ -201,20 +363,13 @@ class _Compiler:
         if folds(attribute) and isinstance(literal, str):
             literal = fold(literal)
             if not value.folded:
-                expr = fold_sql(expr)
+                expr = self.json.fold(expr)
+        if self.postgres and isinstance(literal, bool) and not value.numeric:
+            literal = "true" if literal else "false"  # as jsonb's #>> spells a boolean
         if op in _SQL_OPS:
             return f"{expr} {_SQL_OPS[op]} {self.bind(literal)}"
-        # co / sw / ew: the parser only allows string literals here.  instr() and substr()
-        # take the literal as data, so %, _ and \ match themselves (no LIKE patterns).
-        text = str(literal)
-        if op == "co" or not text:
-            return f"instr({expr}, {self.bind(text)}) > 0"
-        if op == "sw":
-            upper = _prefix_upper_bound(text) if value.indexed else None
-            if upper is not None:
-                return f"({expr} >= {self.bind(text)} AND {expr} < {self.bind(upper)})"
-            return f"substr({expr}, 1, {self.bind(len(text))}) = {self.bind(text)}"
-        return f"substr({expr}, -{self.bind(len(text))}) = {self.bind(text)}"
+        # co / sw / ew: the parser only allows string literals here.
+        return self.json.substring(op, expr, str(literal), value, self.bind)
 
     def top(self, path: AttrPath) -> tuple[Attribute, str, Column]:
         """Resolve a resource-level path to where its values live."""
@@ -239,19 +394,13 @@ class _Compiler:
                 )
             if table.emails and top.name == "emails" and path.sub_attr == "value":
                 return leaf, _EMAILS_OPENING, replace(_EMAIL_VALUE, in_text=True)
-        where = _json_path(path.urn, top.name)
         if top.type == "complex" and path.sub_attr is None:
-            # `pr` on a complex value: some node below it is present (json_tree walks all).
-            opening = f"EXISTS (SELECT 1 FROM json_tree({alias}.doc, '{where}') t WHERE "  # noqa: S608
-            return leaf, opening, Column("t.atom")
+            opening, atom = self.json.tree(alias, (path.urn, top.name))
+            return leaf, opening, atom
         if top.multi_valued:
-            return (
-                leaf,
-                _each_opening(alias, where),
-                Column(f"json_extract(j.value, '{_json_path(path.sub_attr)}')"),
-            )
-        where = _json_path(path.urn, top.name, path.sub_attr)
-        return leaf, "", Column(f"json_extract({alias}.doc, '{where}')")
+            opening, element = self.json.each(alias, (path.urn, top.name))
+            return leaf, opening, self.json.scalar(element, (path.sub_attr,), leaf)
+        return leaf, "", self.json.scalar(f"{alias}.doc", (path.urn, top.name, path.sub_attr), leaf)
 
     def value_filter(self, f: ValueFilter) -> str:
         """`attr[filter]`: one element must satisfy the whole inner filter."""
@@ -281,20 +430,19 @@ class _Compiler:
                 return sub, "", table.membership_value
 
             return f"{opening}{self.node(inner, scope)})"
-        where = _json_path(f.path.urn, top.name)
         prefix: tuple[str | None, ...]
         if top.multi_valued:
-            opening = _each_opening(table.alias, where)
-            base, prefix = "j.value", ()
+            opening, base = self.json.each(table.alias, (f.path.urn, top.name))
+            prefix = ()
         else:
-            opening = f"(json_type({table.alias}.doc, '{where}') = 'object' AND "
-            base, prefix = f"{table.alias}.doc", (f.path.urn, top.name)
+            opening, base = self.json.is_object(table.alias, (f.path.urn, top.name))
+            prefix = (f.path.urn, top.name)
 
         def element(path: AttrPath) -> tuple[Attribute, str, Column]:
             sub = top.sub(path.attr)
             if sub is None:
                 raise ValueError(f"{top.name} has no sub-attribute {path.attr}")
-            return sub, "", Column(f"json_extract({base}, '{_json_path(*prefix, sub.name)}')")
+            return sub, "", self.json.scalar(base, (*prefix, sub.name), sub)
 
         return f"{opening}{self.node(inner, element)})"
 
@@ -327,7 +475,11 @@ class _Compiler:
 
 
 def compile_filter(
-    f: Filter, resource: ResourceType, *, use_text: Callable[[str], bool] = lambda _: True
+    f: Filter,
+    resource: ResourceType,
+    *,
+    use_text: Callable[[str], bool] = lambda _: True,
+    dialect: Dialect = SQLITE,
 ) -> tuple[str, list[object]]:
     """A WHERE fragment over alias `u` (users) or `g` (groups) and its `?` parameters.
 
@@ -336,7 +488,9 @@ def compile_filter(
     answer (e.g. members.display): a filter we cannot answer is a 400, never an
     unfiltered list.
     """
-    compiler = _Compiler(resource, use_text)
+    if not dialect.text_index:
+        use_text = lambda _: False  # noqa: E731 - no users_text on this engine
+    compiler = _Compiler(resource, use_text, dialect)
     sql = compiler.node(f, compiler.top)
     return sql, compiler.params
 
@@ -355,12 +509,12 @@ def text_phrases(f: Filter, resource: ResourceType) -> set[str]:
         asked.add(phrase)
         return False
 
-    compiler = _Compiler(resource, ask)
+    compiler = _Compiler(resource, ask, SQLITE)
     compiler.node(f, compiler.top)
     return asked
 
 
-def compile_sort(path: AttrPath, resource: ResourceType) -> str:
+def compile_sort(path: AttrPath, resource: ResourceType, dialect: Dialect = SQLITE) -> str:
     """An ORDER BY expression for sortBy (RFC 7644 §3.4.2.3).
 
     Case-insensitive attributes sort by their fold; a multi-valued attribute sorts by its
@@ -369,6 +523,7 @@ def compile_sort(path: AttrPath, resource: ResourceType) -> str:
     `ASC NULLS LAST` / `DESC NULLS FIRST`, then a unique tiebreaker (`, u.seq`).
     """
     table = kind_of(resource)
+    json = _DIALECTS[dialect.name]
     top, leaf = lookup(path, resource)
     if top.type == "complex" and path.sub_attr is None:
         value = top.sub("value")
@@ -381,21 +536,14 @@ def compile_sort(path: AttrPath, resource: ResourceType) -> str:
     if path.urn is None:
         column = table.filter_columns.get((top.name, path.sub_attr))
         if column is not None:
-            return fold_sql(column.expr) if folds(leaf) and not column.folded else column.expr
+            return json.fold(column.expr) if folds(leaf) and not column.folded else column.expr
         if top.name in (table.refs_attr, "meta"):
             raise UnsupportedSort(f'cannot sort by "{name}"')
         if table.emails and name == "emails.value":
             return _EMAIL_SORT_KEY
-    where = _json_path(path.urn, top.name)
+    names = (path.urn, top.name)
     if top.multi_valued:
-        sub = f"json_extract(j.value, '{_json_path(leaf.name)}')"
-        key = fold_sql(sub) if folds(leaf) else sub
-        primary = "json_extract(j.value, '$.\"primary\"') IS 1 DESC, " if top.sub("primary") else ""
-        return (
-            f"(SELECT {key} FROM json_each({table.alias}.doc, '{where}') j "  # noqa: S608
-            f"WHERE j.type = 'object' AND {sub} IS NOT NULL ORDER BY {primary}j.key LIMIT 1)"
-        )
-    value_sql = (
-        f"json_extract({table.alias}.doc, '{_json_path(path.urn, top.name, path.sub_attr)}')"
-    )
-    return fold_sql(value_sql) if folds(leaf) else value_sql
+        primary = top.sub("primary") is not None
+        return json.first_element(table.alias, names, leaf, primary, folds(leaf))
+    key = json.scalar(f"{table.alias}.doc", (*names, path.sub_attr), leaf)
+    return json.fold(key.expr) if folds(leaf) and not key.folded else key.expr

@@ -35,6 +35,7 @@ def _check_copy(copy: Path) -> None:
     assert _rows(copy, "PRAGMA foreign_key_check") == []
 
 
+@pytest.mark.sqlite_only
 async def test_backup_while_serving_is_consistent_and_restores(
     scim: Scim,
     settings: Settings,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import astuple
 from typing import Any
 
@@ -14,6 +13,7 @@ from scimlite.app import create_app
 from scimlite.console.session import COOKIE, SIGNIN_COOKIE
 from scimlite.keys import STORE
 from scimlite.settings import Settings
+from scimlite.store.rows import fetch_all
 from tests.support import USER_SCHEMA, journal_entries, patch_ops
 from tests.support.console import HTML, Doc, get_page, post, sign_in
 from tests.support.scim import Scim
@@ -237,13 +237,14 @@ async def test_dashboard_counts_follow_every_kind_of_write(scim: Scim) -> None:
         await scim.call("PATCH", path, patch_ops(*ops))
 
     async def assert_counts_match() -> None:
-        with sqlite3.connect(store.db.path) as conn:
-            counted = conn.execute(
+        async with store.db.read() as conn:
+            [counted] = await fetch_all(
+                conn,
                 "SELECT (SELECT count(*) FROM users WHERE active = 1), "
                 "(SELECT count(*) FROM users WHERE active = 0), "
-                "(SELECT count(*) FROM groups), (SELECT count(*) FROM memberships)"
-            ).fetchone()
-        assert astuple(await store.directory_counts()) == counted
+                "(SELECT count(*) FROM groups), (SELECT count(*) FROM memberships)",
+            )
+        assert astuple(await store.directory_counts()) == tuple(counted)
 
     users = [await scim.create_user(f"n{i}@example.com", active=i % 2 == 0) for i in range(4)]
     team = await scim.create_group("T", members=[u["id"] for u in users[:3]])

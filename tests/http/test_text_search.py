@@ -126,6 +126,7 @@ async def test_a_needle_most_users_contain_is_answered_by_testing_rows(tmp_path:
         await db.close()
 
 
+@pytest.mark.sqlite_only
 async def test_reindexing_replaces_a_users_old_text(scim: Scim) -> None:
     """The index keeps one current entry per user: a renamed user's old name is gone from
     it, so it does not grow with every change."""

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from scimlite.keys import STORE
 from scimlite.settings import Settings
+from scimlite.store.rows import fetch_all
 from tests.support import ENTERPRISE_SCHEMA, USER_SCHEMA, assert_scim_error, sample
 from tests.support.scim import Scim
 
@@ -58,12 +60,23 @@ async def test_password_is_accepted_and_never_returned(scim: Scim) -> None:
     assert "password" not in fetched
 
 
-async def test_password_is_not_stored(scim: Scim, settings: Settings) -> None:
+@pytest.mark.sqlite_only
+async def test_password_is_not_in_the_file(scim: Scim, settings: Settings) -> None:
     await scim.create_user("pw2@example.com", password="unmistakable-secret-value")
     files = [settings.db_path, Path(f"{settings.db_path}-wal")]
     stored = b"".join(f.read_bytes() for f in files if f.exists())
     assert b"pw2@example.com" in stored
     assert b"unmistakable-secret-value" not in stored
+
+
+async def test_password_is_not_stored(scim: Scim) -> None:
+    await scim.create_user("pw3@example.com", password="unmistakable-secret-value")
+    async with scim.client.app[STORE].db.read() as conn:
+        rows = await fetch_all(conn, "SELECT * FROM users")
+        journal = await fetch_all(conn, "SELECT changes, quirks, detail FROM journal")
+    stored = repr([tuple(r) for r in rows + journal])
+    assert "pw3@example.com" in stored
+    assert "unmistakable-secret-value" not in stored
 
 
 async def test_get_unknown_user_is_404(scim: Scim) -> None:
@@ -280,3 +293,12 @@ async def test_entra_bare_manager_id_is_normalised(scim: Scim) -> None:
 async def test_unknown_attributes_are_ignored(scim: Scim) -> None:
     created = await scim.create_user("unk@example.com", favouriteColour="blue")
     assert "favouriteColour" not in created
+
+
+async def test_u0000_in_a_string_is_400_on_every_backend(scim: Scim) -> None:
+    """PostgreSQL cannot store U+0000; SQLite could, but both answer alike: refused."""
+    body = {"schemas": [USER_SCHEMA], "userName": "nul@example.com", "title": "a\u0000b"}
+    error = await scim.call("POST", "/Users", body, status=400)
+    assert "U+0000" in error["detail"]
+    listed = await scim.call("GET", "/Users?filter=userName%20eq%20%22nul@example.com%22")
+    assert listed["totalResults"] == 0

@@ -1,0 +1,379 @@
+"""The PostgreSQL `Database` (store/database.py): several processes, one database.
+
+Writes: the store's write closures are synchronous, so each runs on a pooled psycopg
+connection in a worker thread, between BEGIN and COMMIT. Unlike SQLite's single writer,
+writes from this and other processes run concurrently; the store locks the row it changes
+(`Dialect.for_update`), and a transaction that loses a deadlock or a uniqueness race is
+rolled back and run again (closures are safe to re-run: they touch nothing but `conn`).
+Reads: an async pool, plus a lookup lane for index-served reads, each connection with
+`statement_timeout` = the read budget, so the budget holds as on SQLite.
+
+The store writes `?` parameters (SQLite's and the DB-API's qmark style); `_pg()` turns
+them into psycopg's `%s` once per statement text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg.errors
+from psycopg.rows import RowMaker
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+
+from scimlite.store.database import POSTGRES, Conn, Cursor, DatabaseError, Dialect
+from scimlite.store.errors import ReadersBusy, ReadTooLong, Unavailable
+from scimlite.store.postgres.migrations import lock_key, migrate
+
+T = TypeVar("T")
+log = logging.getLogger("scimlite.store")
+
+# A transaction that lost a race another transaction won is run again, this many times in
+# all, after a short random pause (so two losers do not collide again in lock-step).
+ATTEMPTS = 8
+_RETRIED = (
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    # A row committed by another process between the store's check and its write (two
+    # creates of one userName): run again, the check now sees the holder and names it.
+    psycopg.errors.UniqueViolation,
+    psycopg.errors.ExclusionViolation,  # userName's case-insensitive uniqueness
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pg(sql: str) -> str:
+    """The store's `?` placeholders as psycopg's `%s`; a literal `%` doubled.
+
+    `?` inside a quoted literal (a jsonpath) is left alone; the store's statements are
+    written by the store, never built from input, so the set of texts is small (cached).
+    """
+    out: list[str] = []
+    quoted = False
+    for ch in sql:
+        if ch == "'":
+            quoted = not quoted
+            out.append(ch)
+        elif ch == "%":
+            out.append("%%")
+        elif ch == "?" and not quoted:
+            out.append("%s")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class Row(tuple[Any, ...]):
+    """A result row readable by position and by column name, like sqlite3.Row."""
+
+    names: dict[str, int]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self.names[key])
+        return tuple.__getitem__(self, key)
+
+
+def _rows(cursor: Any) -> RowMaker[Row]:
+    names = {column.name: i for i, column in enumerate(cursor.description or ())}
+
+    def make(values: Sequence[Any]) -> Row:
+        row = Row(values)
+        row.names = names
+        return row
+
+    return make
+
+
+class PgConn:
+    """A write transaction's connection, as the store's closures use it (database.Conn)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        return self._conn.execute(_pg(sql), tuple(parameters))
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /) -> Any:
+        cursor = self._conn.cursor()
+        cursor.executemany(_pg(sql), [tuple(p) for p in seq_of_parameters])
+        return cursor
+
+
+class PgReadConn:
+    """A read's connection (database.ReadConn)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        self._conn = conn
+
+    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = (), /) -> list[Row]:
+        cursor = await self._conn.execute(_pg(sql), tuple(parameters))
+        return await cursor.fetchall()
+
+    async def command(self, sql: str) -> None:
+        """A statement without rows (BEGIN, ROLLBACK)."""
+        await self._conn.execute(sql)
+
+
+def _transaction(conn: psycopg.Connection[Row], fn: Callable[[Conn], T]) -> T:
+    """`fn` between BEGIN and COMMIT on an autocommit connection; ROLLBACK if it raises."""
+    conn.execute("BEGIN")
+    try:
+        result = fn(PgConn(conn))
+        conn.execute("COMMIT")
+    except BaseException:
+        if not conn.closed:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _pause(attempt: int) -> None:
+    time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter, not security
+
+
+class PostgresBatch:
+    """Many writes in one transaction on one connection, each in its own savepoint."""
+
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self._conn = conn
+        self._next = 0
+
+    async def run(self, fn: Callable[[Conn], T]) -> T:
+        name = f"op{self._next}"
+        self._next += 1
+        return await asyncio.to_thread(self._savepoint, name, fn)
+
+    def _savepoint(self, name: str, fn: Callable[[Conn], T]) -> T:
+        conn = self._conn
+        for attempt in range(ATTEMPTS):
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                result = fn(PgConn(conn))
+            except _RETRIED:
+                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+                if attempt == ATTEMPTS - 1:
+                    raise
+                _pause(attempt)
+                continue
+            except BaseException:
+                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            conn.execute(f"RELEASE SAVEPOINT {name}")
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class PostgresDatabase:
+    """Connection pools for one PostgreSQL database, shared with other scimlite processes."""
+
+    dialect: Dialect = POSTGRES
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        readers: int = 3,
+        writers: int = 4,
+        read_timeout_ms: int = 3000,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.reader_count = readers
+        self.read_timeout_ms = read_timeout_ms
+        self.interrupted = 0
+        self._writers = writers
+        self._connect_timeout = connect_timeout
+        self._writes: ConnectionPool[psycopg.Connection[Row]] | None = None
+        self._readers: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
+        self._lookups: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
+
+    def _kwargs(self, *, budget: bool) -> dict[str, Any]:
+        options = "-c application_name=scimlite"
+        if budget:
+            options += f" -c statement_timeout={self.read_timeout_ms}"
+        return {
+            "autocommit": True,
+            "row_factory": _rows,
+            "options": options,
+            "connect_timeout": max(1, int(self._connect_timeout)),
+        }
+
+    async def open(self) -> None:
+        """Migrate (under an advisory lock), then open the pools."""
+        try:
+            await asyncio.to_thread(self._migrate)
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"cannot connect to PostgreSQL: {_reason(exc)}") from None
+        self._writes = ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self._writers,
+            kwargs=self._kwargs(budget=False),
+            open=False,
+            name="scimlite-writes",
+        )
+        await asyncio.to_thread(self._writes.open, True, self._connect_timeout)
+        self._readers = AsyncConnectionPool(
+            self.url,
+            min_size=self.reader_count,
+            max_size=self.reader_count,
+            kwargs=self._kwargs(budget=True),
+            open=False,
+            name="scimlite-reads",
+        )
+        self._lookups = AsyncConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=1,
+            kwargs=self._kwargs(budget=True),
+            open=False,
+            name="scimlite-lookups",
+        )
+        for pool in (self._readers, self._lookups):
+            await pool.open(wait=True, timeout=self._connect_timeout)
+
+    def _migrate(self) -> None:
+        with psycopg.connect(
+            self.url, autocommit=True, connect_timeout=max(1, int(self._connect_timeout))
+        ) as conn:
+            migrate(conn)
+
+    async def close(self) -> None:
+        for pool in (self._readers, self._lookups):
+            if pool is not None:
+                await pool.close()
+        if self._writes is not None:
+            await asyncio.to_thread(self._writes.close)
+        self._readers = self._lookups = self._writes = None
+
+    def _write_pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
+        if self._writes is None:
+            raise DatabaseError("database is not open")
+        return self._writes
+
+    def _write_sync(self, fn: Callable[[Conn], T]) -> T:
+        pool = self._write_pool()
+        for attempt in range(ATTEMPTS):
+            try:
+                with pool.connection() as conn:
+                    return _transaction(conn, fn)
+            except _RETRIED:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                _pause(attempt)
+            except psycopg.OperationalError as exc:
+                # The connection broke (a failover, a restart): the pool drops it; one more
+                # try on a new connection, then the client is told to retry.
+                if not _disconnected(exc):
+                    raise
+                if attempt >= 1:
+                    raise Unavailable(f"the database is unavailable: {_reason(exc)}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def write(self, fn: Callable[[Conn], T]) -> T:
+        """One transaction on a pooled connection, in a worker thread; run again if it
+        loses a deadlock or a race on a unique index (database.Database.write)."""
+        return await asyncio.to_thread(self._write_sync, fn)
+
+    async def exclusive(self, job: str, fn: Callable[[Conn], T]) -> T | None:
+        """`write(fn)` under a transaction-scoped advisory lock named for the job; None
+        when another process holds it (it is running the job now)."""
+        key = lock_key(job)
+
+        def guarded(conn: Conn) -> T | None:
+            row = conn.execute("SELECT pg_try_advisory_xact_lock(?)", (key,)).fetchone()
+            return fn(conn) if row[0] else None
+
+        return await self.write(guarded)
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[PostgresBatch]:
+        """One transaction for many writes, each `Batch.run` in its own savepoint."""
+        pool = self._write_pool()
+        conn = await asyncio.to_thread(pool.getconn)
+        try:
+            await asyncio.to_thread(conn.execute, "BEGIN")
+            try:
+                yield PostgresBatch(conn)
+                await asyncio.to_thread(conn.execute, "COMMIT")
+            except BaseException:
+                if not conn.closed:
+                    await asyncio.to_thread(conn.execute, "ROLLBACK")
+                raise
+        finally:
+            await asyncio.to_thread(pool.putconn, conn)
+
+    @asynccontextmanager
+    async def read(self, *, lookup: bool = False) -> AsyncIterator[PgReadConn]:
+        """A pooled connection within the read budget (SQLiteDatabase.read's contract):
+        ReadersBusy when none frees up within it, ReadTooLong when a statement outruns it
+        (statement_timeout)."""
+        pool = self._lookups if lookup else self._readers
+        if pool is None:
+            raise DatabaseError("database is not open")
+        try:
+            conn = await pool.getconn(timeout=self.read_timeout_ms / 1000)
+        except PoolTimeout:
+            raise ReadersBusy(
+                f"every reader stayed busy for the read budget of {self.read_timeout_ms} ms; "
+                "retry later"
+            ) from None
+        try:
+            yield PgReadConn(conn)
+        except psycopg.errors.QueryCanceled:
+            self.interrupted += 1
+            raise ReadTooLong(
+                f"this request needed more than the read budget of {self.read_timeout_ms} ms "
+                "and was stopped; narrow the filter (eq on id, userName, externalId or "
+                "displayName is answered from an index) or ask for a smaller page"
+            ) from None
+        except psycopg.OperationalError as exc:
+            if not _disconnected(exc):
+                raise
+            raise Unavailable(f"the database is unavailable: {_reason(exc)}") from None
+        finally:
+            await pool.putconn(conn)
+
+    @asynccontextmanager
+    async def snapshot(self, *, lookup: bool = False) -> AsyncIterator[PgReadConn]:
+        """One REPEATABLE READ transaction, so several SELECTs see one state."""
+        async with self.read(lookup=lookup) as conn:
+            await conn.command("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield conn
+            finally:
+                # A broken or cancelled connection cannot end its transaction; the pool
+                # discards such a connection when it comes back.
+                with suppress(psycopg.Error):
+                    await conn.command("ROLLBACK")
+
+    def read_inline(self, sql: str, params: Sequence[object]) -> list[Any] | None:
+        """Never inline: a network round trip must not block the event loop."""
+        return None
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a driver error, without the connection details psycopg adds."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _disconnected(exc: psycopg.OperationalError) -> bool:
+    """A lost connection or a server going away (SQLSTATE class 08, 57P0x), not a query
+    the server refused."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
