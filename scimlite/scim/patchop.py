@@ -29,7 +29,8 @@ class PatchOperation:
     index: int
     op: OpName
     path: str | None
-    value: Any  # the JSON value; None for JSON null or a remove without value
+    value: Any  # the JSON value; None for JSON null or when absent
+    has_value: bool = True  # False: the operation had no "value" member
 
 
 def _fields(obj: dict[str, Any], names: tuple[str, ...], where: str) -> dict[str, Any]:
@@ -44,6 +45,11 @@ def _fields(obj: dict[str, Any], names: tuple[str, ...], where: str) -> dict[str
             raise InvalidSyntax(f'{where}: "{name}" appears more than once')
         out[name] = value
     return out
+
+
+def missing_value(where: str, op: str) -> InvalidSyntax:
+    """RFC 7644 §3.5.2.1/§3.5.2.3: add and replace MUST contain a value."""
+    return InvalidSyntax(f'{where}: "{op}" needs a "value"')
 
 
 def parse_patch(body: object) -> tuple[list[PatchOperation], list[str]]:
@@ -95,7 +101,12 @@ def _parse_operation(index: int, raw: object, quirks: list[str]) -> PatchOperati
     if op == "remove" and path is None:
         # RFC 7644 §3.5.2.2: remove without a path fails with noTarget.
         raise NoTarget(f'{where}: "remove" needs a "path" naming what to remove')
-    if op != "remove" and "value" not in fields:
-        # RFC 7644 §3.5.2.1/§3.5.2.3: add and replace MUST contain a value.
-        raise InvalidSyntax(f'{where}: "{op}" needs a "value"')
-    return PatchOperation(index=index, op=op, path=path, value=fields.get("value"))
+    has_value = "value" in fields
+    if op != "remove" and not has_value and not (op == "add" and path and "[" in path):
+        # RFC 7644 §3.5.2.1/§3.5.2.3: add and replace MUST contain a value. An add whose
+        # path filters values may leave it out when the filter names the value (LiteLLM's
+        # `groups[value eq "t"]`); the patcher allows that only where it is unambiguous.
+        raise missing_value(where, op)
+    return PatchOperation(
+        index=index, op=op, path=path, value=fields.get("value"), has_value=has_value
+    )

@@ -189,8 +189,11 @@ USER_GROUPS = Attribute(
     multi_valued=True,
     mutability="readOnly",
     description=(
-        "The teams the user belongs to, computed from team memberships. scimlite also "
-        "accepts it on POST/PUT to set the user's teams (an extension; see the README)."
+        "The teams the user belongs to, computed from team memberships. readOnly as RFC "
+        "7643 defines it, but scimlite also accepts it as an extension: on POST and PUT it "
+        "sets the user's teams (an absent or empty list leaves them alone), and PATCH "
+        'add/remove/replace on "groups" or groups[value eq "team id"] joins or leaves '
+        "teams, exactly as the same change to the team's members would."
     ),
     sub_attributes=(
         Attribute(

@@ -1,0 +1,95 @@
+"""Requests real clients send that RFC 7643/7644 do not describe (issue #15).
+
+Each test sends the request as its public source shows it, and cites that source. What is
+accepted is answered in strict RFC form and noted in the journal; docs/scim.md lists it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from scimlite.keys import STORE
+from tests.support import journal_entries, patch_ops
+from tests.support.scim import Scim
+
+
+def _ids(items: list[dict[str, Any]] | None) -> set[str]:
+    return {item["value"] for item in items or []}
+
+
+async def _quirks(client: TestClient[Any, Any]) -> list[str]:
+    entry = (await journal_entries(client.app[STORE], limit=1))[0]
+    assert entry.status < 400, entry
+    return entry.quirks
+
+
+# --- 1. LiteLLM: a user's teams changed by PATCH /Users/{id} on "groups" ------------------
+
+
+async def test_litellm_patch_user_groups_add_then_filtered_remove(
+    client: TestClient[Any, Any], scim: Scim
+) -> None:
+    """BerriAI/litellm tests/test_litellm/proxy/management_endpoints/scim/
+    test_scim_patch_user.py (test_patch_user_manages_group_memberships and
+    test_apply_patch_ops_remove_group_filtered_path_without_value): `add` on path `groups`
+    with `[{"value": team_id}]`, then `remove` of `groups[value eq "team_id"]` without a
+    value. Both sides' versions move; the journal records the membership change."""
+    user = await scim.create_user("litellm@example.com")
+    team = await scim.create_group("LiteLLM team")
+    added = await scim.call(
+        "PATCH",
+        f"/Users/{user['id']}",
+        patch_ops({"op": "add", "path": "groups", "value": [{"value": team["id"]}]}),
+    )
+    assert _ids(added["groups"]) == {team["id"]}
+    assert added["meta"]["version"] == 'W/"2"'
+    roster = await scim.call("GET", f"/Groups/{team['id']}")
+    assert _ids(roster["members"]) == {user["id"]}
+    assert roster["meta"]["version"] == 'W/"2"'
+    entry = (await journal_entries(client.app[STORE], resource_id=user["id"], limit=1))[0]
+    assert entry.changes == [{"path": "groups", "op": "add", "values": [team["id"]]}]
+
+    removed = await scim.call(
+        "PATCH",
+        f"/Users/{user['id']}",
+        patch_ops({"op": "remove", "path": f'groups[value eq "{team["id"]}"]'}),
+    )
+    assert _ids(removed.get("groups")) == set()
+    assert removed["meta"]["version"] == 'W/"3"'
+    roster = await scim.call("GET", f"/Groups/{team['id']}")
+    assert _ids(roster.get("members")) == set()
+    assert roster["meta"]["version"] == 'W/"3"'
+
+
+async def test_patch_user_groups_replace_sets_exactly_those_teams(scim: Scim) -> None:
+    """`replace` of `groups` (LiteLLM's test_scim_patch_user.py replaces the team set)."""
+    user = await scim.create_user("teams@example.com")
+    a, b = await scim.create_group("A"), await scim.create_group("B")
+    await scim.call(
+        "PATCH",
+        f"/Users/{user['id']}",
+        patch_ops({"op": "add", "path": "groups", "value": [{"value": a["id"]}]}),
+    )
+    replaced = await scim.call(
+        "PATCH",
+        f"/Users/{user['id']}",
+        patch_ops({"op": "replace", "path": "groups", "value": [{"value": b["id"]}]}),
+    )
+    assert _ids(replaced["groups"]) == {b["id"]}
+    assert _ids((await scim.call("GET", f"/Groups/{a['id']}")).get("members")) == set()
+
+
+async def test_patch_user_groups_with_an_unknown_team_changes_nothing(scim: Scim) -> None:
+    """The PUT extension's rule: a team that does not exist is a 400 naming it."""
+    user = await scim.create_user("nobody@example.com")
+    body = await scim.call(
+        "PATCH",
+        f"/Users/{user['id']}",
+        patch_ops({"op": "add", "path": "groups", "value": [{"value": "no-such-team"}]}),
+        status=400,
+    )
+    assert "no-such-team" in body["detail"]
+    again = await scim.call("GET", f"/Users/{user['id']}")
+    assert again["meta"]["version"] == 'W/"1"'
