@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from scimlite.keys import STORE
-from tests.support import journal_entries, patch_ops
+from tests.support import GROUP_SCHEMA, USER_SCHEMA, journal_entries, patch_ops
 from tests.support.scim import Scim
 
 
@@ -93,3 +94,36 @@ async def test_patch_user_groups_with_an_unknown_team_changes_nothing(scim: Scim
     assert "no-such-team" in body["detail"]
     again = await scim.call("GET", f"/Users/{user['id']}")
     assert again["meta"]["version"] == 'W/"1"'
+
+
+# --- 2. Entra ID's gallery validator: every mapped attribute is in /Schemas ---------------
+
+
+def _flatten(schema: dict[str, Any]) -> set[str]:
+    names = set()
+    for attr in schema["attributes"]:
+        names.add(attr["name"])
+        names.update(f"{attr['name']}.{sub['name']}" for sub in attr.get("subAttributes", []))
+    return names
+
+
+@pytest.mark.parametrize(
+    ("urn", "mapped"),
+    [
+        pytest.param(USER_SCHEMA, {"userName", "externalId", "active", "name.givenName"}),
+        pytest.param(GROUP_SCHEMA, {"displayName", "externalId", "members"}),
+    ],
+)
+async def test_entra_schema_discovery_lists_external_id(
+    client: TestClient[Any, Any], urn: str, mapped: set[str]
+) -> None:
+    """Microsoft's SCIMReferenceCode validation workflow (Entra's gallery "schema
+    discoverability" check) flattens /Schemas and requires every attribute the default
+    mappings use; externalId is among them. RFC 7643 §3.1 calls it common, so listing it in
+    the User and Group schemas is allowed."""
+    resp = await client.get(f"/scim/v2/Schemas/{urn}")
+    assert resp.status == 200
+    doc = await resp.json(content_type=None)
+    assert mapped <= _flatten(doc)
+    (external_id,) = [a for a in doc["attributes"] if a["name"] == "externalId"]
+    assert external_id["mutability"] == "readWrite" and external_id["caseExact"] is True
