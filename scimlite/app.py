@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from scimlite import timeutil
-from scimlite.api import SCIM_PREFIX, openapi
+from scimlite.api import SCIM_PREFIX, openapi, route
 from scimlite.api.accesslog import REQUEST_IDS, RequestIds, access_log
 from scimlite.api.auth import AuthState, authenticate
 from scimlite.api.errors import scim_errors
@@ -109,7 +109,7 @@ def create_scim_app() -> web.Application:
     scim = web.Application(middlewares=[_scim_auth])
     for resource in RESOURCE_TYPES:
         add_routes(scim, resource)
-    scim.router.add_post("/.search", root_search)
+    scim.router.add_post(route("/.search"), root_search)
     discovery.add_routes(scim)
     bulk.add_routes(scim)
     return scim

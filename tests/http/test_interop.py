@@ -127,3 +127,28 @@ async def test_entra_schema_discovery_lists_external_id(
     assert mapped <= _flatten(doc)
     (external_id,) = [a for a in doc["attributes"] if a["name"] == "externalId"]
     assert external_id["mutability"] == "readWrite" and external_id["caseExact"] is True
+
+
+# --- 3. Base URLs pasted with a trailing slash --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param('/scim/v2/Users/?filter=userName eq "slash@example.com"', id="trailing"),
+        pytest.param('/scim/v2//Users?filter=userName eq "slash@example.com"', id="double"),
+    ],
+)
+async def test_trailing_and_double_slashes_are_folded(scim: Scim, path: str) -> None:
+    """Okta, OneLogin and JumpCloud append "/Users" to the base URL as the admin typed it;
+    OneLogin's and JumpCloud's setup pages show base URLs ending in "/", so requests arrive
+    as `/scim/v2//Users` or `/scim/v2/Users/?filter=…`."""
+    user = await scim.create_user("slash@example.com")
+    resp = await scim.client.get(path, headers=scim.headers)
+    assert resp.status == 200, await resp.text()
+    body = await resp.json(content_type=None)
+    assert [r["id"] for r in body["Resources"]] == [user["id"]]
+    one = await scim.client.get(f"/scim/v2//Users/{user['id']}/", headers=scim.headers)
+    assert one.status == 200
+    public = await scim.client.get("/scim/v2//ServiceProviderConfig/")  # no token needed
+    assert public.status == 200

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from scimlite.api import SCIM_PREFIX
+from scimlite.api import SCIM_PREFIX, route
 from scimlite.api.auth import TOKEN
 from scimlite.api.errors import scim_error
 from scimlite.api.handlers.resources import patch_change
@@ -187,4 +187,4 @@ async def post_bulk(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/Bulk", post_bulk)
+    app.router.add_post(route("/Bulk"), post_bulk)

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from scimlite.api import route
 from scimlite.api.errors import write_context
 from scimlite.api.http import base_url, expected_versions, read_json, respond
 from scimlite.api.query import QueryPlan, encode_cursor, plan_query, refs_attr, search_params
@@ -189,11 +190,11 @@ async def root_search(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, resource: ResourceType) -> None:
     endpoints = ResourceEndpoints(resource)
-    base = resource.endpoint
+    base, one = route(resource.endpoint), route(f"{resource.endpoint}/{{id}}")
     app.router.add_get(base, endpoints.list)
     app.router.add_post(base, endpoints.create)
-    app.router.add_post(f"{base}/.search", endpoints.search)
-    app.router.add_get(f"{base}/{{id}}", endpoints.get)
-    app.router.add_put(f"{base}/{{id}}", endpoints.replace)
-    app.router.add_patch(f"{base}/{{id}}", endpoints.patch)
-    app.router.add_delete(f"{base}/{{id}}", endpoints.delete)
+    app.router.add_post(route(f"{resource.endpoint}/.search"), endpoints.search)
+    app.router.add_get(one, endpoints.get)
+    app.router.add_put(one, endpoints.replace)
+    app.router.add_patch(one, endpoints.patch)
+    app.router.add_delete(one, endpoints.delete)
