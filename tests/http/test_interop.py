@@ -152,3 +152,34 @@ async def test_trailing_and_double_slashes_are_folded(scim: Scim, path: str) -> 
     assert one.status == 200
     public = await scim.client.get("/scim/v2//ServiceProviderConfig/")  # no token needed
     assert public.status == 200
+
+
+# --- 4. Members a PatchOp does not define ------------------------------------------------
+
+
+async def test_microsoft_named_operation_and_body_id_are_ignored_and_noted(
+    client: TestClient[Any, Any], scim: Scim
+) -> None:
+    """Microsoft SCIMReferenceCode's Postman collection (as quoted in issue #15) adds a
+    member with `"name": "addMember"` beside op/path/value, and sends the group's `"id"` at
+    the top of the PATCH body. Neither changes the operation: ignored, and journaled."""
+    user = await scim.create_user("member@example.com")
+    team = await scim.create_group("Reference")
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "id": team["id"],
+        "Operations": [
+            {
+                "name": "addMember",
+                "op": "add",
+                "path": "members",
+                "value": [{"displayName": "member", "value": user["id"]}],
+            }
+        ],
+    }
+    patched = await scim.call("PATCH", f"/Groups/{team['id']}", body)
+    assert _ids(patched["members"]) == {user["id"]}
+    assert await _quirks(client) == [
+        'PATCH body: ignored unknown member "id"',
+        'Operations[0]: ignored unknown member "name"',
+    ]
