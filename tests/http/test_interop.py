@@ -183,3 +183,44 @@ async def test_microsoft_named_operation_and_body_id_are_ignored_and_noted(
         'PATCH body: ignored unknown member "id"',
         'Operations[0]: ignored unknown member "name"',
     ]
+
+
+# --- 5. A value filter inside `attributes` -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        pytest.param(
+            'emails[type eq "work"]',
+            [{"value": "work@example.com", "type": "work", "primary": True}],
+            id="values",
+        ),
+        pytest.param('emails[type eq "work"].value', [{"value": "work@example.com"}], id="sub"),
+        pytest.param(
+            'userName,emails[type eq "work" or value co ","].value',
+            [{"value": "work@example.com"}, {"value": "a,b@example.com"}],
+            id="comma-inside-filter",
+        ),
+    ],
+)
+async def test_attributes_with_a_value_filter_return_the_selected_values(
+    scim: Scim, attributes: str, expected: list[dict[str, Any]]
+) -> None:
+    """Microsoft SCIMReferenceCode's Postman collection (as quoted in issue #15) reads a
+    user with `attributes=emails[type eq "work"]`: the PATCH path form, which RFC 7644 §3.9
+    does not define for `attributes`. The values the filter selects are returned."""
+    emails = [
+        {"value": "work@example.com", "type": "work", "primary": True},
+        {"value": "home@example.com", "type": "home"},
+        {"value": "a,b@example.com", "type": "other"},
+    ]
+    user = await scim.create_user("filtered@example.com", emails=emails)
+    got = await scim.call("GET", f"/Users/{user['id']}", params={"attributes": attributes})
+    assert got["emails"] == expected
+    assert ("userName" in got) == attributes.startswith("userName")
+
+
+async def test_attributes_with_a_value_filter_on_a_missing_attribute_is_400(scim: Scim) -> None:
+    body = await scim.call("GET", "/Users", params={"attributes": 'shoes[type eq "x"]'}, status=400)
+    assert body["scimType"] == "invalidValue"
