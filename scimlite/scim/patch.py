@@ -57,7 +57,7 @@ from scimlite.scim.patchop import MAX_OPERATIONS as MAX_OPERATIONS
 from scimlite.scim.patchop import OpName, missing_value
 from scimlite.scim.patchop import PatchOperation as PatchOperation
 from scimlite.scim.patchop import parse_patch as parse_patch
-from scimlite.scim.paths import attribute_of, qualify_extension
+from scimlite.scim.paths import attribute_of, dotted_extension, qualify_extension
 from scimlite.scim.records import MembershipChange
 from scimlite.scim.schema import Attribute, ResourceType
 from scimlite.text import fold
@@ -136,7 +136,9 @@ class _Patcher:
         try:
             parsed = parse_path(text, self.resource)
         except InvalidPath as exc:
-            qualified = qualify_extension(self.resource, text)
+            qualified = qualify_extension(self.resource, text) or dotted_extension(
+                self.resource, text
+            )
             if qualified is None:
                 raise InvalidPath(f'{self.where}: path "{text}": {exc.detail}') from None
             parsed = self._parse_qualified(qualified, text)

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scimlite.keys import STORE
-from tests.support import GROUP_SCHEMA, USER_SCHEMA, journal_entries, patch_ops
+from tests.support import ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA, journal_entries, patch_ops
 from tests.support.scim import Scim
 
 
@@ -224,3 +224,25 @@ async def test_attributes_with_a_value_filter_return_the_selected_values(
 async def test_attributes_with_a_value_filter_on_a_missing_attribute_is_400(scim: Scim) -> None:
     body = await scim.call("GET", "/Users", params={"attributes": 'shoes[type eq "x"]'}, status=400)
     assert body["scimType"] == "invalidValue"
+
+
+# --- 6. A dot after the extension URN in a PATCH path ------------------------------------
+
+
+async def test_dotted_extension_path_reads_as_the_colon_form(
+    client: TestClient[Any, Any], scim: Scim
+) -> None:
+    """Microsoft SCIMReferenceCode's inbound-provisioning collection (as quoted in issue #15)
+    patches `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.manager`."""
+    manager = await scim.create_user("boss@example.com")
+    user = await scim.create_user("report@example.com")
+    path = f"{ENTERPRISE_SCHEMA}.manager"
+    patched = await scim.call(
+        "PATCH",
+        f"/Users/{user['id']}",
+        patch_ops({"op": "replace", "path": path, "value": {"value": manager["id"]}}),
+    )
+    assert patched[ENTERPRISE_SCHEMA]["manager"]["value"] == manager["id"]
+    assert await _quirks(client) == [
+        f'Operations[0]: path "{path}" read as "{ENTERPRISE_SCHEMA}:manager"'
+    ]
