@@ -235,7 +235,12 @@ def _canonical_value(attr: Attribute, value: Any, label: str, quirks: list[str])
     if attr.type != "complex" or not attr.sub_attributes:
         return value
     if attr.multi_valued and isinstance(value, list):
-        return [_canonical_item(attr, item, label, quirks) for item in value]
+        return [
+            _canonical_item(
+                attr, leniency.value_from_text(attr, item, label, quirks.append), label, quirks
+            )
+            for item in value
+        ]
     if not attr.multi_valued and attr.sub("value") is not None and value:
         # An empty id is read as no reference at all (the model's rule, unchanged).
         value = leniency.reference_from_id(value, label, quirks.append)

@@ -57,6 +57,7 @@ def coerce_one(site: Site, attr: Attribute, value: Any, label: str) -> Any:
         return coerce_simple(site, attr, value, label)
     if not attr.multi_valued and attr.sub("value") is not None:
         value = reference_shorthand(site, value, label)
+    value = leniency.value_from_text(attr, value, label, site.note)
     if not isinstance(value, dict):
         raise InvalidValue(
             f'{site.where}: "{label}" takes an object of sub-attributes, not {kind(value)}'

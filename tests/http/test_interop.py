@@ -246,3 +246,29 @@ async def test_dotted_extension_path_reads_as_the_colon_form(
     assert await _quirks(client) == [
         f'Operations[0]: path "{path}" read as "{ENTERPRISE_SCHEMA}:manager"'
     ]
+
+
+# --- 7. A bare string among the values of a multi-valued complex attribute ---------------
+
+
+async def test_bare_string_entitlement_reads_as_its_value(
+    client: TestClient[Any, Any], scim: Scim
+) -> None:
+    """LiteLLM's SCIM tests (BerriAI/litellm tests/test_litellm/proxy/management_endpoints/
+    scim/, as quoted in issue #15) send `"entitlements": ["premium", {"value": "x"}]`."""
+    user = await scim.create_user("premium@example.com", entitlements=["premium", {"value": "x"}])
+    assert user["entitlements"] == [{"value": "premium"}, {"value": "x"}]
+    assert await _quirks(client) == ['"entitlements" value "premium" read as {"value": "premium"}']
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        pytest.param("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "T", "members": ["u"]}),
+        pytest.param("/Users", {"schemas": [USER_SCHEMA], "userName": "g@x", "groups": ["t"]}),
+    ],
+)
+async def test_bare_string_member_stays_refused(scim: Scim, path: str, body: Any) -> None:
+    """A member or team given as a bare string could be an id or a name: reading it would
+    guess, so it stays a 400 (docs/scim.md, "Kept strict")."""
+    await scim.call("POST", path, body, status=400)
