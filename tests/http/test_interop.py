@@ -272,3 +272,58 @@ async def test_bare_string_member_stays_refused(scim: Scim, path: str, body: Any
     """A member or team given as a bare string could be an id or a name: reading it would
     guess, so it stays a 400 (docs/scim.md, "Kept strict")."""
     await scim.call("POST", path, body, status=400)
+
+
+# --- 8. The base URL itself: the root query, and where discovery is -----------------------
+
+
+@pytest.mark.parametrize("path", ["/scim/v2", "/scim/v2/"])
+async def test_get_base_url_is_the_root_query_with_discovery_links(scim: Scim, path: str) -> None:
+    """RFC 7644 §3.4.2.1: a GET on the server root queries every resource type. Connector
+    wizards (OneLogin's, JumpCloud's "Test connection") GET the base URL as it was pasted."""
+    user = await scim.create_user("root@example.com")
+    team = await scim.create_group("Root team")
+    resp = await scim.client.get(path, headers=scim.headers)
+    assert resp.status == 200, await resp.text()
+    body = await resp.json(content_type=None)
+    assert body["totalResults"] == 2
+    assert [r["id"] for r in body["Resources"]] == [user["id"], team["id"]]
+    assert '/scim/v2/ResourceTypes>; rel="describedby"' in resp.headers["Link"]
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        pytest.param('meta.resourceType eq "Group"', ["Group"], id="groups"),
+        pytest.param('meta.resourceType eq "User"', ["User"], id="users"),
+        pytest.param('meta.resourceType ne "User"', ["Group"], id="ne"),
+        pytest.param(
+            'meta.resourceType eq "Group" and displayName sw "Ro"', ["Group"], id="and-filter"
+        ),
+        pytest.param(
+            'meta.resourceType eq "Group" or meta.resourceType eq "User"',
+            ["User", "Group"],
+            id="or",
+        ),
+        pytest.param('meta.resourceType eq "Device"', [], id="no-such-type"),
+    ],
+)
+@pytest.mark.parametrize("how", ["GET /", "POST /.search"])
+async def test_root_query_filters_by_resource_type(
+    scim: Scim, flt: str, expected: list[str], how: str
+) -> None:
+    """RFC 7644 §3.4.2.1 root query narrowed by `meta.resourceType` (issue #15 item 8): no
+    table stores it, so each resource type answers it for itself."""
+    await scim.create_user("root@example.com")
+    await scim.create_user("other@example.com")
+    await scim.create_group("Root team")
+    if how == "GET /":
+        body = await scim.call("GET", "/", params={"filter": flt})
+    else:
+        search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}
+        body = await scim.call("POST", "/.search", {**search, "filter": flt})
+    kinds = [r["meta"]["resourceType"] for r in body["Resources"]]
+    assert sorted(set(kinds)) == sorted(expected)
+    assert body["totalResults"] == len(kinds)
+    if expected == ["User"]:
+        assert len(kinds) == 2
