@@ -254,6 +254,11 @@ def document(settings: Settings) -> Json:
             **_discovery(
                 "/ServiceProviderConfig", "What this server supports", "serviceProviderConfig"
             ),
+            **_discovery(
+                "/serviceConfiguration",
+                "SCIM 1.1's name for /ServiceProviderConfig",
+                "serviceConfiguration",
+            ),
             **_discovery("/ResourceTypes", "Resource types", "resourceTypes"),
             **_discovery("/ResourceTypes/{id}", "One resource type", "resourceType"),
             **_discovery("/Schemas", "Attribute schemas", "schemas"),

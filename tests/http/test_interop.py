@@ -327,3 +327,52 @@ async def test_root_query_filters_by_resource_type(
     assert body["totalResults"] == len(kinds)
     if expected == ["User"]:
         assert len(kinds) == 2
+
+
+# --- 9. SCIM 1.1 names ---------------------------------------------------------------------
+
+
+async def test_scim11_service_configuration_is_the_service_provider_config(
+    client: TestClient[Any, Any],
+) -> None:
+    """SCIM 1.1 (its §8.1) calls the document `/ServiceConfiguration`; connectors built on it
+    (OneLogin's SCIM 1.1 templates, as quoted in issue #15) still ask for
+    `/serviceConfiguration`. Public, like the document it names (RFC 7644 §4)."""
+    alias = await client.get("/scim/v2/serviceConfiguration")
+    assert alias.status == 200
+    plain = await client.get("/scim/v2/ServiceProviderConfig")
+    assert await alias.json(content_type=None) == await plain.json(content_type=None)
+
+
+async def test_onelogin_core_schema_1_0_on_v2_is_read_as_the_v2_core_schema(
+    client: TestClient[Any, Any], scim: Scim
+) -> None:
+    """OneLogin's "SCIM Provisioner with SAML (Core Schema v1.1)" template (OneLogin's
+    connector documentation, as quoted in issue #15) sends `"schemas":
+    ["urn:scim:schemas:core:1.0"]` with a v2-shaped body to a v2 endpoint."""
+    body = {
+        "schemas": ["urn:scim:schemas:core:1.0"],
+        "userName": "onelogin@example.com",
+        "name": {"givenName": "One", "familyName": "Login"},
+        "emails": [{"value": "onelogin@example.com", "primary": True}],
+        "active": True,
+    }
+    created = await scim.call("POST", "/Users", body, status=201)
+    assert created["schemas"] == [USER_SCHEMA]
+    assert created["name"] == {"givenName": "One", "familyName": "Login"}
+    assert await _quirks(client) == [f'schema urn:scim:schemas:core:1.0 read as "{USER_SCHEMA}"']
+    team = {"schemas": ["urn:scim:schemas:core:1.0"], "displayName": "OneLogin team"}
+    assert (await scim.call("POST", "/Groups", team, status=201))["schemas"] == [GROUP_SCHEMA]
+
+
+async def test_core_schema_1_0_with_a_scim11_extension_is_refused(scim: Scim) -> None:
+    """A SCIM 1.1 extension is not v2-shaped (its manager is `managerId`): reading the body
+    as v2 would guess, so it is a 400 naming the schema."""
+    ext = "urn:scim:schemas:extension:enterprise:1.0"
+    body = {
+        "schemas": ["urn:scim:schemas:core:1.0", ext],
+        "userName": "v1@example.com",
+        ext: {"manager": {"managerId": "m-1"}},
+    }
+    error = await scim.call("POST", "/Users", body, status=400)
+    assert error["scimType"] == "invalidValue" and ext in error["detail"]

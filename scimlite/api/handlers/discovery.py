@@ -14,7 +14,8 @@ from scimlite.scim.errors import Forbidden, NotFound, NotImplementedScim
 
 T = TypeVar("T")
 
-_PUBLIC = ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas")
+# /serviceConfiguration: SCIM 1.1's name for /ServiceProviderConfig, which connectors use.
+_PUBLIC = ("/ServiceProviderConfig", "/serviceConfiguration", "/ResourceTypes", "/Schemas")
 
 
 def is_public(path: str) -> bool:
@@ -77,6 +78,7 @@ async def me(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get(route("/ServiceProviderConfig"), service_provider_config)
+    app.router.add_get(route("/serviceConfiguration"), service_provider_config)
     app.router.add_get(route("/ResourceTypes"), resource_types)
     app.router.add_get(route("/ResourceTypes/{id}"), resource_type)
     app.router.add_get(route("/Schemas"), schemas)
