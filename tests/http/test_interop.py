@@ -6,12 +6,16 @@ accepted is answered in strict RFC form and noted in the journal; docs/scim.md l
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from scimlite.app import create_app
 from scimlite.keys import STORE
+from scimlite.settings import Settings
 from tests.support import ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA, journal_entries, patch_ops
 from tests.support.scim import Scim
 
@@ -376,3 +380,63 @@ async def test_core_schema_1_0_with_a_scim11_extension_is_refused(scim: Scim) ->
     }
     error = await scim.call("POST", "/Users", body, status=400)
     assert error["scimType"] == "invalidValue" and ext in error["detail"]
+
+
+# --- 10. Member references that no longer exist --------------------------------------------
+
+
+async def _skipping_client(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], tmp_path: Path, policy: str
+) -> Scim:
+    settings = Settings(db_path=tmp_path / "scimlite.db", unknown_members=policy)
+    client = await aiohttp_client(create_app(settings))
+    _, secret = await client.app[STORE].create_token("idp", "scim")
+    return Scim(client, secret)
+
+
+def _add_members(*ids: str) -> dict[str, Any]:
+    """Entra ID's group PATCH (RFC 7644 §3.5.2.1 form; tests/samples/entra), one batch."""
+    return patch_ops(
+        {"op": "Add", "path": "members", "value": [{"value": member} for member in ids]}
+    )
+
+
+async def test_unknown_member_refuses_the_whole_patch_by_default(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], tmp_path: Path
+) -> None:
+    """SCIMLITE_UNKNOWN_MEMBERS=reject (the default): a typo must not half-apply."""
+    scim = await _skipping_client(aiohttp_client, tmp_path, "reject")
+    kept = await scim.create_user("kept@example.com")
+    team = await scim.create_group("Batch")
+    error = await scim.call("PATCH", f"/Groups/{team['id']}", _add_members(kept["id"], "gone"), 400)
+    assert "'gone'" in error["detail"]
+    assert _ids((await scim.call("GET", f"/Groups/{team['id']}")).get("members")) == set()
+
+
+@pytest.mark.parametrize("via", ["PATCH", "Bulk"])
+async def test_skip_applies_the_rest_and_journals_the_skipped_ids(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], tmp_path: Path, via: str
+) -> None:
+    """SCIMLITE_UNKNOWN_MEMBERS=skip: a PATCH /Groups add naming a user deleted a moment ago
+    adds the others, and the journal names the user it skipped (issue #15 item 10)."""
+    scim = await _skipping_client(aiohttp_client, tmp_path, "skip")
+    kept = await scim.create_user("kept@example.com")
+    deleted = await scim.create_user("deleted@example.com")
+    await scim.call("DELETE", f"/Users/{deleted['id']}", status=204)
+    team = await scim.create_group("Batch")
+    body = _add_members(kept["id"], deleted["id"])
+    if via == "PATCH":
+        await scim.call("PATCH", f"/Groups/{team['id']}", body)
+    else:
+        bulk = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [{"method": "PATCH", "path": f"/Groups/{team['id']}", "data": body}],
+        }
+        result = await scim.call("POST", "/Bulk", bulk)
+        assert result["Operations"][0]["status"] == "200", result
+    assert _ids((await scim.call("GET", f"/Groups/{team['id']}"))["members"]) == {kept["id"]}
+    entry = (await journal_entries(scim.client.app[STORE], resource_id=team["id"], limit=1))[0]
+    assert entry.quirks[-1] == (
+        f"skipped 1 unknown user id(s) (SCIMLITE_UNKNOWN_MEMBERS=skip): '{deleted['id']}'"
+    )
+    assert entry.changes == [{"path": "members", "op": "add", "values": [kept["id"]]}]
