@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -386,7 +386,9 @@ async def test_core_schema_1_0_with_a_scim11_extension_is_refused(scim: Scim) ->
 
 
 async def _skipping_client(
-    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], tmp_path: Path, policy: str
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    tmp_path: Path,
+    policy: Literal["reject", "skip"],
 ) -> Scim:
     settings = Settings(db_path=tmp_path / "scimlite.db", unknown_members=policy)
     client = await aiohttp_client(create_app(settings))
