@@ -144,9 +144,9 @@ async def test_entra_schema_discovery_lists_external_id(
     ],
 )
 async def test_trailing_and_double_slashes_are_folded(scim: Scim, path: str) -> None:
-    """Okta, OneLogin and JumpCloud append "/Users" to the base URL as the admin typed it;
-    OneLogin's and JumpCloud's setup pages show base URLs ending in "/", so requests arrive
-    as `/scim/v2//Users` or `/scim/v2/Users/?filter=…`."""
+    """IdPs append "/Users" to the base URL as the admin typed it (issue #15 item 3: "admins
+    paste base URLs ending in /"), so requests arrive as `/scim/v2//Users` or
+    `/scim/v2/Users/?filter=…`."""
     user = await scim.create_user("slash@example.com")
     resp = await scim.client.get(path, headers=scim.headers)
     assert resp.status == 200, await resp.text()
@@ -283,8 +283,8 @@ async def test_bare_string_member_stays_refused(scim: Scim, path: str, body: Any
 
 @pytest.mark.parametrize("path", ["/scim/v2", "/scim/v2/"])
 async def test_get_base_url_is_the_root_query_with_discovery_links(scim: Scim, path: str) -> None:
-    """RFC 7644 §3.4.2.1: a GET on the server root queries every resource type. Connector
-    wizards (OneLogin's, JumpCloud's "Test connection") GET the base URL as it was pasted."""
+    """RFC 7644 §3.4.2.1: a GET on the server root queries every resource type (issue #15
+    item 8: a client given only the base URL GETs it, with or without the trailing "/")."""
     user = await scim.create_user("root@example.com")
     team = await scim.create_group("Root team")
     resp = await scim.client.get(path, headers=scim.headers)
