@@ -442,3 +442,13 @@ async def test_skip_applies_the_rest_and_journals_the_skipped_ids(
         f"skipped 1 unknown user id(s) (SCIMLITE_UNKNOWN_MEMBERS=skip): '{deleted['id']}'"
     )
     assert entry.changes == [{"path": "members", "op": "add", "values": [kept["id"]]}]
+
+
+# --- Kept strict -----------------------------------------------------------------------------
+
+
+async def test_unquoted_filter_value_stays_invalid_filter(scim: Scim) -> None:
+    """`userName sw OMalley` (issue #15, "Keep strict"): without quotes the value's type and
+    end are unknown, so accepting it would guess (RFC 7644 §3.4.2.2 quotes strings)."""
+    body = await scim.call("GET", "/Users", params={"filter": "userName sw OMalley"}, status=400)
+    assert body["scimType"] == "invalidFilter"
