@@ -12,12 +12,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from scimlite import timeutil
-from scimlite.api import SCIM_PREFIX, openapi
+from scimlite.api import SCIM_PREFIX, openapi, route
 from scimlite.api.accesslog import REQUEST_IDS, RequestIds, access_log
 from scimlite.api.auth import AuthState, authenticate
 from scimlite.api.errors import scim_errors
 from scimlite.api.handlers import bulk, discovery
-from scimlite.api.handlers.resources import add_routes, root_search
+from scimlite.api.handlers.resources import add_routes, root_list, root_search
 from scimlite.api.ratelimit import FailureLimiter
 from scimlite.api.server import body_deadline
 from scimlite.console.mount import setup_console
@@ -110,7 +110,9 @@ def create_scim_app() -> web.Application:
     scim = web.Application(middlewares=[_scim_auth])
     for resource in RESOURCE_TYPES:
         add_routes(scim, resource)
-    scim.router.add_post("/.search", root_search)
+    scim.router.add_post(route("/.search"), root_search)
+    scim.router.add_get("", root_list)  # the base URL itself, /scim/v2 …
+    scim.router.add_get(route("/"), root_list)  # … and /scim/v2/
     discovery.add_routes(scim)
     bulk.add_routes(scim)
     return scim

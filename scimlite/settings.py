@@ -52,6 +52,10 @@ class Settings(BaseModel):
     max_connections: int = Field(default=1000, ge=1)
     # Journal rows older than this many days are deleted (hourly); 0 keeps them forever.
     journal_retention_days: int = Field(default=90, ge=0)
+    # Membership ids that name no user (or team): refuse the whole write (reject), or apply
+    # the rest and journal the skipped ids (skip), so an IdP's batch naming a user deleted a
+    # moment ago is not retried forever (docs/scim.md).
+    unknown_members: Literal["reject", "skip"] = "reject"
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

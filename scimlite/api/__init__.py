@@ -1,3 +1,21 @@
 """Everything HTTP (aiohttp): handlers, the error funnel, auth, rendering, OpenAPI, queries."""
 
+import re
+
 SCIM_PREFIX = "/scim/v2"  # where the SCIM API is mounted (RFC 7644 §3.13 leaves it to us)
+
+
+def route(path: str) -> str:
+    """The route pattern of a SCIM endpoint such as `/Users/{id}`, which also matches it
+    with extra slashes after the base URL and one trailing slash (`/scim/v2//Users`,
+    `/scim/v2/Users/?filter=…`): admins paste base URLs ending in "/", and IdPs append
+    paths to them as they are. `fold()` reads a path the same way."""
+    return "/{_lead:/*}" + path.removeprefix("/") + "{_trail:/?}"
+
+
+def fold(path: str) -> str:
+    """A request path as `route()` patterns read it: `/scim/v2//Users/` → `/scim/v2/Users`."""
+    if not path.startswith(SCIM_PREFIX + "/"):
+        return path
+    rest = re.sub(r"^/+", "/", path[len(SCIM_PREFIX) :])
+    return SCIM_PREFIX + (rest[:-1] if rest.endswith("/") and len(rest) > 1 else rest)

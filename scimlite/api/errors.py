@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 from scimlite.api import SCIM_PREFIX
 from scimlite.api.auth import TOKEN
 from scimlite.api.http import error_response
-from scimlite.keys import STORE
+from scimlite.keys import SETTINGS, STORE
 from scimlite.scim import errors as scim
 from scimlite.scim.errors import (
     InternalError,
@@ -83,7 +83,12 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> ScimError:
 
 def write_context(request: web.Request) -> WriteContext:
     token = request.get(TOKEN)
-    return WriteContext(token.name if token else None, request.method, request.path_qs)
+    return WriteContext(
+        token.name if token else None,
+        request.method,
+        request.path_qs,
+        skip_unknown_members=request.config_dict[SETTINGS].unknown_members == "skip",
+    )
 
 
 @web.middleware

@@ -214,6 +214,20 @@ def document(settings: Settings) -> Json:
         "paths": {
             **_resource_paths(USER_RESOURCE, "user"),
             **_resource_paths(GROUP_RESOURCE, "team"),
+            "/": {
+                "get": {
+                    "tags": ["Search and Bulk"],
+                    "operationId": "listAll",
+                    "summary": "Query users and teams at once",
+                    "description": (
+                        "RFC 7644 §3.4.2.1: the root query, users first, then teams, as one "
+                        "list; `meta.resourceType` in the filter narrows it to one type. A "
+                        "`Link` header points to the discovery documents."
+                    ),
+                    "parameters": _query_params(),
+                    "responses": {**_ok("ListResponse", "One page."), **_errors(400)},
+                }
+            },
             "/.search": {
                 "post": {
                     "tags": ["Search and Bulk"],
@@ -239,6 +253,11 @@ def document(settings: Settings) -> Json:
             },
             **_discovery(
                 "/ServiceProviderConfig", "What this server supports", "serviceProviderConfig"
+            ),
+            **_discovery(
+                "/serviceConfiguration",
+                "SCIM 1.1's name for /ServiceProviderConfig",
+                "serviceConfiguration",
             ),
             **_discovery("/ResourceTypes", "Resource types", "resourceTypes"),
             **_discovery("/ResourceTypes/{id}", "One resource type", "resourceType"),

@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from scimlite.scim.bulk import MAX_OPERATIONS
-from scimlite.scim.schema import RESOURCE_TYPES, SCHEMAS, Attribute, ResourceType, Schema
+from scimlite.scim.schema import (
+    EXTERNAL_ID,
+    RESOURCE_TYPES,
+    SCHEMAS,
+    Attribute,
+    ResourceType,
+    Schema,
+)
 from scimlite.settings import Settings
 
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
@@ -101,14 +108,24 @@ def attribute(attr: Attribute) -> dict[str, Any]:
     return doc
 
 
+# The core schemas of resource types: the ones whose resources carry the common attributes.
+_CORE_SCHEMAS = frozenset(r.schema.id for r in RESOURCE_TYPES)
+
+
 def schema(definition: Schema, base_url: str) -> dict[str, Any]:
-    """RFC 7643 §7: a schema document. Common attributes (§3.1) are not listed, as in §8.7.1."""
+    """RFC 7643 §7: a schema document.
+
+    Of the common attributes (§3.1), `externalId` is listed in the User and Group schemas:
+    §3.1 allows it, and Entra ID's gallery validator flattens /Schemas and requires every
+    attribute it maps, externalId included. `id` and `meta` are not, as in §8.7.1.
+    """
+    common = (EXTERNAL_ID,) if definition.id in _CORE_SCHEMAS else ()
     return {
         "schemas": [SCHEMA_SCHEMA],
         "id": definition.id,
         "name": definition.name,
         "description": definition.description,
-        "attributes": [attribute(a) for a in definition.attributes],
+        "attributes": [attribute(a) for a in (*common, *definition.attributes)],
         "meta": {
             "resourceType": "Schema",
             "location": f"{base_url}/Schemas/{definition.id}",

@@ -8,12 +8,13 @@ every document. The semantics both share are described in `scimlite.scim.filter`
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from scimlite.scim.filter import (
     SUBSTRING_OPS,
     And,
     AttrPath,
+    Compare,
     CompValue,
     Filter,
     Not,
@@ -131,3 +132,28 @@ def _compare(op: Op, value: Any, literal: CompValue, attribute: Attribute) -> bo
     if op == "lt":
         return bool(value < literal)
     return bool(value <= literal)
+
+
+_RESOURCE_TYPE = AttrPath(None, "meta", "resourceType")
+
+
+def for_resource_type(f: Filter, resource: ResourceType) -> Filter | bool:
+    """`f` with each `meta.resourceType` test answered for `resource`; True or False when
+    that decides the whole filter.
+
+    A root query (RFC 7644 §3.4.2.1) spans resource types, and clients narrow it with
+    `meta.resourceType eq "Group"`: a value no row stores, since a table holds one type.
+    """
+    if isinstance(f, Compare | Present) and f.path == _RESOURCE_TYPE:
+        return matches(f, {"meta": {"resourceType": resource.id}}, resource)
+    if isinstance(f, Not):
+        inner = for_resource_type(f.inner, resource)
+        return (not inner) if isinstance(inner, bool) else Not(inner)
+    if isinstance(f, And | Or):
+        left, right = for_resource_type(f.left, resource), for_resource_type(f.right, resource)
+        decides = isinstance(f, Or)  # True decides an or, False an and
+        for one, other in ((left, right), (right, left)):
+            if isinstance(one, bool):
+                return decides if one is decides else other
+        return type(f)(cast(Filter, left), cast(Filter, right))
+    return f

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from scimlite.scim.schema import Attribute
+from scimlite.scim.schema import GROUP_MEMBERS, USER_GROUPS, Attribute
 
 Note = Callable[[str], None]  # records one quirk for the journal
 
@@ -41,6 +41,23 @@ def reference_from_list(value: Any, label: str, note: Note) -> Any:
     if isinstance(value, list) and len(value) == 1:
         note(f'"{label}" given as a one-element array, unwrapped')
         return value[0]
+    return value
+
+
+def value_from_text(attr: Attribute, value: Any, label: str, note: Note) -> Any:
+    """LiteLLM's tests send a bare string among the values of a multi-valued complex
+    attribute (`"entitlements": ["premium", {"value": "x"}]`): read as `{"value": "premium"}`
+    where the attribute has a `value` sub-attribute (RFC 7643 §2.4). Not for memberships
+    (`members`, `groups`): there a string could be an id or a name, and reading it would
+    guess. Other values are returned unchanged."""
+    if (
+        isinstance(value, str)
+        and attr.multi_valued
+        and attr.sub("value") is not None
+        and attr not in (GROUP_MEMBERS, USER_GROUPS)
+    ):
+        note(f'"{label}" value "{value}" read as {{"value": "{value}"}}')
+        return {"value": value}
     return value
 
 

@@ -30,11 +30,13 @@ from scimlite.scim.schema import (
     GROUP_MEMBERS,
     GROUP_RESOURCE,
     MAX_VALUES,
+    SCIM1_CORE_SCHEMA,
     USER_GROUPS,
     USER_RESOURCE,
     Attribute,
     ResourceType,
 )
+from scimlite.text import clip
 
 
 class _Wire(BaseModel):
@@ -235,7 +237,12 @@ def _canonical_value(attr: Attribute, value: Any, label: str, quirks: list[str])
     if attr.type != "complex" or not attr.sub_attributes:
         return value
     if attr.multi_valued and isinstance(value, list):
-        return [_canonical_item(attr, item, label, quirks) for item in value]
+        return [
+            _canonical_item(
+                attr, leniency.value_from_text(attr, item, label, quirks.append), label, quirks
+            )
+            for item in value
+        ]
     if not attr.multi_valued and attr.sub("value") is not None and value:
         # An empty id is read as no reference at all (the model's rule, unchanged).
         value = leniency.reference_from_id(value, label, quirks.append)
@@ -338,6 +345,25 @@ def _check_schemas(resource: ResourceType, doc: dict[str, Any], quirks: list[str
             raise InvalidValue(f'"schemas" must include "{resource.schema.id}"')
 
 
+def _check_v2_shaped(body: dict[str, Any]) -> None:
+    """SCIM 1.1's core URN is read as v2's only for a v2-shaped body: one that names no other
+    SCIM 1.x schema, whose attributes (an extension's `managerId`, …) v2 reads differently."""
+    schemas = body.get("schemas")
+    named = [s for s in schemas if isinstance(s, str)] if isinstance(schemas, list) else []
+    if SCIM1_CORE_SCHEMA.lower() not in {s.lower() for s in named}:
+        return
+    v1 = [
+        s
+        for s in (*named, *body)
+        if s.lower().startswith("urn:scim:") and s.lower() != SCIM1_CORE_SCHEMA.lower()
+    ]
+    if v1:
+        raise InvalidValue(
+            f'"{clip(v1[0])}" is a SCIM 1.x schema; scimlite reads "{SCIM1_CORE_SCHEMA}" as '
+            "the SCIM 2.0 core schema only in an otherwise SCIM 2.0 body: send the 2.0 schemas"
+        )
+
+
 def _where(loc: tuple[int | str, ...]) -> str:
     """`("emails", 0, "value")` → `emails[0].value`; the extension reads as its URN."""
     out = ""
@@ -391,6 +417,7 @@ def parse_resource(resource: ResourceType, body: Any) -> Parsed:
     """Validate a POST/PUT body for `resource` into a document and membership refs."""
     if not isinstance(body, dict):
         raise InvalidSyntax("the request body must be a JSON object")
+    _check_v2_shaped(body)
     canonical, quirks = canonicalize(resource, body)
     _check_schemas(resource, canonical, quirks)
     model = _validate(resource, canonical)

@@ -54,12 +54,12 @@ from scimlite.scim.patch_values import (
 
 # The message half of PATCH lives in patchop; callers use this module for both halves.
 from scimlite.scim.patchop import MAX_OPERATIONS as MAX_OPERATIONS
-from scimlite.scim.patchop import OpName
+from scimlite.scim.patchop import OpName, missing_value
 from scimlite.scim.patchop import PatchOperation as PatchOperation
 from scimlite.scim.patchop import parse_patch as parse_patch
-from scimlite.scim.paths import attribute_of, qualify_extension
+from scimlite.scim.paths import attribute_of, dotted_extension, qualify_extension
 from scimlite.scim.records import MembershipChange
-from scimlite.scim.schema import GROUP_MEMBERS, Attribute, ResourceType
+from scimlite.scim.schema import Attribute, ResourceType
 from scimlite.text import fold
 
 
@@ -113,6 +113,7 @@ class _Patcher:
     membership: list[MembershipChange] = field(default_factory=list)
     quirks: list[str] = field(default_factory=list)
     where: str = ""
+    has_value: bool = True  # whether the current operation had a "value"
     indexes: dict[tuple[int, str], _Index] = field(default_factory=dict)
     removed: set[int] = field(default_factory=set)  # ids of values removed from a list
     graveyard: list[Any] = field(default_factory=list)  # keeps those ids unique
@@ -123,6 +124,7 @@ class _Patcher:
 
     def apply(self, op: PatchOperation) -> None:
         self.where = f"Operations[{op.index}]"
+        self.has_value = op.has_value
         if op.path is None:
             self._apply_no_path(op.op, op.value)
         else:
@@ -134,7 +136,9 @@ class _Patcher:
         try:
             parsed = parse_path(text, self.resource)
         except InvalidPath as exc:
-            qualified = qualify_extension(self.resource, text)
+            qualified = qualify_extension(self.resource, text) or dotted_extension(
+                self.resource, text
+            )
             if qualified is None:
                 raise InvalidPath(f'{self.where}: path "{text}": {exc.detail}') from None
             parsed = self._parse_qualified(qualified, text)
@@ -194,9 +198,11 @@ class _Patcher:
         if t.attr is None:
             self._apply_extension(op, t, value)
             return
-        if t.attr is GROUP_MEMBERS:
-            self._apply_members(op, t, value)
+        if t.urn is None and t.attr.name == self.resource.membership_attr:
+            self._apply_members(op, t, value)  # Group.members, User.groups
             return
+        if not self.has_value and op != "remove":
+            raise missing_value(self.where, op)
         self._check_writable(t.attr, t)
         if t.attr.mutability == "writeOnly":
             self.quirks.append(
@@ -221,12 +227,7 @@ class _Patcher:
         # are sub-attributes of members, which never reach here.)
         for a in (attr, t.sub):
             if a is not None and a.mutability in ("readOnly", "immutable"):
-                hint = (
-                    '; team membership is changed through the Group\'s "members"'
-                    if attr.name == "groups"
-                    else ""
-                )
-                raise Mutability(f'{self.where}: "{t.label}" is {a.mutability}{hint}')
+                raise Mutability(f'{self.where}: "{t.label}" is {a.mutability}')
 
     def _container(self, urn: str | None) -> dict[str, Any]:
         """The object holding the attribute: the document, or an extension's object in it."""
@@ -454,31 +455,52 @@ class _Patcher:
             if list_id == id(items):
                 index.add(item)
 
-    # -- Group members
+    # -- memberships: Group.members, User.groups
 
     def _apply_members(self, op: OpName, t: _Target, value: Any) -> None:
-        """Members are not in the document: record the change by user id only."""
+        """Memberships are not in the document: record the change by id only.
+
+        The same rules serve a team's `members` and a user's `groups` (scimlite's extension,
+        which LiteLLM's tests use to change a user's teams from the user's side).
+        """
+        attr = cast(Attribute, t.attr)
+        name = attr.name
         if t.sub is not None:
             raise InvalidPath(
-                f'{self.where}: "{t.label}" cannot be changed; add or remove whole members'
+                f'{self.where}: "{t.label}" cannot be changed; add or remove whole {name}'
             )
         if t.value_filter is not None:
-            if op != "remove":
-                raise InvalidPath(
-                    f'{self.where}: a "members" filter only selects members to remove; '
-                    'to add members use "add" with path "members"'
-                )
-            self._record("remove", member_ids_from_filter(self, t.value_filter))
+            self._apply_members_filtered(op, t, attr, value)
         elif op == "remove" and value is not None:
             self.quirks.append(
-                f'{self.where}: "remove" of "members" with a value list read as removing '
-                "those members"
+                f'{self.where}: "remove" of "{name}" with a value list read as removing '
+                f"those {name}"
             )
-            self._record("remove", member_ids(self, value))
+            self._record("remove", member_ids(self, value, attr))
         elif op == "remove":
-            self._record("replace", ())  # RFC 7644 §3.5.2.2: all members are removed
+            self._record("replace", ())  # RFC 7644 §3.5.2.2: all values are removed
         else:
-            self._record(op, member_ids(self, value))
+            self._record(op, member_ids(self, value, attr))
+
+    def _apply_members_filtered(self, op: OpName, t: _Target, attr: Attribute, value: Any) -> None:
+        """`members[value eq "u"]`, `groups[value eq "t"]`: the filter names ids."""
+        selected = member_ids_from_filter(self, cast(Filter, t.value_filter), attr.name)
+        if op == "remove":
+            self._record("remove", selected)
+            return
+        given = member_ids(self, value, attr)
+        if op == "add":
+            # The filter and the value both name what must be present: add them all.
+            if not self.has_value:
+                self.quirks.append(
+                    f'{self.where}: "add" of "{t.label}" without a value read as adding '
+                    "the ids its filter names"
+                )
+            self._record("add", tuple(dict.fromkeys((*selected, *given))))
+            return
+        # RFC 7644 §3.5.2.3: the values the filter selects are replaced by the value.
+        self._record("remove", tuple(i for i in selected if i not in given))
+        self._record("add", given)
 
     def _record(self, kind: Literal["add", "remove", "replace"], ids: tuple[str, ...]) -> None:
         if ids or kind == "replace":

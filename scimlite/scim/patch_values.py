@@ -57,6 +57,7 @@ def coerce_one(site: Site, attr: Attribute, value: Any, label: str) -> Any:
         return coerce_simple(site, attr, value, label)
     if not attr.multi_valued and attr.sub("value") is not None:
         value = reference_shorthand(site, value, label)
+    value = leniency.value_from_text(attr, value, label, site.note)
     if not isinstance(value, dict):
         raise InvalidValue(
             f'{site.where}: "{label}" takes an object of sub-attributes, not {kind(value)}'
@@ -98,27 +99,33 @@ def coerce_simple(site: Site, attr: Attribute, value: Any, label: str) -> Any:
     return value
 
 
-def member_ids(site: Site, value: Any) -> tuple[str, ...]:
-    """User ids from `[{"value": id}, …]`; a single object or null is accepted too."""
+def member_ids(site: Site, value: Any, attr: Attribute) -> tuple[str, ...]:
+    """Ids from `[{"value": id}, …]` for a membership attribute (Group.members, User.groups);
+    a single object or null is accepted too. A bare string is refused: an id without its
+    object could as well be a display name, so reading it would guess."""
     items = value if isinstance(value, list) else [] if value is None else [value]
+    type_attr = attr.sub("type")
+    allowed = type_attr.canonical_values if type_attr else ()
     ids: dict[str, None] = {}
     for n, item in enumerate(items):
-        where = f'{site.where}: "members" value {n}'
+        where = f'{site.where}: "{attr.name}" value {n}'
         if not isinstance(item, dict):
-            raise InvalidValue(f'{where} must be an object like {{"value": "<user id>"}}')
+            raise InvalidValue(f'{where} must be an object like {{"value": "<id>"}}')
         fields = {k.lower(): v for k, v in item.items()}
         kind = fields.get("type")
-        if kind is not None and (not isinstance(kind, str) or kind.lower() != "user"):
-            raise InvalidValue(f"{where} has type {kind!r}; teams hold users only")
-        user_id = fields.get("value")
-        if not isinstance(user_id, str) or not user_id:
-            raise InvalidValue(f'{where} needs "value": the user\'s id')
-        ids[user_id] = None
+        if kind is not None and (
+            not isinstance(kind, str) or kind.lower() not in {a.lower() for a in allowed}
+        ):
+            raise InvalidValue(f"{where} has type {kind!r}; expected {' or '.join(allowed)}")
+        ref_id = fields.get("value")
+        if not isinstance(ref_id, str) or not ref_id:
+            raise InvalidValue(f'{where} needs "value": the id')
+        ids[ref_id] = None
     return tuple(ids)
 
 
-def member_ids_from_filter(site: Site, f: Filter) -> tuple[str, ...]:
-    """`members[value eq "a" or value eq "b"]` → ("a", "b"); nothing else selects users."""
+def member_ids_from_filter(site: Site, f: Filter, name: str) -> tuple[str, ...]:
+    """`members[value eq "a" or value eq "b"]` → ("a", "b"); nothing else selects ids."""
     ids: dict[str, None] = {}
     for part in operands(f) if isinstance(f, Or) else [f]:
         if not (
@@ -128,8 +135,8 @@ def member_ids_from_filter(site: Site, f: Filter) -> tuple[str, ...]:
             and isinstance(part.value, str)
         ):
             raise InvalidFilter(
-                f"{site.where}: members are selected by id only: "
-                'members[value eq "<user id>"], several joined with "or"'
+                f'{site.where}: {name} are selected by id only: {name}[value eq "<id>"], '
+                'several joined with "or"'
             )
         ids[part.value] = None
     return tuple(ids)

@@ -1,7 +1,8 @@
 """The PatchOp message (RFC 7644 §3.5.2) validated into operations: pure, no I/O.
 
 `scimlite.scim.patch` applies the operations; this module only reads the message, lenient
-where Entra ID deviates (capitalised `op`, noted as a quirk) and strict elsewhere.
+where clients deviate (Entra ID's capitalised `op`, members the message does not define;
+noted as quirks) and strict elsewhere.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Literal
 from scimlite.scim import leniency
 from scimlite.scim.errors import InvalidSyntax, NoTarget
 from scimlite.scim.schema import PATCH_OP_SCHEMA
+from scimlite.text import clip
 
 OpName = Literal["add", "remove", "replace"]
 
@@ -29,21 +31,39 @@ class PatchOperation:
     index: int
     op: OpName
     path: str | None
-    value: Any  # the JSON value; None for JSON null or a remove without value
+    value: Any  # the JSON value; None for JSON null or when absent
+    has_value: bool = True  # False: the operation had no "value" member
 
 
-def _fields(obj: dict[str, Any], names: tuple[str, ...], where: str) -> dict[str, Any]:
-    """Read a message object's members by name, case-insensitively (RFC 7643 §2.1)."""
+def _fields(
+    obj: dict[str, Any], names: tuple[str, ...], where: str, quirks: list[str]
+) -> dict[str, Any]:
+    """Read a message object's members by name, case-insensitively (RFC 7643 §2.1).
+
+    A member the message does not define is ignored and noted: Microsoft's SCIMReferenceCode
+    collections send `"name": "addMember"` beside `op`, and an `"id"` beside `Operations`.
+    Neither changes what the operation means, so refusing them would only fail the client.
+    """
     known = {n.lower(): n for n in names}
     out: dict[str, Any] = {}
+    ignored: list[str] = []
     for key, value in obj.items():
         name = known.get(key.lower())
         if name is None:
-            raise InvalidSyntax(f'{where}: unknown member "{key}"; expected {", ".join(names)}')
+            ignored.append(f'"{key}"')
+            continue
         if name in out:
             raise InvalidSyntax(f'{where}: "{name}" appears more than once')
         out[name] = value
+    if ignored:
+        members = "members" if len(ignored) > 1 else "member"
+        quirks.append(clip(f"{where}: ignored unknown {members} {', '.join(ignored)}"))
     return out
+
+
+def missing_value(where: str, op: str) -> InvalidSyntax:
+    """RFC 7644 §3.5.2.1/§3.5.2.3: add and replace MUST contain a value."""
+    return InvalidSyntax(f'{where}: "{op}" needs a "value"')
 
 
 def parse_patch(body: object) -> tuple[list[PatchOperation], list[str]]:
@@ -54,8 +74,8 @@ def parse_patch(body: object) -> tuple[list[PatchOperation], list[str]]:
     """
     if not isinstance(body, dict):
         raise InvalidSyntax("the PATCH body must be a JSON object")
-    fields = _fields(body, ("schemas", "Operations"), "PATCH body")
     quirks: list[str] = []
+    fields = _fields(body, ("schemas", "Operations"), "PATCH body", quirks)
     schemas = fields.get("schemas")
     # RFC 7644 §3.5.2: the body MUST carry the PatchOp schema URI.
     if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
@@ -82,7 +102,7 @@ def _parse_operation(index: int, raw: object, quirks: list[str]) -> PatchOperati
     where = f"Operations[{index}]"
     if not isinstance(raw, dict):
         raise InvalidSyntax(f"{where} must be an object")
-    fields = _fields(raw, ("op", "path", "value"), where)
+    fields = _fields(raw, ("op", "path", "value"), where, quirks)
     op_text = fields.get("op")
     noted: list[str] = []
     op = leniency.op_name(op_text, noted.append)
@@ -95,7 +115,12 @@ def _parse_operation(index: int, raw: object, quirks: list[str]) -> PatchOperati
     if op == "remove" and path is None:
         # RFC 7644 §3.5.2.2: remove without a path fails with noTarget.
         raise NoTarget(f'{where}: "remove" needs a "path" naming what to remove')
-    if op != "remove" and "value" not in fields:
-        # RFC 7644 §3.5.2.1/§3.5.2.3: add and replace MUST contain a value.
-        raise InvalidSyntax(f'{where}: "{op}" needs a "value"')
-    return PatchOperation(index=index, op=op, path=path, value=fields.get("value"))
+    has_value = "value" in fields
+    if op != "remove" and not has_value and not (op == "add" and path and "[" in path):
+        # RFC 7644 §3.5.2.1/§3.5.2.3: add and replace MUST contain a value. An add whose
+        # path filters values may leave it out when the filter names the value (LiteLLM's
+        # `groups[value eq "t"]`); the patcher allows that only where it is unambiguous.
+        raise missing_value(where, op)
+    return PatchOperation(
+        index=index, op=op, path=path, value=fields.get("value"), has_value=has_value
+    )

@@ -150,5 +150,17 @@ def qualify_extension(resource: ResourceType, text: str) -> str | None:
     return f"{found[0].id}:{text}" if len(found) == 1 else None
 
 
+def dotted_extension(resource: ResourceType, text: str) -> str | None:
+    """Microsoft's inbound provisioning collection writes an extension attribute with a dot
+    after the URN (`urn:…:enterprise:2.0:User.manager`); RFC 7644 §3.10 wants a colon. The
+    text with the colon, for a text that did not resolve as given (None when no extension
+    URN is followed by a dot)."""
+    lowered = text.lower()
+    for ext in resource.extensions:
+        if lowered.startswith(ext.id.lower() + "."):
+            return f"{ext.id}:{text[len(ext.id) + 1 :]}"
+    return None
+
+
 # Built once from the schema for the resource types scimlite serves.
 _TABLES: dict[int, _Tables] = {id(r): _Tables.build(r) for r in RESOURCE_TYPES}

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scimlite.scim.errors import InvalidValue
+from scimlite.scim.errors import InvalidPath, InvalidValue
+from scimlite.scim.evaluate import matches_item
+from scimlite.scim.filter import Filter, lookup, parse_path
 from scimlite.scim.paths import PathError, resolve_path
-from scimlite.scim.schema import ResourceType
+from scimlite.scim.schema import Attribute, ResourceType
 
 # RFC 7643 §7: returned "always" — never removed by a projection.
 _ALWAYS = frozenset({"id", "schemas"})
@@ -20,9 +22,19 @@ Path = tuple[str, ...]  # (attr,) | (attr, sub) | (urn,) | (urn, attr) | (urn, a
 
 
 @dataclass(frozen=True, slots=True)
+class ValueSelection:
+    """`attributes=emails[type eq "work"]`: only the values of `attr` the filter selects."""
+
+    attr: Attribute
+    filter: Filter
+
+
+@dataclass(frozen=True, slots=True)
 class Projection:
     include: frozenset[Path] | None = None
     exclude: frozenset[Path] = frozenset()
+    # Core attributes named with a value filter in `attributes`, by name.
+    selections: tuple[tuple[str, ValueSelection], ...] = ()
 
     def wants(self, attr: str) -> bool:
         """Whether the top-level attribute `attr` will be in the output (to skip loading it)."""
@@ -57,13 +69,56 @@ def _resolve(resource: ResourceType, text: str) -> Path:
     return found.names()
 
 
-def _paths(resource: ResourceType, text: str, lenient: bool) -> frozenset[Path]:
+def _select(resource: ResourceType, text: str) -> tuple[Path, ValueSelection]:
+    """`emails[type eq "work"]` or `emails[type eq "work"].value` in `attributes`.
+
+    RFC 7644 §3.9 names attributes only, but clients send the PATCH path form (issue #15);
+    returning the values it selects is what they ask for, and nothing else could be meant.
+    """
+    try:
+        parsed = parse_path(text.strip(), resource)
+    except InvalidPath as exc:
+        raise InvalidValue(f"attributes: {exc.detail}") from None
+    path = parsed.path
+    top, _ = lookup(path, resource)
+    if path.urn is not None or path.sub_attr is not None or parsed.value_filter is None:
+        raise InvalidValue(f'attributes: "{text.strip()}" cannot select values')
+    names: Path = (top.name, parsed.sub_attr) if parsed.sub_attr else (top.name,)
+    return names, ValueSelection(top, parsed.value_filter)
+
+
+def _split_names(text: str) -> list[str]:
+    """Comma-separated names; a comma inside a value filter (`[…]`) or a string is kept."""
+    names, depth, quoted, start = [], 0, False, 0
+    for i, c in enumerate(text):
+        if c == '"' and (i == 0 or text[i - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted and c in "[]":
+            depth += 1 if c == "[" else -1
+        elif c == "," and not quoted and depth == 0:
+            names.append(text[start:i])
+            start = i + 1
+    return [*names, text[start:]]
+
+
+def _paths(
+    resource: ResourceType,
+    text: str,
+    lenient: bool,
+    selections: dict[str, ValueSelection] | None = None,
+) -> frozenset[Path]:
+    """The paths of a parameter; value filters only where `selections` collects them."""
     paths: set[Path] = set()
-    for name in text.split(","):
+    for name in _split_names(text):
         if not name.strip():
             continue
         try:
-            paths.add(_resolve(resource, name))
+            if "[" in name and selections is not None:
+                path, selection = _select(resource, name)
+                selections[path[0]] = selection
+                paths.add(path)
+            else:
+                paths.add(_resolve(resource, name))
         except InvalidValue:
             if not lenient:
                 raise
@@ -80,7 +135,9 @@ def parse_projection(
     if attributes and excluded:
         raise InvalidValue("give either attributes or excludedAttributes, not both")
     if attributes:
-        return Projection(include=_paths(resource, attributes, lenient))
+        selections: dict[str, ValueSelection] = {}
+        include = _paths(resource, attributes, lenient, selections)
+        return Projection(include=include, selections=tuple(selections.items()))
     if excluded:
         return Projection(exclude=_paths(resource, excluded, lenient))
     return ALL
@@ -117,6 +174,16 @@ def _nested(paths: frozenset[Path], urn: str) -> frozenset[Path]:
     return frozenset(p[1:] for p in paths if p[0] == urn and len(p) > 1)
 
 
+def _selected(selection: ValueSelection, value: Any) -> Any:
+    if not isinstance(value, list):
+        return value
+    return [
+        v
+        for v in value
+        if isinstance(v, dict) and matches_item(selection.filter, v, selection.attr)
+    ]
+
+
 def apply(projection: Projection, resource: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
     """The wire document with only the requested attributes (id and schemas always stay)."""
     if projection is ALL or (projection.include is None and not projection.exclude):
@@ -125,7 +192,12 @@ def apply(projection: Projection, resource: ResourceType, doc: dict[str, Any]) -
     if projection.include is not None:
         whole, subs = _split(projection.include)
         out: dict[str, Any] = {}
+        selections = dict(projection.selections)
         for key, value in doc.items():
+            if key in selections:
+                value = _selected(selections[key], value)
+                if not value:
+                    continue
             if key in _ALWAYS or key in whole:
                 out[key] = value
             elif key in urns and key in subs:

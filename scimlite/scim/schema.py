@@ -24,6 +24,8 @@ ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 # Microsoft Entra ID's SCIM validator and some Entra apps send this URN for groups.
 ADSCIM_GROUP_SCHEMA = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/Group"
 ADSCIM_GROUP_SCHEMA_2 = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+# SCIM 1.1's core schema; OneLogin's "Core-Schema" template sends it to v2 endpoints.
+SCIM1_CORE_SCHEMA = "urn:scim:schemas:core:1.0"
 LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SEARCH_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -189,8 +191,11 @@ USER_GROUPS = Attribute(
     multi_valued=True,
     mutability="readOnly",
     description=(
-        "The teams the user belongs to, computed from team memberships. scimlite also "
-        "accepts it on POST/PUT to set the user's teams (an extension; see the README)."
+        "The teams the user belongs to, computed from team memberships. readOnly as RFC "
+        "7643 defines it, but scimlite also accepts it as an extension: on POST and PUT it "
+        "sets the user's teams (an absent or empty list leaves them alone), and PATCH "
+        'add/remove/replace on "groups" or groups[value eq "team id"] joins or leaves '
+        "teams, exactly as the same change to the team's members would."
     ),
     sub_attributes=(
         Attribute(
@@ -370,7 +375,14 @@ GROUP = Schema(
 )
 
 USER_RESOURCE = ResourceType(
-    "User", "User", "/Users", "User Account", USER, (ENTERPRISE_USER,), membership_attr="groups"
+    "User",
+    "User",
+    "/Users",
+    "User Account",
+    USER,
+    (ENTERPRISE_USER,),
+    schema_aliases=(SCIM1_CORE_SCHEMA,),
+    membership_attr="groups",
 )
 GROUP_RESOURCE = ResourceType(
     "Group",
@@ -379,7 +391,7 @@ GROUP_RESOURCE = ResourceType(
     "Group (a team)",
     GROUP,
     (),
-    schema_aliases=(ADSCIM_GROUP_SCHEMA, ADSCIM_GROUP_SCHEMA_2),
+    schema_aliases=(ADSCIM_GROUP_SCHEMA, ADSCIM_GROUP_SCHEMA_2, SCIM1_CORE_SCHEMA),
     membership_attr="members",
 )
 RESOURCE_TYPES: tuple[ResourceType, ...] = (USER_RESOURCE, GROUP_RESOURCE)

@@ -12,6 +12,7 @@ from scimlite.scim.records import MembershipChange
 from scimlite.store.database import Conn
 from scimlite.store.errors import UnknownMembers
 from scimlite.store.kinds import Kind
+from scimlite.store.records import WriteContext
 from scimlite.store.rows import chunks, fetch_all_sync, marks
 
 
@@ -21,13 +22,19 @@ def apply_membership(
     resource_id: str,
     changes: list[MembershipChange],
     stamp: str,
+    ctx: WriteContext,
 ) -> list[dict[str, Any]]:
-    """Apply membership deltas for this resource; returns journal change records."""
+    """Apply membership deltas for this resource; returns journal change records.
+
+    Ids that name nothing refuse the write (UnknownMembers), unless the context says to
+    skip them (`ctx.skip_unknown_members`): then the rest applies and the skipped ids are
+    noted in the context's quirks, for its journal row.
+    """
     records: list[dict[str, Any]] = []
     for change in changes:
         ids = list(dict.fromkeys(change.ids))
         if change.kind != "remove":
-            _require_existing(conn, k, ids)
+            ids = _existing(conn, k, ids, ctx)
         current = _member_ids(conn, k, resource_id, ids if change.kind != "replace" else None)
         if change.kind == "add":
             added, removed = [i for i in ids if i not in current], []
@@ -74,16 +81,24 @@ def _member_ids(conn: Conn, k: Kind, resource_id: str, among: list[str] | None) 
     return found
 
 
-def _require_existing(conn: Conn, k: Kind, ids: list[str]) -> None:
+def _existing(conn: Conn, k: Kind, ids: list[str], ctx: WriteContext) -> list[str]:
+    """The ids that exist on the other side; the others refuse the write or are skipped."""
     found: set[str] = set()
     for chunk in chunks(ids):
         sql = f"SELECT id FROM {k.other_table} WHERE id IN ({marks(len(chunk))})"  # noqa: S608
         found.update(r[0] for r in fetch_all_sync(conn, sql, chunk))
     missing = [i for i in ids if i not in found]
-    if missing:
-        shown = ", ".join(repr(m) for m in missing[:10])
-        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+    if not missing:
+        return ids
+    shown = ", ".join(repr(m) for m in missing[:10])
+    more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+    if not ctx.skip_unknown_members:
         raise UnknownMembers(f"no {k.other_label} with id {shown}{more}; nothing was changed")
+    ctx.quirks.append(
+        f"skipped {len(missing)} unknown {k.other_label} id(s) (SCIMLITE_UNKNOWN_MEMBERS=skip): "
+        f"{shown}{more}"
+    )
+    return [i for i in ids if i in found]
 
 
 def bump(conn: Conn, table: str, ids: list[str], stamp: str) -> None:

@@ -36,6 +36,9 @@ class WriteContext:
     path: str
     started: float = field(default_factory=time.monotonic)
     quirks: list[str] = field(default_factory=list)
+    # Membership ids naming nothing are skipped (and noted in quirks) instead of refusing
+    # the write: SCIMLITE_UNKNOWN_MEMBERS=skip.
+    skip_unknown_members: bool = False
 
 
 @dataclass(frozen=True, slots=True)

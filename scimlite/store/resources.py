@@ -252,7 +252,7 @@ class ResourceStore:
             changes = diff_docs({}, doc)
             if refs:
                 change = MembershipChange("replace", tuple(refs))
-                changes += apply_membership(conn, k, resource_id, [change], stamp)
+                changes += apply_membership(conn, k, resource_id, [change], stamp, ctx)
             record(conn, ctx, k.name, resource_id, 201, changes)
             if refs:
                 return self._fetch_sync(conn, resource_id, load_refs=load_refs)
@@ -326,7 +326,7 @@ class ResourceStore:
                 )
                 if update.doc.get("emails") != current.doc.get("emails"):
                     self._write_side_tables(conn, resource_id, update.doc, new=False)
-            membership = apply_membership(conn, k, resource_id, update.membership, stamp)
+            membership = apply_membership(conn, k, resource_id, update.membership, stamp, ctx)
             if membership and update.doc == current.doc:
                 bump(conn, k.table, [resource_id], stamp)
             record(conn, ctx, k.name, resource_id, 200, changes + membership)

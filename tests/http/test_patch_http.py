@@ -94,8 +94,8 @@ async def test_a_failing_operation_rolls_back_the_earlier_ones(scim: Scim) -> No
         pytest.param({"op": "replace", "path": "id", "value": "x"}, "mutability", id="id"),
         pytest.param(
             {"op": "add", "path": "groups", "value": [{"value": "g"}]},
-            "mutability",
-            id="groups-read-only",
+            "invalidValue",
+            id="groups-unknown-team",
         ),
         pytest.param(
             {"op": "remove", "path": 'emails[type eq "none"]'}, "noTarget", id="remove-no-target"

@@ -50,6 +50,13 @@ CASES = [
         '"name.GivenName" read as "name.givenName"',
         id="sub-attribute-case",
     ),
+    pytest.param(
+        "entitlements",
+        ["premium", {"value": "x"}],
+        {"entitlements": ["premium", {"value": "x"}]},
+        '"entitlements" value "premium" read as {"value": "premium"}',
+        id="bare-string-value",  # LiteLLM's SCIM tests (issue #15 item 7)
+    ),
 ]
 
 

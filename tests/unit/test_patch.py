@@ -116,10 +116,26 @@ def test_parse_patch_returns_operations_in_order() -> None:
     )
     assert ops == [
         PatchOperation(index=0, op="add", path="title", value="Boss"),
-        PatchOperation(index=1, op="remove", path="nickName", value=None),
+        PatchOperation(index=1, op="remove", path="nickName", value=None, has_value=False),
         PatchOperation(index=2, op="replace", path=None, value={"active": False}),
     ]
     assert quirks == []
+
+
+def test_parse_patch_ignores_and_notes_members_it_does_not_define() -> None:
+    """Microsoft's SCIMReferenceCode collections name operations ("name": "addMember") and
+    repeat the resource's "id" in the body (issue #15 item 4)."""
+    ops, quirks = parse_patch(
+        {
+            **body({"name": "addMember", "op": "add", "path": "members", "value": []}),
+            "id": "x",
+        }
+    )
+    assert ops == [PatchOperation(index=0, op="add", path="members", value=[])]
+    assert quirks == [
+        'PATCH body: ignored unknown member "id"',
+        'Operations[0]: ignored unknown member "name"',
+    ]
 
 
 @pytest.mark.parametrize("op", ["Add", "Replace", "Remove", "REPLACE"])
@@ -188,7 +204,6 @@ REMOVE_TITLE = remove("title")
         pytest.param(
             body(*[REMOVE_TITLE] * (MAX_OPERATIONS + 1)), "invalidSyntax", id="too-many-operations"
         ),
-        pytest.param({**body(REMOVE_TITLE), "id": "x"}, "invalidSyntax", id="unknown-body-member"),
         pytest.param(
             {**body(REMOVE_TITLE), "operations": []}, "invalidSyntax", id="duplicate-body-member"
         ),
@@ -206,11 +221,6 @@ REMOVE_TITLE = remove("title")
         pytest.param(body({"op": "add", "path": "title"}), "invalidSyntax", id="add-without-value"),
         pytest.param(
             body({"op": "replace", "path": "title"}), "invalidSyntax", id="replace-without-value"
-        ),
-        pytest.param(
-            body({"op": "remove", "path": "title", "from": "x"}),
-            "invalidSyntax",
-            id="unknown-op-member",
         ),
         # RFC 7644 §3.5.2.2: remove without a path is noTarget.
         pytest.param(body({"op": "remove"}), "noTarget", id="remove-without-path"),
@@ -861,11 +871,6 @@ def test_password_is_accepted_and_discarded() -> None:
             replace("meta.created", "2020-01-01T00:00:00Z"), (400, "mutability"), id="meta-sub"
         ),
         pytest.param(remove("meta"), (400, "mutability"), id="meta"),
-        pytest.param(add("groups", [{"value": "g-1"}]), (400, "mutability"), id="groups-add"),
-        pytest.param(remove('groups[value eq "g-1"]'), (400, "mutability"), id="groups-remove"),
-        pytest.param(
-            {"op": "replace", "value": {"groups": []}}, (400, "mutability"), id="groups-no-path"
-        ),
         pytest.param(
             {"op": "replace", "value": {"id": "other"}},
             (400, "mutability"),
@@ -928,7 +933,10 @@ def test_password_is_accepted_and_discarded() -> None:
         pytest.param(
             replace("name", {"nick": "B"}), (400, "invalidValue"), id="unknown-sub-in-value"
         ),
-        pytest.param(add("emails", ["a@x"]), (400, "invalidValue"), id="multi-complex-from-string"),
+        # A bare string is read as {"value": …} (LiteLLM), but addresses have no "value".
+        pytest.param(
+            add("addresses", ["1 Main St"]), (400, "invalidValue"), id="multi-complex-from-string"
+        ),
         pytest.param(
             replace('emails[type eq "work"]', "a@x"),
             (400, "invalidValue"),
@@ -1080,6 +1088,12 @@ def test_membership_changes_keep_their_order() -> None:
     ]
 
 
+def test_add_members_with_a_filter_adds_the_ids_it_names() -> None:
+    """The same rule as User.groups (LiteLLM): filter and value both name members to add."""
+    changes = members(add('members[value eq "u1"]', {"value": "u2"}))
+    assert changes == [MembershipChange("add", ("u1", "u2"))]
+
+
 def test_removing_a_member_needs_no_roster() -> None:
     # The store removes what is there; a PATCH never needs the team's current members.
     result = run(GROUP_RESOURCE, {"displayName": "Empty"}, remove('members[value eq "nobody"]'))
@@ -1094,9 +1108,6 @@ def test_removing_a_member_needs_no_roster() -> None:
         pytest.param(
             remove('members[value eq "u1" and type eq "User"]'), "invalidFilter", id="filter-and"
         ),
-        pytest.param(
-            add('members[value eq "u1"]', {"value": "u1"}), "invalidPath", id="add-with-filter"
-        ),
         pytest.param(replace("members.value", "u1"), "invalidPath", id="sub-attribute"),
         pytest.param(add("members", ["u1"]), "invalidValue", id="value-not-object"),
         pytest.param(add("members", [{"display": "Babs"}]), "invalidValue", id="value-without-id"),
@@ -1108,6 +1119,97 @@ def test_removing_a_member_needs_no_roster() -> None:
 )
 def test_members_patch_rejects(op: dict[str, Any], scim_type: str) -> None:
     assert group_error(op) == (400, scim_type)
+
+
+# --- User groups: the same membership rules, from the user's side -----------------------
+# LiteLLM maps "SCIM User Group Memberships → LiteLLM User-Team relationships", and its tests
+# (BerriAI/litellm tests/test_litellm/proxy/management_endpoints/scim/test_scim_patch_user.py)
+# change a user's teams with PATCH /Users/{id} on path "groups".
+
+
+def groups(*ops: dict[str, Any]) -> list[MembershipChange]:
+    return run(USER_RESOURCE, USER, *ops).membership
+
+
+@pytest.mark.parametrize(
+    ("ops", "expected"),
+    [
+        pytest.param(
+            # test_patch_user_manages_group_memberships: add with a value list ...
+            [add("groups", [{"value": "new-team"}])],
+            [MembershipChange("add", ("new-team",))],
+            id="litellm-add",
+        ),
+        pytest.param(
+            # ... and remove with a value list (Entra's members form, on the user's side).
+            [{"op": "remove", "path": "groups", "value": [{"value": "old-team"}]}],
+            [MembershipChange("remove", ("old-team",))],
+            id="litellm-remove-value-list",
+        ),
+        pytest.param(
+            # test_apply_patch_ops_remove_group_filtered_path_without_value
+            [remove('groups[value eq "team-1"]')],
+            [MembershipChange("remove", ("team-1",))],
+            id="litellm-remove-filter",
+        ),
+        pytest.param(
+            # test_apply_patch_ops_add_group_filtered_path_without_value (double quotes here:
+            # the filter grammar is strict, RFC 7644 §3.4.2.2)
+            [{"op": "add", "path": 'groups[value eq "team-3"]'}],
+            [MembershipChange("add", ("team-3",))],
+            id="litellm-add-filter-no-value",
+        ),
+        pytest.param(
+            # test_apply_patch_ops_replace_groups_empty_value_does_not_use_path_filter
+            [replace('groups[value eq "team-1"]', [])],
+            [MembershipChange("remove", ("team-1",))],
+            id="litellm-replace-filter-empty",
+        ),
+        pytest.param(
+            [replace('groups[value eq "t1"]', [{"value": "t2"}])],
+            [MembershipChange("remove", ("t1",)), MembershipChange("add", ("t2",))],
+            id="replace-filter",
+        ),
+        pytest.param(
+            [replace("groups", [{"value": "t1"}, {"value": "t2"}])],
+            [MembershipChange("replace", ("t1", "t2"))],
+            id="replace-all",
+        ),
+        pytest.param([remove("groups")], [MembershipChange("replace", ())], id="remove-all"),
+        pytest.param(
+            [{"op": "replace", "value": {"groups": [{"value": "t1", "type": "direct"}]}}],
+            [MembershipChange("replace", ("t1",))],
+            id="no-path",
+        ),
+    ],
+)
+def test_user_groups_patch_changes_memberships(
+    ops: list[dict[str, Any]], expected: list[MembershipChange]
+) -> None:
+    result = run(USER_RESOURCE, USER, *ops)
+    assert result.membership == expected
+    assert result.doc == USER  # memberships never enter the document
+
+
+@pytest.mark.parametrize(
+    ("op", "scim_type"),
+    [
+        # A bare string could be an id or a name: reading it would guess.
+        pytest.param(add("groups", ["t1"]), "invalidValue", id="bare-string"),
+        pytest.param(add("groups", [{"value": "t1", "type": "indirect"}]), "invalidValue"),
+        pytest.param(replace("groups.display", "x"), "invalidPath", id="sub-attribute"),
+        pytest.param(remove('groups[display eq "x"]'), "invalidFilter", id="filter-on-display"),
+        pytest.param({"op": "add", "path": "groups"}, "invalidSyntax", id="add-no-value"),
+    ],
+)
+def test_user_groups_patch_rejects(op: dict[str, Any], scim_type: str) -> None:
+    assert error(lambda: groups(op)) == (400, scim_type)
+
+
+def test_filtered_add_without_value_is_refused_outside_memberships() -> None:
+    """Only a membership filter names the whole value; `emails[type eq "work"]` does not."""
+    op = {"op": "add", "path": 'emails[type eq "work"]'}
+    assert error(lambda: user(op)) == (400, "invalidSyntax")
 
 
 # --- all or nothing ----------------------------------------------------------------------

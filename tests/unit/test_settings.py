@@ -28,6 +28,7 @@ def test_environment_is_read_and_flags_win() -> None:
         pytest.param("SCIMLITE_PORT", "eighty", id="not-a-number"),
         pytest.param("SCIMLITE_SYNCHRONOUS", "OFF", id="unsafe-synchronous"),
         pytest.param("SCIMLITE_JOURNAL_RETENTION_DAYS", "-1", id="negative-retention"),
+        pytest.param("SCIMLITE_UNKNOWN_MEMBERS", "ignore", id="unknown-members-policy"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str) -> None:

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from scimlite.api import SCIM_PREFIX
+from scimlite.api import SCIM_PREFIX, route
 from scimlite.api.auth import TOKEN
 from scimlite.api.errors import scim_error
 from scimlite.api.handlers.resources import patch_change
 from scimlite.api.http import base_url, expected_versions, read_json, respond
-from scimlite.keys import STORE
+from scimlite.keys import SETTINGS, STORE
 from scimlite.scim import bulk, render
 from scimlite.scim import patch as scim_patch
 from scimlite.scim.errors import InvalidValue, NotFound, ScimError
@@ -48,6 +48,7 @@ class _Run:
     store: Store
     base: str
     token_name: str | None
+    skip_unknown_members: bool  # SCIMLITE_UNKNOWN_MEMBERS=skip
     created: dict[str, str] = field(default_factory=dict)  # bulkId → new id
     failed: set[str] = field(default_factory=set)  # bulkIds whose operation failed
     results: list[bulk.OperationResult] = field(default_factory=list)
@@ -67,7 +68,12 @@ class _Run:
     async def run(self, op: bulk.BulkOperation, batch: Batch) -> None:
         """Run one operation in its own savepoint and record its result."""
         path = bulk.substitute(op.path, self.created, in_path=True)
-        ctx = WriteContext(self.token_name, op.method, f"{SCIM_PREFIX}{path}")
+        ctx = WriteContext(
+            self.token_name,
+            op.method,
+            f"{SCIM_PREFIX}{path}",
+            skip_unknown_members=self.skip_unknown_members,
+        )
         try:
             self._check_refs(op)
             resource, resource_id = _target(path)
@@ -162,7 +168,12 @@ async def post_bulk(request: web.Request) -> web.Response:
     """POST /Bulk: 200 with a BulkResponse; per-operation outcomes are in its `status`es."""
     request_body = bulk.parse_bulk(await read_json(request))
     token = request.get(TOKEN)
-    run = _Run(request.config_dict[STORE], base_url(request), token.name if token else None)
+    run = _Run(
+        request.config_dict[STORE],
+        base_url(request),
+        token.name if token else None,
+        request.config_dict[SETTINGS].unknown_members == "skip",
+    )
     plan = bulk.plan(request_body.operations)
     limit = request_body.fail_on_errors
     for start in range(0, len(plan.ordered), CHUNK):
@@ -187,4 +198,4 @@ async def post_bulk(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/Bulk", post_bulk)
+    app.router.add_post(route("/Bulk"), post_bulk)

@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from scimlite.api import SCIM_PREFIX
+from scimlite.api import SCIM_PREFIX, fold, route
 from scimlite.api.http import base_url, respond
 from scimlite.keys import SETTINGS
 from scimlite.scim import discovery, render
@@ -14,12 +14,13 @@ from scimlite.scim.errors import Forbidden, NotFound, NotImplementedScim
 
 T = TypeVar("T")
 
-_PUBLIC = ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas")
+# /serviceConfiguration: SCIM 1.1's name for /ServiceProviderConfig, which connectors use.
+_PUBLIC = ("/ServiceProviderConfig", "/serviceConfiguration", "/ResourceTypes", "/Schemas")
 
 
 def is_public(path: str) -> bool:
     """Discovery may be read without a token (RFC 7644 §4): IdPs probe it before setup."""
-    relative = path.removeprefix(SCIM_PREFIX)
+    relative = fold(path).removeprefix(SCIM_PREFIX)
     return any(relative == p or relative.startswith(p + "/") for p in _PUBLIC)
 
 
@@ -76,10 +77,11 @@ async def me(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/ServiceProviderConfig", service_provider_config)
-    app.router.add_get("/ResourceTypes", resource_types)
-    app.router.add_get("/ResourceTypes/{id}", resource_type)
-    app.router.add_get("/Schemas", schemas)
-    app.router.add_get("/Schemas/{urn}", schema)
-    app.router.add_route("*", "/Me", me)
+    app.router.add_get(route("/ServiceProviderConfig"), service_provider_config)
+    app.router.add_get(route("/serviceConfiguration"), service_provider_config)
+    app.router.add_get(route("/ResourceTypes"), resource_types)
+    app.router.add_get(route("/ResourceTypes/{id}"), resource_type)
+    app.router.add_get(route("/Schemas"), schemas)
+    app.router.add_get(route("/Schemas/{urn}"), schema)
+    app.router.add_route("*", route("/Me"), me)
     app.router.add_route("*", "/Me/{tail:.*}", me)

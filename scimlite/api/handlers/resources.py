@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from scimlite.api import route
 from scimlite.api.errors import write_context
 from scimlite.api.http import base_url, expected_versions, read_json, respond
 from scimlite.api.query import QueryPlan, encode_cursor, plan_query, refs_attr, search_params
@@ -15,10 +16,11 @@ from scimlite.keys import SETTINGS, STORE
 from scimlite.scim import patch as scim_patch
 from scimlite.scim import render
 from scimlite.scim.errors import ScimError
+from scimlite.scim.evaluate import for_resource_type
 from scimlite.scim.models import parse_resource, validate_patched
 from scimlite.scim.project import Projection, parse_projection
 from scimlite.scim.schema import RESOURCE_TYPES, ResourceType
-from scimlite.store import Resource, ResourceStore, Update
+from scimlite.store import ListQuery, Resource, ResourceStore, Update
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,26 +158,54 @@ def patch_change(
 
 
 async def root_search(request: web.Request) -> web.Response:
-    """POST /.search (RFC 7644 §3.4.3): Users, then Groups, paged as one list.
+    """POST /.search (RFC 7644 §3.4.3): Users, then Groups, paged as one list."""
+    return await _root_query(request, await search_params(request))
 
-    A filter naming attributes of one type only searches that type; one that fits no
-    type is a 400 invalidFilter.
+
+async def root_list(request: web.Request) -> web.Response:
+    """GET /scim/v2 and /scim/v2/: the root query (RFC 7644 §3.4.2.1), as POST /.search.
+
+    It also says where discovery is (RFC 8288 links), for a client that starts at the base
+    URL it was given instead of 404.
     """
-    params = await search_params(request)
+    response = await _root_query(request, dict(request.query))
+    base = base_url(request)
+    response.headers["Link"] = ", ".join(
+        f'<{base}{p}>; rel="describedby"'
+        for p in ("/ResourceTypes", "/Schemas", "/ServiceProviderConfig")
+    )
+    return response
+
+
+async def _root_query(request: web.Request, params: dict[str, str]) -> web.Response:
+    """A query across resource types: Users, then Groups, paged as one list.
+
+    A filter naming attributes of one type only searches that type, as does one testing
+    `meta.resourceType`; one that fits no type is a 400 invalidFilter.
+    """
     settings = request.config_dict[SETTINGS]
     store = request.config_dict[STORE]
     plans: list[tuple[ResourceType, ResourceStore, QueryPlan]] = []
     first_error: ScimError | None = None
+    paging: ListQuery | None = None  # startIndex and count, read as any type reads them
     for resource in RESOURCE_TYPES:  # Users, then Groups
-        rstore = store.resources(resource)
         try:
-            plans.append((resource, rstore, plan_query(resource, params, settings, lenient=True)))
+            plan = plan_query(resource, params, settings, lenient=True)
         except ScimError as exc:
             first_error = first_error or exc
-    if not plans:
+            continue
+        paging = paging or plan.query
+        narrowed = (
+            True if plan.query.filter is None else for_resource_type(plan.query.filter, resource)
+        )
+        if narrowed is False:
+            continue  # this type is not asked for
+        query = replace(plan.query, filter=None if narrowed is True else narrowed)
+        plans.append((resource, store.resources(resource), replace(plan, query=query)))
+    if paging is None:
         assert first_error is not None
         raise first_error
-    start, count = plans[0][2].query.start_index, plans[0][2].query.count
+    start, count = paging.start_index, paging.count
     skip, base, total = start - 1, base_url(request), 0
     items: list[dict[str, Any]] = []
     for resource, rstore, plan in plans:
@@ -189,11 +219,11 @@ async def root_search(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, resource: ResourceType) -> None:
     endpoints = ResourceEndpoints(resource)
-    base = resource.endpoint
+    base, one = route(resource.endpoint), route(f"{resource.endpoint}/{{id}}")
     app.router.add_get(base, endpoints.list)
     app.router.add_post(base, endpoints.create)
-    app.router.add_post(f"{base}/.search", endpoints.search)
-    app.router.add_get(f"{base}/{{id}}", endpoints.get)
-    app.router.add_put(f"{base}/{{id}}", endpoints.replace)
-    app.router.add_patch(f"{base}/{{id}}", endpoints.patch)
-    app.router.add_delete(f"{base}/{{id}}", endpoints.delete)
+    app.router.add_post(route(f"{resource.endpoint}/.search"), endpoints.search)
+    app.router.add_get(one, endpoints.get)
+    app.router.add_put(one, endpoints.replace)
+    app.router.add_patch(one, endpoints.patch)
+    app.router.add_delete(one, endpoints.delete)
