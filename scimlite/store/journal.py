@@ -40,7 +40,7 @@ def record(
             clip(ctx.path),
             resource_type,
             resource_id,
-            status,
+            ctx.answered or status,
             round((time.monotonic() - ctx.started) * 1000, 3),
             orjson.dumps(changes).decode() if changes else None,
             orjson.dumps(clipped(ctx.quirks)).decode() if ctx.quirks else None,

@@ -21,6 +21,7 @@ __all__ = [
     "Ref",
     "Resource",
     "TeamSummary",
+    "TokenActivity",
     "TokenInfo",
     "Update",
     "WriteContext",
@@ -36,6 +37,9 @@ class WriteContext:
     path: str
     started: float = field(default_factory=time.monotonic)
     quirks: list[str] = field(default_factory=list)
+    # The status the client is answered with when it is not the write's own (a console form
+    # answers 303 See Other), so the journal and the access log agree.
+    answered: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,14 @@ class JournalEntry:
     changes: list[dict[str, Any]]
     quirks: list[str]
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenActivity:
+    """A token and its latest write (None: it never wrote)."""
+
+    token_name: str
+    last_write: JournalEntry | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -480,7 +480,7 @@ async def test_tokens_create_shows_secret_once(console: TestClient[Any, Any]) ->
     assert secret.group(1) not in again
     assert f"sl_{info.prefix}_…" in again
     entry = (await journal_entries(console.app[STORE], resource_id="okta"))[0]
-    assert (entry.resource_type, entry.status, entry.token_name) == ("Token", 201, "admin")
+    assert (entry.resource_type, entry.status, entry.token_name) == ("Token", 200, "admin")
     dup = await post(console, "/tokens", form, status=400)
     assert "already exists" in Doc(await dup.text()).all_text
 
