@@ -9,14 +9,14 @@ user) is told from this resource's side: `groups` added *Engineering*.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scimlite.scim.schema import ENTERPRISE_USER_SCHEMA
 from scimlite.store import JournalEntry, Store
 
 SHOWN = 5  # names shown per membership change; the rest are counted
-VISIBLE = 4  # change lines shown before the rest fold away
+VISIBLE = 3  # change lines shown before the rest fold away
 MANAGER = f"{ENTERPRISE_USER_SCHEMA}.manager.value"
 _NAME_ATTR = {"User": "userName", "Group": "displayName"}
 _REFS_ATTR = {"User": "groups", "Group": "members"}  # a resource's memberships attribute
@@ -48,6 +48,7 @@ class Line:
     refs: tuple[Named, ...] = ()
     more: int = 0
     note: str | None = None
+    key: bool = False  # a membership or the resource's name: shown first
 
     @property
     def label(self) -> str:
@@ -62,12 +63,20 @@ class Row:
     lines: list[Line] = field(default_factory=list)
 
     @property
+    def shown(self) -> int:
+        """Lines shown unfolded: a creation's name and memberships (the rest of a new
+        resource is every attribute it has), else the first VISIBLE."""
+        if self.entry.status == 201:
+            return max(1, sum(1 for line in self.lines if line.key))
+        return VISIBLE
+
+    @property
     def visible(self) -> list[Line]:
-        return self.lines[:VISIBLE]
+        return self.lines[: self.shown]
 
     @property
     def folded(self) -> list[Line]:
-        return self.lines[VISIBLE:]
+        return self.lines[self.shown :]
 
     @property
     def no_change(self) -> bool:
@@ -141,9 +150,10 @@ def _lines(entry: JournalEntry, name: Namer) -> list[Line]:
             )
         else:
             lines.append(Line(path, op, c.get("old"), c.get("new")))
-    # What a person looks for first: memberships, then the name, then the rest.
+    # What a person looks for first: memberships and the name, then the rest.
     first = {_REFS_ATTR.get(entry.resource_type or ""), _NAME_ATTR.get(entry.resource_type or "")}
-    return sorted(lines, key=lambda line: (line.path not in first, not line.refs))
+    keyed = [replace(line, key=line.path in first) for line in lines]
+    return sorted(keyed, key=lambda line: (not line.key, not line.refs))
 
 
 def _through(entry: JournalEntry, viewing: str, name: Namer) -> list[Line]:

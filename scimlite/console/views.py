@@ -43,6 +43,7 @@ from scimlite.store.errors import Conflict, NotFound
 from scimlite.tokens import SCOPES, valid_token_name
 
 PER_PAGE = 50
+JOURNAL_PAGE = 25  # rows of the journal a page: each may hold a diff, however folded
 HISTORY = 50
 USER_SORTS = {"userName": "userName", "displayName": "displayName", "modified": "meta.lastModified"}
 STATUS_FILTERS = {"ok": (None, 399), "error": (400, None), "4xx": (400, 499), "5xx": (500, None)}
@@ -363,7 +364,7 @@ async def journal(request: web.Request) -> web.Response:
             since=time_param(request, "since", end=False),
             until=time_param(request, "until", end=True),
             before_id=int_param(request, "before", low=1, high=SQLITE_MAX_INT),
-            limit=PER_PAGE,
+            limit=JOURNAL_PAGE,
         )
         entries = await _store(request).search_journal(query)
     except InvalidValue as exc:
@@ -373,7 +374,7 @@ async def journal(request: web.Request) -> web.Response:
     context = {
         "args": args, "rows": rows, "error": error, "resource_types": RESOURCE_TYPES,
         "statuses": list(STATUS_FILTERS), "tokens": await _store(request).list_tokens(),
-        "older": entries[-1].id if len(entries) == PER_PAGE else None,
+        "older": entries[-1].id if len(entries) == JOURNAL_PAGE else None,
     }  # fmt: skip
     return page(request, "journal.html", context, 400 if error else 200)
 
