@@ -56,6 +56,7 @@ try:
         ConsoleMessage,
         Locator,
         Page,
+        ViewportSize,
         expect,
         sync_playwright,
     )
@@ -238,7 +239,7 @@ def test_split_screen_width_has_no_page_scroll(page: Page, live: Live, shots: Pa
 # --- the demo directory: what `scimlite demo` shows (issue #16, items 10-14) ---------------
 
 REPO = Path(__file__).resolve().parents[3]
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
