@@ -48,13 +48,16 @@ def _run(settings: Settings, work: Work) -> int:
     return asyncio.run(_with_store(settings, work))
 
 
-def _bootstrap_token(settings: Settings) -> str | None:
-    """On first start, create an admin token so the server is usable, and return it."""
+def _bootstrap_token(settings: Settings, *, demo_run: bool = False) -> str | None:
+    """On first start, create an admin token so the server is usable, and return it.
+
+    A demo copy holds only its identity providers' tokens (`okta`, `entra`), whose secrets
+    nobody knows: each demo run gets its own admin token."""
     secret: str | None = None
 
     async def work(store: Store) -> int:
         nonlocal secret
-        if await store.count_tokens() == 0:
+        if demo_run or await store.count_tokens() == 0:
             _, secret = await store.create_token(BOOTSTRAP_TOKEN, "admin")
         return 0
 
@@ -65,8 +68,8 @@ def _bootstrap_token(settings: Settings) -> str | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     created = not settings.db_path.exists()
-    secret = _bootstrap_token(settings)
     demo_run = getattr(args, "demo", False)
+    secret = _bootstrap_token(settings, demo_run=demo_run)
     print(banner(settings, secret=secret, created=created, demo=demo_run), flush=True)
     server.run(create_app(settings), settings)
     return 0
@@ -141,16 +144,12 @@ def cmd_demo_db(args: argparse.Namespace) -> int:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
-    async def work(store: Store) -> int:
-        await demo.populate(store)
-        return 0
-
     with tempfile.TemporaryDirectory() as scratch:
         built = Path(scratch) / "demo.db"
-        code = _run(Settings.load(db_path=built), work)
+        asyncio.run(demo.populate(Settings.load(db_path=built)))
         backup(built, path)  # one self-contained file, no -wal beside it, to commit or ship
     print(f"Wrote the demo directory to {path}.")
-    return code
+    return 0
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -253,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo_db = sub.add_parser(
         "demo-db",
         help="write the demo directory to a new SQLite file",
-        description="Write 25 demo users in 5 teams to PATH.",
+        description="Write 25 demo users in 5 teams to PATH, built by two identity "
+        "providers (tokens okta and entra) through the SCIM API, so the journal has a story.",
     )
     demo_db.add_argument("path", help="where to write, e.g. scimlite.db.example")
     demo_db.add_argument("--force", action="store_true", help="replace PATH if it exists")

@@ -21,6 +21,7 @@ from scimlite.scim.errors import (
     PayloadTooLarge,
     ScimError,
 )
+from scimlite.scim.schema import RESOURCE_TYPES
 from scimlite.store import WriteContext
 from scimlite.store import errors as domain
 
@@ -81,6 +82,16 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> ScimError:
     return ScimError(exc.reason or "request failed", status=exc.status)
 
 
+def _target(request: web.Request) -> tuple[str | None, str | None]:
+    """The resource type and id a write was aimed at (`/Users/{id}` → User, id), so a
+    refused write is in that resource's history and the dashboard can name it."""
+    first = request.path.removeprefix(SCIM_PREFIX).strip("/").split("/")[0]
+    resource = next((r for r in RESOURCE_TYPES if r.endpoint == f"/{first}"), None)
+    if resource is None:
+        return None, None
+    return resource.id, request.match_info.get("id")
+
+
 def write_context(request: web.Request) -> WriteContext:
     token = request.get(TOKEN)
     return WriteContext(
@@ -114,7 +125,7 @@ async def scim_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     if authenticated and request.method in _WRITES and error.status not in _UNJOURNALED:
         try:
             await request.config_dict[STORE].record_failure(
-                write_context(request), error.status, error.detail
+                write_context(request), error.status, error.detail, *_target(request)
             )
         except Exception:
             log.exception("could not journal a failed write")

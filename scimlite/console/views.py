@@ -15,9 +15,11 @@ import orjson
 from aiohttp import web
 
 from scimlite import timeutil
+from scimlite.api import SCIM_PREFIX
 from scimlite.api.errors import as_scim
 from scimlite.api.http import base_url
 from scimlite.api.ratelimit import retry_after
+from scimlite.console.history import describe
 from scimlite.console.links import resource_href
 from scimlite.console.middleware import SESSION, redirect
 from scimlite.console.params import MAX_PAGE, SQLITE_MAX_INT, int_param, read_form, time_param
@@ -41,6 +43,7 @@ from scimlite.store.errors import Conflict, NotFound
 from scimlite.tokens import SCOPES, valid_token_name
 
 PER_PAGE = 50
+JOURNAL_PAGE = 25  # rows of the journal a page: each may hold a diff, however folded
 HISTORY = 50
 USER_SORTS = {"userName": "userName", "displayName": "displayName", "modified": "meta.lastModified"}
 STATUS_FILTERS = {"ok": (None, 399), "error": (400, None), "4xx": (400, 499), "5xx": (500, None)}
@@ -61,9 +64,12 @@ def _session(request: web.Request) -> Session:
     return request[SESSION]
 
 
-def _context(request: web.Request) -> WriteContext:
-    """The journal's view of a console write: the signed-in token, the console path."""
-    return WriteContext(_session(request).token_name, request.method, request.path)
+def _context(request: web.Request, answered: int = 303) -> WriteContext:
+    """The journal's view of a console write: the signed-in token, the console path, and the
+    status the form is answered with (303 to the next page), as the access log has it."""
+    return WriteContext(
+        _session(request).token_name, request.method, request.path, answered=answered
+    )
 
 
 def page(
@@ -211,10 +217,12 @@ async def signout(request: web.Request) -> web.Response:
 
 async def dashboard(request: web.Request) -> web.Response:
     store = _store(request)
+    errors = await store.search_journal(JournalQuery(status_min=400, limit=10))
     context = {
         "counts": await store.directory_counts(),
-        "last_writes": await store.last_write_per_token(),
-        "errors": await store.search_journal(JournalQuery(status_min=400, limit=10)),
+        # SCIM writes only: the console's own actions say nothing about an IdP.
+        "activity": await store.last_write_per_token(f"{SCIM_PREFIX}/"),
+        "errors": await describe(store, errors),
     }
     return page(request, "dashboard.html", context)
 
@@ -256,12 +264,13 @@ async def users(request: web.Request) -> web.Response:
 async def user(request: web.Request) -> web.Response:
     store = _store(request)
     record = await store.users.get(request.match_info["id"])
+    history = await store.search_journal(JournalQuery(resource_id=record.id, limit=HISTORY))
     context = {
         "user": record,
         "doc": record.doc,
-        "manager_id": await _existing_user(store, _manager_value(record.doc)),
+        "manager": await _existing_user(store, _manager_value(record.doc)),
         "raw": _pretty(scim_render.to_wire(USER_RESOURCE, record, base_url(request))),
-        "history": await store.search_journal(JournalQuery(resource_id=record.id, limit=HISTORY)),
+        "history": await describe(store, history, viewing=record.id),
     }
     return page(request, "user.html", context)
 
@@ -272,12 +281,12 @@ def _manager_value(doc: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def _existing_user(store: Store, user_id: str | None) -> str | None:
-    """The id if such a user exists: a link is built only from an id that exists."""
+async def _existing_user(store: Store, user_id: str | None) -> Resource | None:
+    """The user if it exists: a link is built only from an id that exists."""
     if not user_id:
         return None
     try:
-        return (await store.users.get(user_id, load_refs=False)).id
+        return await store.users.get(user_id, load_refs=False)
     except NotFound:
         return None
 
@@ -313,12 +322,13 @@ async def team(request: web.Request) -> web.Response:
     record = await store.groups.get(request.match_info["id"], load_refs=False)
     number = _page_number(request)
     total, members = await store.team_members(record.id, _start(number), PER_PAGE)
+    history = await store.search_journal(JournalQuery(resource_id=record.id, limit=HISTORY))
     context = {
         "team": record,
         "members": members,
         "pager": _pager(number, total),
         "raw": _pretty(scim_render.to_wire(GROUP_RESOURCE, record, base_url(request))),
-        "history": await store.search_journal(JournalQuery(resource_id=record.id, limit=HISTORY)),
+        "history": await describe(store, history, viewing=record.id),
     }
     return page(request, "team.html", context)
 
@@ -354,15 +364,17 @@ async def journal(request: web.Request) -> web.Response:
             since=time_param(request, "since", end=False),
             until=time_param(request, "until", end=True),
             before_id=int_param(request, "before", low=1, high=SQLITE_MAX_INT),
-            limit=PER_PAGE,
+            limit=JOURNAL_PAGE,
         )
         entries = await _store(request).search_journal(query)
     except InvalidValue as exc:
         error = exc.detail
+    # Filtered by a resource, the journal is its history, told from its side.
+    rows = await describe(_store(request), entries, viewing=args["resource"] or None)
     context = {
-        "args": args, "entries": entries, "error": error, "resource_types": RESOURCE_TYPES,
+        "args": args, "rows": rows, "error": error, "resource_types": RESOURCE_TYPES,
         "statuses": list(STATUS_FILTERS), "tokens": await _store(request).list_tokens(),
-        "older": entries[-1].id if len(entries) == PER_PAGE else None,
+        "older": entries[-1].id if len(entries) == JOURNAL_PAGE else None,
     }  # fmt: skip
     return page(request, "journal.html", context, 400 if error else 200)
 
@@ -397,7 +409,7 @@ async def create_token(request: web.Request) -> web.Response:
         return await _tokens_page(request, error=f"Scope must be one of {', '.join(SCOPES)}.")
     try:
         token, secret = await _store(request).create_token(
-            name, "admin" if scope == "admin" else "scim", _context(request)
+            name, "admin" if scope == "admin" else "scim", _context(request, answered=200)
         )
     except Conflict as exc:
         return await _tokens_page(request, error=f"{exc.detail}; choose another name.")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from scimlite.store.database import Database
 from scimlite.store.journal import journal_entry
-from scimlite.store.records import DirectoryCounts, JournalEntry, MemberSummary, TeamSummary
-from scimlite.store.rows import fetch_all, fetch_one
+from scimlite.store.records import DirectoryCounts, MemberSummary, TeamSummary, TokenActivity
+from scimlite.store.rows import chunks, fetch_all, fetch_one, marks
 from scimlite.text import fold
 
 
@@ -24,18 +26,42 @@ class ConsoleQueries:
             n.get("users", 0) - inactive, inactive, n.get("groups", 0), n.get("memberships", 0)
         )
 
-    async def last_write_per_token(self) -> list[JournalEntry]:
-        """Each token's latest journal row, newest first: which IdP wrote last, and when.
+    async def last_write_per_token(self, path_prefix: str) -> list[TokenActivity]:
+        """Each token's latest write under `path_prefix` (the SCIM API's, so console actions
+        do not count), newest first: which IdP wrote last, and when. Live `scim` tokens that
+        never wrote are listed last, with no entry: an IdP that was never connected.
 
-        One max(id) lookup per token: O(tokens · log n) given an index on
-        journal(token_name, id), a scan per token without one.
+        Per token, journal_token is read newest first until a write under the prefix:
+        O(tokens · log n) for an IdP's token, whose writes all are.
         """
         sql = (
-            "SELECT j.* FROM tokens t JOIN journal j ON j.id = "
-            "(SELECT max(id) FROM journal WHERE token_name = t.name) ORDER BY j.id DESC"
+            "SELECT t.name AS token, j.* FROM tokens t LEFT JOIN journal j ON j.id = "
+            "(SELECT id FROM journal WHERE token_name = t.name AND substr(path, 1, ?) = ? "
+            "ORDER BY id DESC LIMIT 1) "
+            "WHERE j.id IS NOT NULL OR (t.scope = 'scim' AND t.revoked IS NULL) "
+            "ORDER BY j.id DESC NULLS LAST, t.name"
         )
         async with self.db.read() as conn:
-            return [journal_entry(r) for r in await fetch_all(conn, sql)]
+            rows = await fetch_all(conn, sql, (len(path_prefix), path_prefix))
+        return [
+            TokenActivity(r["token"], journal_entry(r) if r["id"] is not None else None)
+            for r in rows
+        ]
+
+    async def resource_names(self, ids: Collection[str]) -> dict[str, str]:
+        """The current userName of each of these users and displayName of each of these
+        teams, by id; ids of deleted resources are absent. Read by primary key, in chunks."""
+        wanted = list(dict.fromkeys(ids))
+        names: dict[str, str] = {}
+        async with self.db.snapshot() as conn:
+            for chunk in chunks(wanted):
+                among = marks(len(chunk))
+                sql = (
+                    f"SELECT id, user_name FROM users WHERE id IN ({among}) UNION ALL "  # noqa: S608
+                    f"SELECT id, display_name FROM groups WHERE id IN ({among})"
+                )
+                names.update((r[0], r[1]) for r in await fetch_all(conn, sql, [*chunk, *chunk]))
+        return names
 
     async def team_summaries(
         self, start_index: int, count: int, name_contains: str | None = None

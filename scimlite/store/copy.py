@@ -77,6 +77,7 @@ JOURNAL = _Table(
 # The rows that belong to a chunk of users or teams: (table, columns, owner column).
 _EMAILS = ("user_emails", ("user_id", "position", "value_ci", "type_ci", "is_primary"), "user_id")
 _MEMBERS = ("memberships", ("group_id", "user_id"), "group_id")
+_REFS = ("journal_refs", ("resource_id", "journal_id"), "journal_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ async def copy_directory(source: Database, target: Database) -> Copied:
             (USERS, _EMAILS),
             (GROUPS, _MEMBERS),
             (TOKENS, None),
-            (JOURNAL, None),
+            (JOURNAL, _REFS),
         ):
             after = -1
             while True:
@@ -133,7 +134,7 @@ async def _children(
     read: ReadConn, table: _Table, children: tuple[str, tuple[str, ...], str], rows: list[Any]
 ) -> list[tuple[Any, ...]]:
     name, columns, owner = children
-    ids = [row[table.columns.index("id")] for row in rows]
+    ids = [row[table.columns.index("id")] for row in rows]  # uuids, or journal row ids
     sql = (
         f"SELECT {', '.join(columns)} FROM {name} "  # noqa: S608
         f"WHERE {owner} IN ({marks(len(ids))})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -23,10 +24,14 @@ def record(
     status: int,
     changes: list[dict[str, Any]],
     detail: str | None = None,
+    refs: Collection[str] = (),
 ) -> None:
-    conn.execute(
+    """Append the write's journal row; `refs` are the other resources whose representation
+    it changed through a membership, so the row shows in their histories too."""
+    row = conn.execute(
         "INSERT INTO journal (at, token_name, method, path, resource_type, resource_id, "
-        "status, latency_ms, changes, quirks, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "status, latency_ms, changes, quirks, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
         (
             timeutil.now(),
             ctx.token_name,
@@ -34,28 +39,37 @@ def record(
             clip(ctx.path),
             resource_type,
             resource_id,
-            status,
+            ctx.answered or status,
             round((time.monotonic() - ctx.started) * 1000, 3),
             orjson.dumps(changes).decode() if changes else None,
             orjson.dumps(clipped(ctx.quirks)).decode() if ctx.quirks else None,
             clip(detail, DETAIL_CHARS) if detail is not None else None,
         ),
-    )
+    ).fetchone()
+    if refs:
+        conn.executemany(
+            "INSERT INTO journal_refs (resource_id, journal_id) VALUES (?, ?)",
+            [(ref, row[0]) for ref in dict.fromkeys(refs)],
+        )
 
 
 def journal_sql(query: JournalQuery) -> tuple[str, list[Any]]:
-    """The SELECT for search_journal and its parameters."""
+    """The SELECT for search_journal and its parameters.
+
+    A resource's history is two keyset scans merged by id: the rows that wrote it
+    (journal_resource) and the rows that changed it through a membership (journal_refs,
+    sqlite/migrations.py: 8). Each arm reads its index newest first, so a page costs
+    O(page) however long the history.
+    """
     clauses: list[str] = []
     params: list[Any] = []
     for column, value in (
         ("resource_type = ?", query.resource_type),
-        ("resource_id = ?", query.resource_id),
         ("token_name = ?", query.token_name),
         ("status >= ?", query.status_min),
         ("status <= ?", query.status_max),
         ("at >= ?", query.since),
         ("at <= ?", query.until),
-        ("id < ?", query.before_id),
     ):
         if value is not None:
             clauses.append(column)
@@ -64,9 +78,25 @@ def journal_sql(query: JournalQuery) -> tuple[str, list[Any]]:
         # Spelled as a constant: SQLite uses the partial index journal_errors only when the
         # query repeats its WHERE, and rare errors must not mean reading the whole journal.
         clauses.append("status >= 400")
-    where = " AND ".join(clauses) or "TRUE"
-    sql = f"SELECT * FROM journal WHERE {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
-    return sql, [*params, query.limit]
+    before = [] if query.before_id is None else [query.before_id]
+    if query.resource_id is None:
+        where = " AND ".join([*clauses, *(["id < ?"] if before else [])]) or "TRUE"
+        sql = f"SELECT * FROM journal WHERE {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        return sql, [*params, *before, query.limit]
+    rest = "".join(f" AND {c}" for c in clauses)
+    # Both arms order by `k`, which is the column each one's index is sorted by, so the
+    # merge reads them in order and stops at the limit instead of sorting a whole history.
+    own = f"SELECT id AS k, * FROM journal WHERE resource_id = ?{rest}"  # noqa: S608
+    refs = (
+        "SELECT r.journal_id AS k, j.* FROM journal_refs r "  # noqa: S608
+        f"JOIN journal j ON j.id = r.journal_id WHERE r.resource_id = ?{rest}"
+    )
+    if before:
+        own += " AND id < ?"
+        refs += " AND r.journal_id < ?"
+    sql = f"{own} UNION ALL {refs} ORDER BY k DESC LIMIT ?"
+    arm = [query.resource_id, *params]
+    return sql, [*arm, *before, *arm, *before, query.limit]
 
 
 def journal_entry(r: Any) -> JournalEntry:

@@ -64,6 +64,11 @@ def apply_membership(
     return records
 
 
+def touched(records: list[dict[str, Any]]) -> list[str]:
+    """The other-side ids named in `apply_membership`'s records: whose histories they join."""
+    return [i for r in records for i in r["values"]]
+
+
 def other_side(conn: Conn, k: Kind, resource_id: str) -> list[str]:
     """The ids on the other side of every membership of this resource."""
     sql = f"SELECT {k.other_col} FROM memberships WHERE {k.own_col} = ?"  # noqa: S608

@@ -21,6 +21,7 @@ __all__ = [
     "Ref",
     "Resource",
     "TeamSummary",
+    "TokenActivity",
     "TokenInfo",
     "Update",
     "WriteContext",
@@ -39,6 +40,9 @@ class WriteContext:
     # Membership ids naming nothing are skipped (and noted in quirks) instead of refusing
     # the write: SCIMLITE_UNKNOWN_MEMBERS=skip.
     skip_unknown_members: bool = False
+    # The status the client is answered with when it is not the write's own (a console form
+    # answers 303 See Other), so the journal and the access log agree.
+    answered: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,14 @@ class JournalEntry:
     changes: list[dict[str, Any]]
     quirks: list[str]
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenActivity:
+    """A token and its latest write (None: it never wrote)."""
+
+    token_name: str
+    last_write: JournalEntry | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from scimlite.store.database import Batch, Conn, Database, ReadConn
 from scimlite.store.errors import Conflict, NotFound, StaleVersion
 from scimlite.store.journal import record
 from scimlite.store.kinds import Kind, row_to_resource
-from scimlite.store.memberships import apply_membership, bump, other_side
+from scimlite.store.memberships import apply_membership, bump, other_side, touched
 from scimlite.store.records import ListQuery, MembershipChange, Page, Resource, Update, WriteContext
 from scimlite.store.rows import fetch_all, fetch_one, fetch_one_sync, marks
 from scimlite.store.sqlfilter import compile_filter, compile_sort, text_phrases
@@ -250,10 +250,13 @@ class ResourceStore:
                 raise Conflict(f"{k.name} {resource_id!r} already exists")
             self._write_side_tables(conn, resource_id, doc, new=True)
             changes = diff_docs({}, doc)
+            membership: list[dict[str, Any]] = []
             if refs:
                 change = MembershipChange("replace", tuple(refs))
-                changes += apply_membership(conn, k, resource_id, [change], stamp, ctx)
-            record(conn, ctx, k.name, resource_id, 201, changes)
+                membership = apply_membership(conn, k, resource_id, [change], stamp, ctx)
+            record(
+                conn, ctx, k.name, resource_id, 201, changes + membership, refs=touched(membership)
+            )
             if refs:
                 return self._fetch_sync(conn, resource_id, load_refs=load_refs)
             # Nothing server-computed is left to read back: a new resource without teams.
@@ -329,7 +332,9 @@ class ResourceStore:
             membership = apply_membership(conn, k, resource_id, update.membership, stamp, ctx)
             if membership and update.doc == current.doc:
                 bump(conn, k.table, [resource_id], stamp)
-            record(conn, ctx, k.name, resource_id, 200, changes + membership)
+            record(
+                conn, ctx, k.name, resource_id, 200, changes + membership, refs=touched(membership)
+            )
             return self._fetch_sync(conn, resource_id, load_refs=load_refs)
 
         return await self._run(batch, write)
@@ -349,9 +354,12 @@ class ResourceStore:
             stamp = timeutil.now()
             others = other_side(conn, k, resource_id)
             conn.execute(f"DELETE FROM {k.table} WHERE id = ?", (resource_id,))  # noqa: S608
-            # The other side's `groups`/`members` changed, so its version moves too.
+            # The other side's `groups`/`members` changed, so its version moves too, and the
+            # deletion is in its history: the journal names whom the resource left.
             bump(conn, k.other_table, others, stamp)
-            record(conn, ctx, k.name, resource_id, 204, diff_docs(current.doc, {}))
+            left = [{"path": k.refs_attr, "op": "remove", "values": others}] if others else []
+            changes = diff_docs(current.doc, {}) + left
+            record(conn, ctx, k.name, resource_id, 204, changes, refs=others)
 
         await self._run(batch, write)
 

@@ -20,7 +20,7 @@ from scimlite.store import (
 from scimlite.store.database import DatabaseError
 from scimlite.store.journal import journal_sql
 from scimlite.store.sqlite.db import SQLiteDatabase as Database
-from scimlite.store.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
+from scimlite.store.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 
 CTX = WriteContext("test", "POST", "/Users")
 
@@ -283,3 +283,25 @@ def test_error_searches_read_only_the_error_rows(query: JournalQuery) -> None:
     sql, params = journal_sql(query)
     plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
     assert plan == ["SCAN journal USING INDEX journal_errors"]
+
+
+def test_upgrading_indexes_the_membership_changes_already_journaled(tmp_path: Path) -> None:
+    path = tmp_path / "v7.db"
+    with sqlite3.connect(path) as conn:
+        for script in MIGRATIONS[:7]:
+            conn.executescript(script)
+        conn.execute("PRAGMA user_version = 7")
+        changes = '[{"path":"displayName","op":"add","new":"One"},' + (
+            '{"path":"members","op":"add","values":["u1","u2"]},'
+            '{"path":"members","op":"remove","values":["u1"]}]'
+        )
+        conn.execute(
+            "INSERT INTO journal (id, at, method, path, resource_type, resource_id, status, "
+            "changes) VALUES (7, 't', 'PATCH', '/scim/v2/Groups/g', 'Group', 'g', 200, ?)",
+            (changes,),
+        )
+        migrate(conn)
+        rows = conn.execute(
+            "SELECT resource_id, journal_id FROM journal_refs ORDER BY 1"
+        ).fetchall()
+    assert rows == [("u1", 7), ("u2", 7)]

@@ -6,7 +6,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from scimlite.store import ListQuery, Store
+from scimlite.store import JournalQuery, ListQuery, Store
 from scimlite.store.sqlite.db import SQLiteDatabase as Database
 from scimlite.store.sqlite.migrations import SCHEMA_VERSION
 
@@ -34,3 +34,36 @@ async def test_example_opens_with_25_users_in_5_teams(tmp_path: Path) -> None:
     assert teams.total == 5
     assert any(u.doc.get("active") is False for u in users.items)
     assert all(t.refs for t in teams.items)
+
+
+async def test_example_journal_tells_the_console_story(tmp_path: Path) -> None:
+    """Issue #16, item 13: two IdPs, their quirks, errors, and memberships from both sides."""
+    copy = tmp_path / "demo.db"
+    shutil.copy(EXAMPLE, copy)
+    db = Database(copy)
+    await db.open()
+    try:
+        store = Store(db)
+        entries = await store.search_journal(JournalQuery(limit=500))
+        activity = await store.last_write_per_token("/scim/v2/")
+        teams = await store.groups.list_page(ListQuery(count=100))
+        histories = [
+            await store.search_journal(JournalQuery(resource_id=t.id, limit=100))
+            for t in teams.items
+        ]
+    finally:
+        await db.close()
+    assert {a.token_name for a in activity if a.last_write} == {"okta", "entra"}
+    by = {name: [e for e in entries if e.token_name == name] for name in ("okta", "entra")}
+    for mine in by.values():
+        assert any(e.quirks for e in mine)
+        assert any(e.status >= 400 and e.detail for e in mine)
+    assert {e.method for e in entries} == {"POST", "PUT", "PATCH", "DELETE"}
+    written_elsewhere = {
+        (e.method, e.path.split("/")[3])
+        for h, t in zip(histories, teams.items, strict=True)
+        for e in h
+        if e.resource_id != t.id
+    }
+    assert {("PUT", "Users"), ("DELETE", "Users")} <= written_elsewhere
+    assert "Product Design" in {t.doc["displayName"] for t in teams.items}

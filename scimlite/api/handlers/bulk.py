@@ -52,7 +52,7 @@ class _Run:
     created: dict[str, str] = field(default_factory=dict)  # bulkId → new id
     failed: set[str] = field(default_factory=set)  # bulkIds whose operation failed
     results: list[bulk.OperationResult] = field(default_factory=list)
-    failures: list[tuple[WriteContext, ScimError]] = field(default_factory=list)
+    failures: list[tuple[WriteContext, ScimError, str]] = field(default_factory=list)
 
     def errors(self) -> int:
         return sum(1 for r in self.results if r.error is not None)
@@ -90,7 +90,7 @@ class _Run:
     def fail(self, op: bulk.BulkOperation, ctx: WriteContext, error: ScimError, path: str) -> None:
         if op.bulk_id is not None:
             self.failed.add(op.bulk_id)
-        self.failures.append((ctx, error))
+        self.failures.append((ctx, error, path))
         # RFC 7644 §3.7.3: location is REQUIRED in a response, except when a POST failed.
         where = None if op.method == "POST" else f"{self.base}{path}"
         self.results.append(bulk.OperationResult(op, error.status, location=where, error=error))
@@ -99,8 +99,15 @@ class _Run:
         """Journal the failures collected so far; called as soon as their chunk commits, so a
         crash in a later chunk cannot lose them (docs/bulk.md)."""
         failures, self.failures = self.failures, []
-        for ctx, error in failures:
-            await self.store.record_failure(ctx, error.status, error.detail)
+        for ctx, error, path in failures:
+            try:
+                resource, resource_id = _target(path)
+            except NotFound:  # not a /Users or /Groups path: the journal names no resource
+                await self.store.record_failure(ctx, error.status, error.detail)
+                continue
+            await self.store.record_failure(
+                ctx, error.status, error.detail, resource.id, resource_id
+            )
 
     def stopped(self, limit: int | None) -> bool:
         """RFC 7644 §3.7.3: processing stops once `failOnErrors` operations have failed."""

@@ -129,6 +129,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX journal_resource ON journal(resource_id, id);
     CREATE INDEX journal_token ON journal(token_name, id);
     CREATE INDEX journal_errors ON journal(id) WHERE status >= 400;
+    -- A write's row also files under each resource it changed through a membership, so
+    -- the row shows in their histories (SQLite's migration 8).
+    CREATE TABLE journal_refs (
+        resource_id text COLLATE "C" NOT NULL,
+        journal_id bigint NOT NULL REFERENCES journal(id) ON DELETE CASCADE,
+        PRIMARY KEY (resource_id, journal_id)
+    );
+    CREATE INDEX journal_refs_entry ON journal_refs(journal_id);
 
     CREATE TABLE row_counts (name text COLLATE "C" PRIMARY KEY, n bigint NOT NULL);
     INSERT INTO row_counts VALUES

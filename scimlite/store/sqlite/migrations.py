@@ -241,6 +241,25 @@ MIGRATIONS: tuple[str, ...] = (
         BEGIN UPDATE row_counts SET n = n - 1 WHERE name = 'memberships'; END;
     CREATE INDEX journal_errors ON journal(id) WHERE status >= 400;
     """,
+    # 8: a write shows in the history of every resource whose representation it changed,
+    # including through the other side of a membership (a PATCH adding users to a team
+    # changes each user's `groups`). The journal row stays one per write; journal_refs
+    # indexes it under each such other-side id: one narrow row each (~40 bytes), so a PATCH
+    # adding 500 members writes one journal row and 500 index rows, not 500 journal rows.
+    # Pruning a journal row removes its refs (ON DELETE CASCADE, by journal_refs_entry).
+    # Rows written before this version are indexed from their membership changes.
+    """
+    CREATE TABLE journal_refs (
+        resource_id TEXT NOT NULL,
+        journal_id INTEGER NOT NULL REFERENCES journal(id) ON DELETE CASCADE,
+        PRIMARY KEY (resource_id, journal_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX journal_refs_entry ON journal_refs(journal_id);
+    INSERT INTO journal_refs (resource_id, journal_id)
+        SELECT DISTINCT v.value, j.id
+        FROM journal j, json_each(j.changes) c, json_each(c.value, '$.values') v
+        WHERE j.changes IS NOT NULL AND json_type(c.value, '$.values') = 'array';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -5,7 +5,9 @@ The server runs for real on a loopback port, in its own thread and event loop
 run in the test's thread.
 Without /usr/bin/chromium these tests skip, except under CI (`CI` set), where they fail.
 Screenshots go to $SCIMLITE_SCREENSHOTS when set (docs/console.md says how to refresh
-docs/screenshots), else to a pytest temporary directory.
+docs/screenshots), else to a pytest temporary directory. The documentation's pictures of
+the dashboard, users, a user, a team and the journal are of the demo directory, as
+`scimlite demo` shows it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from scimlite.assets import EXAMPLE_DB
 from scimlite.keys import STORE
 from scimlite.settings import Settings
 from tests.support import GROUP_SCHEMA, PATCH_SCHEMA, SCIM_JSON, USER_SCHEMA, request
@@ -47,7 +51,15 @@ def _unavailable(reason: str) -> None:
 
 
 try:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        ConsoleMessage,
+        Locator,
+        Page,
+        ViewportSize,
+        expect,
+        sync_playwright,
+    )
 except ImportError:  # pragma: no cover - depends on the machine
     _unavailable("playwright is not installed")
 
@@ -165,7 +177,6 @@ def test_admin_flow(page: Page, live: Live, shots: Path) -> None:
     _sign_in(page, live, admin)
     expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
     expect(page).to_have_title("Dashboard · scimlite")
-    page.screenshot(path=shots / "dashboard.png", full_page=True)
 
     _nav(page, "Users")
     page.get_by_label("Search").fill("lovelace")
@@ -176,15 +187,12 @@ def test_admin_flow(page: Page, live: Live, shots: Path) -> None:
     page.get_by_label("Search").fill("")
     page.get_by_role("button", name="Search").click()
     expect(rows).to_have_count(4)
-    page.screenshot(path=shots / "users.png", full_page=True)
 
     page.get_by_role("link", name="ada@example.com").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Ada Lovelace")
-    page.screenshot(path=shots / "user.png", full_page=True)
-    page.get_by_role("link", name="Engineering").click()
+    page.get_by_role("region", name="Teams").get_by_role("link", name="Engineering").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Engineering")
     expect(page.locator("table.members tbody tr")).to_have_count(2)
-    page.screenshot(path=shots / "team.png", full_page=True)
 
     status, _ = live.scim(okta, "PATCH", f"/Users/{ids['Grace']}", {
         "schemas": [PATCH_SCHEMA],
@@ -196,7 +204,6 @@ def test_admin_flow(page: Page, live: Live, shots: Path) -> None:
     expect(newest).to_contain_text(f"PATCH /scim/v2/Users/{ids['Grace']}")
     expect(newest).to_contain_text("okta")
     expect(newest.locator("td").nth(6)).to_contain_text("active")
-    page.screenshot(path=shots / "journal.png", full_page=True)
 
     _nav(page, "Tokens")
     page.get_by_label("Name").fill("entra")
@@ -227,3 +234,113 @@ def test_split_screen_width_has_no_page_scroll(page: Page, live: Live, shots: Pa
     page.screenshot(path=shots / "journal-narrow.png", full_page=True)
     page.keyboard.press("Tab")  # the first stop is the skip link, visible when focused
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
+
+# --- the demo directory: what `scimlite demo` shows (issue #16, items 10-14) ---------------
+
+REPO = Path(__file__).resolve().parents[3]
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live, str]]:
+    """A server on a copy of scimlite.db.example, as `scimlite demo` runs, and an admin token."""
+    copy = tmp_path_factory.mktemp("demo") / "demo.db"
+    shutil.copyfile(REPO / EXAMPLE_DB, copy)
+    with ThreadedApp(Settings(db_path=copy)) as server:
+        live = Live(server)
+        _, admin = live.run(live.app[STORE].create_token("admin", "admin"))
+        yield live, admin
+
+
+def _row(page: Page, text: str) -> Locator:
+    """The journal row whose request is `text` (e.g. `DELETE /scim/v2/Users/…`)."""
+    return page.locator("table.journal tbody tr", has_text=text)
+
+
+def test_demo_dashboard(page: Page, demo: tuple[Live, str], shots: Path) -> None:
+    live, admin = demo
+    _sign_in(page, live, admin)
+    writes = page.get_by_role("region", name="Last write per token")
+    expect(writes.locator("tbody tr")).to_have_count(2)
+    expect(writes).to_contain_text("okta")
+    expect(writes).to_contain_text("entra")
+    errors = page.get_by_role("region", name="Recent errors")
+    expect(errors.locator("thead th").last).to_have_text("Error")
+    refused = errors.locator("tbody tr", has_text="must be a boolean")
+    expect(refused.get_by_role("link")).to_have_text("evelyn.berezin@example.com")
+    page.screenshot(path=shots / "dashboard.png", full_page=True)
+
+
+def test_demo_histories_tell_both_sides(page: Page, demo: tuple[Live, str], shots: Path) -> None:
+    live, admin = demo
+    _sign_in(page, live, admin)
+    _nav(page, "Teams")
+    page.get_by_role("link", name="Engineering").click()
+    left = _row(page, "DELETE /scim/v2/Users/")
+    expect(left).to_contain_text("members removed: charles.babbage@example.com (user deleted)")
+    swap = _row(page, "PATCH /scim/v2/Groups/")
+    expect(swap).to_contain_text("members removed: donald.knuth@example.com")
+    expect(swap).to_contain_text("members added: tony.hoare@example.com")
+    page.screenshot(path=shots / "team.png", full_page=True)
+
+    _nav(page, "Users")
+    page.get_by_label("Search").fill("alan")
+    page.get_by_label("Search").press("Enter")
+    page.get_by_role("link", name="alan.turing@example.com").click()
+    moved = _row(page, "PUT /scim/v2/Users/")
+    expect(moved).to_contain_text("groups added: Infrastructure")
+    expect(moved).to_contain_text("groups removed: Research")
+    page.screenshot(path=shots / "user.png", full_page=True)
+
+    _nav(page, "Users")
+    page.get_by_label("Search").fill("stroustrup")
+    page.get_by_label("Search").press("Enter")
+    page.get_by_role("link", name="bjarne.stroustrup@example.com").click()
+    fields = page.get_by_role("region", name="Attributes")
+    expect(fields.locator("dt:text-is('Manager') + dd")).to_have_text("Grace Hopper")
+    manager = _row(page, "PATCH /scim/v2/Users/")
+    expect(manager).to_contain_text("manager.value grace.hopper@example.com")
+    expect(manager).to_contain_text('manager" given as a bare id')
+
+
+def test_demo_journal(page: Page, demo: tuple[Live, str], shots: Path) -> None:
+    live, admin = demo
+    _sign_in(page, live, admin)
+    _nav(page, "Users")
+    page.screenshot(path=shots / "users.png", full_page=True)
+    _nav(page, "Journal")
+    rows = page.locator("table.journal tbody tr")
+    expect(rows).to_have_count(25)  # a page; "Older →" leads on
+    expect(page.get_by_role("link", name="Older →")).to_be_visible()
+    expect(rows.filter(has_text="no change")).to_have_count(1)  # Okta deactivating twice
+    created = rows.filter(has_text="POST /scim/v2/Users").last
+    expect(created.locator("details.more summary")).to_have_text(re.compile(r"\d+ more changes"))
+    # Long diffs fold: no row of the journal is taller than a few lines.
+    tallest = max(box["height"] for box in _boxes(rows))
+    assert tallest < 200, tallest
+    page.screenshot(path=shots / "journal.png", full_page=True)
+
+
+def _boxes(rows: Locator) -> list[Any]:
+    return [b for b in (rows.nth(i).bounding_box() for i in range(rows.count())) if b]
+
+
+@pytest.mark.parametrize("section", ["Dashboard", "Users", "Teams", "Journal", "Tokens"])
+def test_demo_on_a_phone(page: Page, demo: tuple[Live, str], shots: Path, section: str) -> None:
+    """390 px wide: no page scrolls sideways, and every table cell is on screen."""
+    live, admin = demo
+    page.set_viewport_size(PHONE)
+    _sign_in(page, live, admin)
+    _nav(page, section)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, section
+    cells = page.locator("main table td")
+    assert cells.count() > 0
+    for box in _boxes(cells):  # every column of every row, the Status one included
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (section, box)
+    if section == "Dashboard":
+        page.screenshot(path=shots / "dashboard-phone.png", full_page=True)
+    if section == "Journal":  # one screen of it, from the table on
+        page.locator("table.journal caption").evaluate("e => e.scrollIntoView()")
+        page.screenshot(path=shots / "journal-phone.png")
