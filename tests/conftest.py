@@ -18,6 +18,7 @@ from scimlite.settings import Settings
 from tests.support.console import sign_in
 from tests.support.postgres import (
     PostgresMissing,
+    empty_database,
     fresh_database,
     migrated_template,
     throwaway_server,
@@ -65,15 +66,24 @@ def postgres_server() -> Iterator[str]:
         pytest.skip(str(exc))
 
 
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """One database with scimlite's schema for the run, emptied after each test."""
+    with fresh_database(postgres_server) as url:
+        yield url
+
+
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """A fresh PostgreSQL database for this test, or None on SQLite."""
+    """An empty PostgreSQL database for this test, or None on SQLite."""
     if backend == "sqlite":
         yield None
         return
-    server: str = request.getfixturevalue("postgres_server")
-    with fresh_database(server) as url:
+    url: str = request.getfixturevalue("postgres_database")
+    try:
         yield url
+    finally:
+        empty_database(url)
 
 
 @pytest.fixture
