@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 
 from scimlite.api import SCIM_PREFIX
 from scimlite.api.errors import scim_error
-from scimlite.console.params import read_form
+from scimlite.console.params import read_form, refuse_nul
 from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, same
 from scimlite.keys import SESSIONS, STORE
 from scimlite.scim.errors import Forbidden, ScimError
@@ -69,6 +69,7 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
             return await handler(request)
         except OSError:  # a client-chosen file name the OS refuses (too long, …): not ours
             raise web.HTTPNotFound() from None
+    refuse_nul(request.query)
     session = await _signed_in(request)
     if session is not None:
         request[SESSION] = session

@@ -7,6 +7,7 @@ middleware (or the page itself) shows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
@@ -64,4 +65,14 @@ async def read_form(request: web.Request) -> dict[str, str]:
         form = await request.post()
     except ValueError:  # UnicodeDecodeError included: raw non-UTF-8 bytes in the body
         raise InvalidValue("the form could not be read: it is not valid UTF-8 form data") from None
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    refuse_nul(fields)
+    return fields
+
+
+def refuse_nul(fields: Mapping[str, str]) -> None:
+    """U+0000 is never part of a search, a name or an id, and PostgreSQL cannot even be
+    asked for it: a 400 on both backends. `next` is exempt: the sign-in redirect drops
+    anything that is not a console path (views._safe_next)."""
+    if any("\x00" in value for key, value in fields.items() if key != "next"):
+        raise InvalidValue("a parameter contains U+0000; remove it and retry")
