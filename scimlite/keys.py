@@ -5,11 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from scimlite.api.auth import AuthState
-from scimlite.console.session import Sessions
 from scimlite.settings import Settings
 from scimlite.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 AUTH = web.AppKey("auth", AuthState)
-SESSIONS = web.AppKey("console_sessions", Sessions)

@@ -12,8 +12,8 @@ from aiohttp.typedefs import Handler
 from scimlite.api import SCIM_PREFIX
 from scimlite.api.errors import scim_error
 from scimlite.console.params import read_form, refuse_nul
-from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, same
-from scimlite.keys import SESSIONS, STORE
+from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, current, same
+from scimlite.keys import STORE
 from scimlite.scim.errors import Forbidden, ScimError
 from scimlite.store.errors import StoreError
 
@@ -52,14 +52,7 @@ async def _csrf_field(request: web.Request) -> str | None:
 
 async def _signed_in(request: web.Request) -> Session | None:
     """The request's session, if its token is still live (revocation ends sessions)."""
-    sessions = request.config_dict[SESSIONS]
-    session = sessions.get(request.cookies.get(COOKIE))
-    if session is None:
-        return None
-    if await request.config_dict[STORE].live_token(session.token_id) is None:
-        sessions.end_for_token(session.token_id)
-        return None
-    return session
+    return await current(request.config_dict[STORE], request.cookies.get(COOKIE))
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -84,7 +77,10 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
             raise Forbidden("the form's security token is missing or stale; reload and retry")
     elif not public and session is None:
         return redirect(f"/signin?next={quote(request.path_qs, safe='/')}")
-    return await handler(request)
+    response = await handler(request)
+    if session is not None and session.flashes_shown:
+        await request.config_dict[STORE].clear_flashes(session.id)
+    return response
 
 
 def _error_page(

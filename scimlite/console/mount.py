@@ -11,8 +11,6 @@ from aiohttp import web
 from scimlite.console import views
 from scimlite.console.links import journal_href, resource_href
 from scimlite.console.middleware import console_middleware
-from scimlite.console.session import Sessions
-from scimlite.keys import SESSIONS
 
 
 def asset_dir(name: str) -> Path:
@@ -36,7 +34,6 @@ def setup_console(app: web.Application) -> None:
         filters={"short_time": _short_time},
     )
     env.globals.update(resource_href=resource_href, journal_href=journal_href)
-    app[SESSIONS] = Sessions()
     app.middlewares.append(console_middleware)
     router = app.router
     router.add_get("/", views.dashboard, name="dashboard")

@@ -1,8 +1,11 @@
-"""Console sessions, kept in memory: a restart signs everyone out, which is the safe default.
+"""Console sessions, kept in the database (store/sessions.py), so any scimlite process
+serving the same database knows them: behind a load balancer a signed-in admin may land
+on any of them, and signing out or revoking a token ends the session everywhere.
 
-A session holds no secret from the database: only the signed-in token's id and name, a
+A session holds no secret from the directory: only the signed-in token's id and name, a
 CSRF synchronizer token, and flash messages for the next page. Its id is 256 random bits,
-issued fresh at every sign-in so an id planted before sign-in is worth nothing (fixation).
+issued fresh at every sign-in so an id planted before sign-in is worth nothing (fixation);
+the database keeps only its SHA-256.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from scimlite.store import SessionRecord, Store
 
 COOKIE = "scimlite_session"
 SIGNIN_COOKIE = "scimlite_signin"  # double-submit CSRF token for the sign-in form
 IDLE_SECONDS = 8 * 3600
-MAX_SESSIONS = 10_000  # bounded memory: the oldest session goes first
+MAX_SESSIONS = 10_000  # a bounded table: the oldest session goes first
 
 
 def new_secret() -> str:
@@ -29,53 +34,35 @@ def same(presented: str | None, expected: str) -> bool:
 
 @dataclass
 class Session:
+    """The request's session: its cookie value (`id`) and what the database holds for it."""
+
     id: str
     token_id: int
     token_name: str
-    csrf: str = field(default_factory=new_secret)
-    seen: float = field(default_factory=time.monotonic)
-    flashes: list[str] = field(default_factory=list)
+    csrf: str
+    flashes: tuple[str, ...] = ()
+    flashes_shown: bool = False  # a page showed them: the middleware clears them after
 
-    def flash(self, message: str) -> None:
-        self.flashes.append(message)
-
-    def pop_flashes(self) -> list[str]:
-        messages, self.flashes = self.flashes, []
-        return messages
+    def take_flashes(self) -> list[str]:
+        """The messages for this page; they are cleared once the page has been sent."""
+        self.flashes_shown = bool(self.flashes)
+        return list(self.flashes)
 
 
-@dataclass
-class Sessions:
-    """Live sessions by id; idle ones expire, and the table never grows without bound."""
+async def start(store: Store, token_id: int, token_name: str) -> Session:
+    session = Session(new_secret(), token_id, token_name, new_secret())
+    record = SessionRecord(token_id, token_name, session.csrf, ())
+    await store.start_session(
+        session.id, record, now=time.time(), idle=IDLE_SECONDS, limit=MAX_SESSIONS
+    )
+    return session
 
-    idle_seconds: float = IDLE_SECONDS
-    max_sessions: int = MAX_SESSIONS
-    _by_id: dict[str, Session] = field(default_factory=dict)
 
-    def start(self, token_id: int, token_name: str) -> Session:
-        while len(self._by_id) >= self.max_sessions:
-            del self._by_id[next(iter(self._by_id))]
-        session = Session(new_secret(), token_id, token_name)
-        self._by_id[session.id] = session
-        return session
-
-    def get(self, session_id: str | None) -> Session | None:
-        if not session_id:
-            return None
-        session = self._by_id.get(session_id)
-        if session is None:
-            return None
-        now = time.monotonic()
-        if now - session.seen > self.idle_seconds:
-            del self._by_id[session_id]
-            return None
-        session.seen = now
-        return session
-
-    def end(self, session_id: str) -> None:
-        self._by_id.pop(session_id, None)
-
-    def end_for_token(self, token_id: int) -> None:
-        """A revoked token's sessions end with it."""
-        for key in [k for k, s in self._by_id.items() if s.token_id == token_id]:
-            del self._by_id[key]
+async def current(store: Store, cookie: str | None) -> Session | None:
+    """The live session of this cookie: known, not idle too long, its token not revoked."""
+    if not cookie:
+        return None
+    found = await store.find_session(cookie, now=time.time(), idle=IDLE_SECONDS)
+    if found is None:
+        return None
+    return Session(cookie, found.token_id, found.token_name, found.csrf, found.flashes)

@@ -19,13 +19,14 @@ from scimlite.api import SCIM_PREFIX
 from scimlite.api.errors import as_scim
 from scimlite.api.http import base_url
 from scimlite.api.ratelimit import retry_after
+from scimlite.console import session as sessions
 from scimlite.console.history import describe
 from scimlite.console.links import resource_href
 from scimlite.console.middleware import SESSION, redirect
 from scimlite.console.params import MAX_PAGE, SQLITE_MAX_INT, int_param, read_form, time_param
 from scimlite.console.search import MAX_QUERY, user_search
 from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, new_secret
-from scimlite.keys import AUTH, SESSIONS, SETTINGS, STORE
+from scimlite.keys import AUTH, SETTINGS, STORE
 from scimlite.scim import render as scim_render
 from scimlite.scim.errors import InvalidFilter, InvalidValue
 from scimlite.scim.filter import parse_path
@@ -64,6 +65,12 @@ def _session(request: web.Request) -> Session:
     return request[SESSION]
 
 
+async def _flash(request: web.Request, message: str) -> None:
+    """A message for the next page this session shows (kept in the database, so the next
+    page may be served by another process)."""
+    await _store(request).add_flash(_session(request).id, message)
+
+
 def _context(request: web.Request, answered: int = 303) -> WriteContext:
     """The journal's view of a console write: the signed-in token, the console path, and the
     status the form is answered with (303 to the next page), as the access log has it."""
@@ -84,7 +91,7 @@ def page(
 
     base = {
         "session": session,
-        "flashes": session.pop_flashes() if session else [],
+        "flashes": session.take_flashes() if session else [],
         "with_query": with_query,
     }
     return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
@@ -173,11 +180,11 @@ async def signin(request: web.Request) -> web.Response:
             "the console. Sign in with an admin token."
         )
         return _signin_page(request, target, message, 403)
-    sessions = request.config_dict[SESSIONS]
+    store = _store(request)
     old = request.cookies.get(COOKIE)
     if old:
-        sessions.end(old)
-    session = sessions.start(token.id, token.name)
+        await store.end_session(old)
+    session = await sessions.start(store, token.id, token.name)
     await _store(request).touch_token(token.id, timeutil.now())
     response = redirect(_safe_next(target))
     _set_cookie(request, response, COOKIE, session.id)
@@ -206,7 +213,7 @@ def _failed_signin(request: web.Request, target: str | None) -> web.Response:
 
 
 async def signout(request: web.Request) -> web.Response:
-    request.config_dict[SESSIONS].end(_session(request).id)
+    await _store(request).end_session(_session(request).id)
     response = redirect("/signin")
     response.del_cookie(COOKIE, path="/")
     return response
@@ -301,7 +308,7 @@ async def set_active(request: web.Request) -> web.Response:
 
     record = await _store(request).users.update(user_id, change, None, _context(request))
     verb = "Reactivated" if active else "Deactivated"
-    _session(request).flash(f"{verb} {record.doc['userName']}.")
+    await _flash(request, f"{verb} {record.doc['userName']}.")
     return redirect(resource_href("User", record.id) or "/users")
 
 
@@ -341,7 +348,7 @@ async def remove_member(request: web.Request) -> web.Response:
         return Update(doc=current.doc, membership=[MembershipChange("remove", (user_id,))])
 
     record = await _store(request).groups.update(team_id, change, None, _context(request))
-    _session(request).flash("Removed the member from the team.")
+    await _flash(request, "Removed the member from the team.")
     return redirect(resource_href("Group", record.id) or "/teams")
 
 
@@ -423,12 +430,12 @@ async def revoke_token(request: web.Request) -> web.Response:
     try:
         token = await _store(request).revoke_token_journaled(name, _context(request))
     except NotFound as exc:
-        session.flash(f"Nothing revoked: {exc.detail}.")
+        await _flash(request, f"Nothing revoked: {exc.detail}.")
         return redirect("/tokens")
-    request.config_dict[SESSIONS].end_for_token(token.id)
+    await _store(request).end_sessions_of(token.id)
     if token.id == session.token_id:
         response = redirect("/signin")
         response.del_cookie(COOKIE, path="/")
         return response
-    session.flash(f"Revoked token '{token.name}'; it gets 401 from its next request on.")
+    await _flash(request, f"Revoked token '{token.name}'; it gets 401 from its next request on.")
     return redirect("/tokens")

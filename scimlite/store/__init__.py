@@ -36,6 +36,7 @@ from scimlite.store.records import (
     WriteContext,
 )
 from scimlite.store.resources import ResourceStore
+from scimlite.store.sessions import SessionQueries, SessionRecord
 from scimlite.store.textindex import index_pending_text
 from scimlite.store.tokens import TokenQueries
 
@@ -50,6 +51,7 @@ __all__ = [
     "Ref",
     "Resource",
     "ResourceStore",
+    "SessionRecord",
     "Store",
     "TeamSummary",
     "TokenActivity",
@@ -85,7 +87,7 @@ def open_database(
     return PostgresDatabase(url, readers=readers, read_timeout_ms=read_timeout_ms)
 
 
-class Store(TokenQueries, JournalQueries, ConsoleQueries):
+class Store(TokenQueries, JournalQueries, ConsoleQueries, SessionQueries):
     """Everything scimlite persists, behind one narrow async interface."""
 
     def __init__(self, db: Database) -> None:

@@ -137,6 +137,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (resource_id, journal_id)
     );
     CREATE INDEX journal_refs_entry ON journal_refs(journal_id);
+    -- Console sessions (store/sessions.py), under the SHA-256 of the cookie.
+    CREATE TABLE console_sessions (
+        key text COLLATE "C" PRIMARY KEY,
+        token_id bigint NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
+        token_name text COLLATE "C" NOT NULL,
+        csrf text COLLATE "C" NOT NULL,
+        seen double precision NOT NULL,
+        flashes text
+    );
+    CREATE INDEX console_sessions_token ON console_sessions(token_id);
+    CREATE INDEX console_sessions_seen ON console_sessions(seen);
 
     CREATE TABLE row_counts (name text COLLATE "C" PRIMARY KEY, n bigint NOT NULL);
     INSERT INTO row_counts VALUES

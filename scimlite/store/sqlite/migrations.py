@@ -260,6 +260,20 @@ MIGRATIONS: tuple[str, ...] = (
         FROM journal j, json_each(j.changes) c, json_each(c.value, '$.values') v
         WHERE j.changes IS NOT NULL AND json_type(c.value, '$.values') = 'array';
     """,
+    # 9: console sessions in the database (store/sessions.py), so every process knows
+    # them; stored under the SHA-256 of the cookie.
+    """
+    CREATE TABLE console_sessions (
+        key TEXT PRIMARY KEY,
+        token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
+        token_name TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        seen REAL NOT NULL,
+        flashes TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX console_sessions_token ON console_sessions(token_id);
+    CREATE INDEX console_sessions_seen ON console_sessions(seen);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
