@@ -26,10 +26,12 @@ from scimlite.scim.schema import RESOURCE_TYPES
 from scimlite.settings import Settings
 from scimlite.store import Store
 from scimlite.store.sqlite.db import SQLiteDatabase
+from scimlite.tokens import Scope
 
 log = logging.getLogger("scimlite")
 # How often pending users are indexed for substring search; answers never wait for it.
 TEXT_INDEX_SECONDS = 1.0
+SCIM_SCOPES: tuple[Scope, ...] = ("scim", "admin")  # a metrics token reads /metrics only
 
 
 def _database(settings: Settings) -> SQLiteDatabase:
@@ -91,7 +93,8 @@ async def _index_text(store: Store) -> None:
 @web.middleware
 async def _scim_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not discovery.is_public(request.path):  # RFC 7644 §4: discovery needs no token
-        await authenticate(request, request.config_dict[STORE], request.config_dict[AUTH])
+        store, state = request.config_dict[STORE], request.config_dict[AUTH]
+        await authenticate(request, store, state, SCIM_SCOPES)
     return await handler(request)
 
 

@@ -38,7 +38,7 @@ from scimlite.store import (
     WriteContext,
 )
 from scimlite.store.errors import Conflict, NotFound
-from scimlite.tokens import SCOPES, valid_token_name
+from scimlite.tokens import SCOPES, parse_scope, valid_token_name
 
 PER_PAGE = 50
 HISTORY = 50
@@ -163,8 +163,8 @@ async def signin(request: web.Request) -> web.Response:
         return _failed_signin(request, target)
     if token.scope != "admin":
         message = (
-            f"Token '{token.name}' has scope '{token.scope}': it can use the SCIM API but not "
-            "the console. Sign in with an admin token."
+            f"Token '{token.name}' has scope '{token.scope}', which does not open the "
+            "console. Sign in with an admin token."
         )
         return _signin_page(request, target, message, 403)
     sessions = request.config_dict[SESSIONS]
@@ -389,16 +389,14 @@ async def tokens(request: web.Request) -> web.Response:
 async def create_token(request: web.Request) -> web.Response:
     """The secret is in this response only; it is never stored or shown again."""
     form = await _form(request)
-    name, scope = form.get("name", "").strip(), form.get("scope", "scim")
+    name, scope = form.get("name", "").strip(), parse_scope(form.get("scope", "scim"))
     problem = valid_token_name(name)
     if problem is not None:
         return await _tokens_page(request, error=problem[0].upper() + problem[1:] + ".")
-    if scope not in SCOPES:
+    if scope is None:
         return await _tokens_page(request, error=f"Scope must be one of {', '.join(SCOPES)}.")
     try:
-        token, secret = await _store(request).create_token(
-            name, "admin" if scope == "admin" else "scim", _context(request)
-        )
+        token, secret = await _store(request).create_token(name, scope, _context(request))
     except Conflict as exc:
         return await _tokens_page(request, error=f"{exc.detail}; choose another name.")
     return await _tokens_page(request, created=(token.name, secret))

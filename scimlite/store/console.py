@@ -31,7 +31,7 @@ class ConsoleQueries:
         journal(token_name, id), a scan per token without one.
         """
         sql = (
-            "SELECT j.* FROM tokens t JOIN journal j ON j.id = "
+            "SELECT j.* FROM (SELECT DISTINCT name FROM tokens) t JOIN journal j ON j.id = "
             "(SELECT max(id) FROM journal WHERE token_name = t.name) ORDER BY j.id DESC"
         )
         async with self.db.read() as conn:

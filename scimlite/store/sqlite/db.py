@@ -250,7 +250,29 @@ class SQLiteDatabase:
         self._inline: sqlite3.Connection | None = None
 
     async def open(self) -> None:
-        """Open (creating if needed) and migrate the file, then open the readers."""
+        """Open (creating if needed) and migrate the file, then open the readers.
+
+        A path that cannot hold a database (a directory, another kind of file, a place this
+        process may not write) is a DatabaseError that says so in one line."""
+        if self.path.is_dir():
+            raise DatabaseError(f"{self.path} is a directory, not a database file")
+        try:
+            await self._open()
+        except sqlite3.DatabaseError as exc:
+            await self.close()
+            if str(exc) == "file is not a database":
+                raise DatabaseError(f"{self.path} is not a SQLite database") from None
+            raise DatabaseError(f"cannot open {self.path}: {exc}") from None
+        except FileExistsError as exc:  # mkdir met a file where a directory should be
+            await self.close()
+            raise DatabaseError(
+                f"cannot create {self.path}: {exc.filename} is not a directory"
+            ) from None
+        except OSError as exc:
+            await self.close()
+            raise DatabaseError(f"cannot create {self.path}: {exc.strerror or exc}") from None
+
+    async def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         create_private(self.path)
         writer = WriterThread()

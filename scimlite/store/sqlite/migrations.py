@@ -241,6 +241,28 @@ MIGRATIONS: tuple[str, ...] = (
         BEGIN UPDATE row_counts SET n = n - 1 WHERE name = 'memberships'; END;
     CREATE INDEX journal_errors ON journal(id) WHERE status >= 400;
     """,
+    # 8: tokens. A name is unique among live tokens only, so a revoked token keeps its row
+    # (and its place in the journal) while a new one takes its name, which is what
+    # `scimlite token rotate` does; and a third scope, `metrics`, for a Prometheus scraper
+    # (GET /metrics only). SQLite cannot drop a UNIQUE or change a CHECK in place: the
+    # table is rebuilt, ids kept (nothing refers to them by foreign key).
+    """
+    CREATE TABLE tokens_v8 (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL UNIQUE,
+        hash TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('scim', 'admin', 'metrics')),
+        created TEXT NOT NULL,
+        last_used TEXT,
+        revoked TEXT
+    );
+    INSERT INTO tokens_v8 (id, name, prefix, hash, scope, created, last_used, revoked)
+        SELECT id, name, prefix, hash, scope, created, last_used, revoked FROM tokens;
+    DROP TABLE tokens;
+    ALTER TABLE tokens_v8 RENAME TO tokens;
+    CREATE UNIQUE INDEX tokens_live_name ON tokens(name) WHERE revoked IS NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
