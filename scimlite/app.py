@@ -18,6 +18,7 @@ from scimlite.api.auth import AuthState, authenticate
 from scimlite.api.errors import scim_errors
 from scimlite.api.handlers import bulk, discovery
 from scimlite.api.handlers.resources import add_routes, root_search
+from scimlite.api.http import server_header
 from scimlite.api.ratelimit import FailureLimiter
 from scimlite.api.server import body_deadline
 from scimlite.console.mount import setup_console
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> web.Application:
         # (SQLiteDatabase.read); aiohttp leaves this off unless asked, whatever runs the app.
         handler_args={"handler_cancellation": True},
     )
+    app.on_response_prepare.append(server_header)
     app[SETTINGS] = settings
     app[REQUEST_IDS] = RequestIds()
     limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)

@@ -36,7 +36,7 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.typedefs import Handler
 from aiohttp.web_request import BaseRequest
 
-from scimlite.api.http import error_response
+from scimlite.api.http import SERVER, error_response
 from scimlite.keys import SETTINGS
 from scimlite.scim.errors import ScimError
 from scimlite.settings import Settings
@@ -121,6 +121,7 @@ class _ScimRequestHandler(web.RequestHandler):
         log.warning("refused a malformed request from %s: %s", request.remote, detail)
         # RFC 7644 §3.12 even before routing: the path may be unknown, the body is SCIM.
         response = error_response(ScimError(detail, status=status))
+        response.headers["Server"] = SERVER  # no app here to run server_header
         response.force_close()
         return response
 

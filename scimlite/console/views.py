@@ -22,7 +22,7 @@ from scimlite.console.links import resource_href
 from scimlite.console.middleware import SESSION, redirect
 from scimlite.console.params import MAX_PAGE, SQLITE_MAX_INT, int_param, read_form, time_param
 from scimlite.console.search import MAX_QUERY, user_search
-from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, new_secret
+from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, new_secret, same
 from scimlite.keys import AUTH, SESSIONS, SETTINGS, STORE
 from scimlite.scim import render as scim_render
 from scimlite.scim.errors import InvalidFilter, InvalidValue
@@ -154,10 +154,27 @@ def _signin_page(
     return response
 
 
+# Why a sign-in can fail before its token is even read: the form's double-submit CSRF check.
+NO_COOKIE = (
+    "Your browser sent the sign-in form without its cookie. The console needs cookies for "
+    "this site (they keep you signed in and protect its forms): allow them, then sign in again."
+)
+STALE_FORM = "This sign-in form has expired (a newer one was opened since); sign in again."
+
+
 async def signin(request: web.Request) -> web.Response:
-    """Only admin-scope tokens sign in; the session id is new, so a planted one is useless."""
+    """Only admin-scope tokens sign in; the session id is new, so a planted one is useless.
+
+    The form is checked first (double-submit: its hidden field must equal the cookie set
+    with it), and a failure is explained on the sign-in page itself: most often the browser
+    keeps no cookies, which "sign in first" never told anyone."""
     form = await _form(request)
     target = form.get("next")
+    expected = request.cookies.get(SIGNIN_COOKIE)
+    if expected is None:
+        return _signin_page(request, target, NO_COOKIE, 403)
+    if not same(form.get("csrf"), expected):
+        return _signin_page(request, target, STALE_FORM, 403)
     token = await _store(request).authenticate(form.get("token", "").strip())
     if token is None:
         return _failed_signin(request, target)
