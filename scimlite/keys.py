@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from scimlite.api.auth import AuthState
+from scimlite.api.metrics import Metrics
 from scimlite.console.session import Sessions
 from scimlite.settings import Settings
 from scimlite.store import Store
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 AUTH = web.AppKey("auth", AuthState)
 SESSIONS = web.AppKey("console_sessions", Sessions)
+METRICS = web.AppKey("metrics", Metrics)

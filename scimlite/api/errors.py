@@ -80,9 +80,22 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> ScimError:
     return ScimError(exc.reason or "request failed", status=exc.status)
 
 
-def write_context(request: web.Request) -> WriteContext:
+# The write contexts of a request (one, or one per /Bulk operation), so the access log can
+# count the IdP quirks they noted once the request is answered.
+WRITES = web.RequestKey("writes", list[WriteContext])
+
+
+def write_context(
+    request: web.Request, method: str | None = None, path: str | None = None
+) -> WriteContext:
+    """The journal's context of a write made by `request` (a /Bulk operation names its own
+    method and path)."""
     token = request.get(TOKEN)
-    return WriteContext(token.name if token else None, request.method, request.path_qs)
+    ctx = WriteContext(
+        token.name if token else None, method or request.method, path or request.path_qs
+    )
+    request.setdefault(WRITES, []).append(ctx)
+    return ctx
 
 
 @web.middleware

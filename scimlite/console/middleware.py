@@ -21,6 +21,7 @@ log = logging.getLogger("scimlite.console")
 
 SESSION = web.RequestKey("console_session", Session)  # set only when signed in
 PUBLIC_ROUTES = frozenset({"signin", "static"})
+NOT_CONSOLE = frozenset({"/healthz", "/openapi.json", "/metrics"})
 
 # No inline script or style anywhere, so 'self' is the whole policy.
 CSP = (
@@ -97,8 +98,8 @@ def _error_page(
 
 @web.middleware
 async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Everything outside /scim/v2 and /healthz is the console."""
-    if request.path.startswith(SCIM_PREFIX) or request.path in ("/healthz", "/openapi.json"):
+    """Everything outside /scim/v2, /healthz, /openapi.json and /metrics is the console."""
+    if request.path.startswith(SCIM_PREFIX) or request.path in NOT_CONSOLE:
         return await handler(request)
     try:
         response = await _guarded(request, handler)

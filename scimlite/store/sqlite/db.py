@@ -19,6 +19,7 @@ import queue
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -234,10 +235,14 @@ class SQLiteDatabase:
         readers: int = 3,
         synchronous: Synchronous = "FULL",
         read_timeout_ms: int = 3000,
+        on_write_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.path = path
         self.reader_count = readers
         self.read_timeout_ms = read_timeout_ms
+        # Told, in seconds, how long each write transaction waited for the writer (metrics);
+        # called on the writer's thread or the event loop, so it must be quick and safe.
+        self._on_write_wait = on_write_wait
         # Reads stopped before their end: past the budget, or because the client left.
         self.interrupted = 0
         self._synchronous = synchronous
@@ -336,8 +341,18 @@ class SQLiteDatabase:
         (docs/benchmarks.md). `fn` must be quick, synchronous and touch nothing but `conn`.
         """
         writer = self._require_writer()
+        observe = self._on_write_wait
+        if observe is None:
+            async with self._write_lock:
+                return await writer.call(lambda conn: _in_transaction(conn, fn))
+        queued = time.perf_counter()
+
+        def timed(conn: sqlite3.Connection) -> T:
+            observe(time.perf_counter() - queued)  # the lock and the thread's queue
+            return _in_transaction(conn, fn)
+
         async with self._write_lock:
-            return await writer.call(lambda conn: _in_transaction(conn, fn))
+            return await writer.call(timed)
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[SQLiteBatch]:
@@ -354,7 +369,10 @@ class SQLiteDatabase:
     async def transaction(self) -> AsyncIterator[WriteConnection]:
         """One write transaction: all of it commits, or none of it does."""
         writer = self._require_writer()
+        queued = time.perf_counter()
         async with self._write_lock:
+            if self._on_write_wait is not None:
+                self._on_write_wait(time.perf_counter() - queued)
             conn = WriteConnection(writer)
             await conn.execute("BEGIN IMMEDIATE")
             try:
