@@ -1,8 +1,12 @@
-# The two commands of the README: `make serve` and `make test`. Both create .venv themselves.
+# The two commands of the README: `make serve` and `make test`. Both create .venv themselves:
+# `serve` with the runtime dependencies only, `test` adds the test toolchain (.[test]).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DB ?= scimlite.db
+# `make serve DB=other.db PORT=8001`; unset, the SCIMLITE_DB_PATH/SCIMLITE_PORT variables or
+# the defaults (scimlite.db, 8000) apply.
+DB ?=
+PORT ?=
 DIST ?= dist
 BUILD ?= build
 DIST_VENV := $(BUILD)/dist-venv
@@ -12,20 +16,24 @@ DIST_VENV := $(BUILD)/dist-venv
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(BIN)/.installed-test: $(BIN)/.installed
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
 serve: $(BIN)/.installed
-	$(BIN)/scimlite serve --db $(DB)
+	$(BIN)/scimlite serve $(if $(DB),--db $(DB)) $(if $(PORT),--port $(PORT))
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed-test
 	$(BIN)/ruff check scimlite tests benchmarks
 	$(BIN)/ruff format --check scimlite tests benchmarks
 
-typecheck: $(BIN)/.installed
+typecheck: $(BIN)/.installed-test
 	$(BIN)/mypy
 
-unit: $(BIN)/.installed
+unit: $(BIN)/.installed-test
 	$(BIN)/pytest
 
 test: lint typecheck unit

@@ -190,6 +190,7 @@ def make_token(db: Path) -> str:
         "admin",
         "--db",
         str(db),
+        "--create",
     ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return out.strip().splitlines()[-1]

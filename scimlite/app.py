@@ -18,33 +18,40 @@ from scimlite.api.auth import AuthState, authenticate
 from scimlite.api.errors import scim_errors
 from scimlite.api.handlers import bulk, discovery
 from scimlite.api.handlers.resources import add_routes, root_list, root_search
+from scimlite.api.http import server_header
+from scimlite.api.metrics import Metrics
 from scimlite.api.ratelimit import FailureLimiter
 from scimlite.api.server import body_deadline
 from scimlite.console.mount import setup_console
-from scimlite.keys import AUTH, SETTINGS, STORE
+from scimlite.keys import AUTH, METRICS, SETTINGS, STORE
+from scimlite.scim.errors import ScimError
 from scimlite.scim.schema import RESOURCE_TYPES
 from scimlite.settings import Settings
 from scimlite.store import Store, open_database
 from scimlite.store.database import Database
+from scimlite.tokens import Scope
 
 log = logging.getLogger("scimlite")
 # How often pending users are indexed for substring search; answers never wait for it.
 TEXT_INDEX_SECONDS = 1.0
+SCIM_SCOPES: tuple[Scope, ...] = ("scim", "admin")  # a metrics token reads /metrics only
+METRICS_SCOPES: tuple[Scope, ...] = ("metrics", "admin")
 
 
-def _database(settings: Settings) -> Database:
+def _database(settings: Settings, metrics: Metrics) -> Database:
     return open_database(
         path=settings.db_path,
         url=settings.database_url,
         readers=settings.readers,
         synchronous=settings.synchronous,
         read_timeout_ms=settings.read_timeout_ms,
+        on_write_wait=metrics.writer_wait.observe,
     )
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the database for the app's lifetime; close it after in-flight requests end."""
-    db = _database(app[SETTINGS])
+    db = _database(app[SETTINGS], app[METRICS])
     await db.open()
     app[STORE] = Store(db)
     yield
@@ -92,13 +99,26 @@ async def _index_text(store: Store) -> None:
 @web.middleware
 async def _scim_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not discovery.is_public(request.path):  # RFC 7644 §4: discovery needs no token
-        await authenticate(request, request.config_dict[STORE], request.config_dict[AUTH])
+        store, state = request.config_dict[STORE], request.config_dict[AUTH]
+        await authenticate(request, store, state, SCIM_SCOPES)
     return await handler(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
     """Liveness and readiness: answers once the database is open."""
     return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format (api/metrics.py), for `metrics` and `admin` tokens only."""
+    store = request.config_dict[STORE]
+    try:
+        await authenticate(request, store, request.config_dict[AUTH], METRICS_SCOPES)
+    except ScimError as refused:  # a scraper reads the status; the text is for a person
+        return web.Response(status=refused.status, text=refused.detail, headers=refused.headers)
+    collected = request.config_dict[METRICS]
+    await collected.refresh(store)
+    return collected.exposition()
 
 
 async def openapi_json(request: web.Request) -> web.Response:
@@ -126,10 +146,12 @@ def create_app(settings: Settings) -> web.Application:
         # (SQLiteDatabase.read); aiohttp leaves this off unless asked, whatever runs the app.
         handler_args={"handler_cancellation": True},
     )
+    app.on_response_prepare.append(server_header)
     app[SETTINGS] = settings
     app[REQUEST_IDS] = RequestIds()
     limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
     app[AUTH] = AuthState(limiter=limiter)
+    app[METRICS] = Metrics(limiter)
     app.cleanup_ctx.append(_store_ctx)
     if settings.journal_retention_days:
         days = settings.journal_retention_days
@@ -137,6 +159,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_every(TEXT_INDEX_SECONDS, "search indexing", _index_text))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/metrics", metrics)
     setup_console(app)  # GET / is the console dashboard (sign-in first)
     app.add_subapp(SCIM_PREFIX, create_scim_app())
     return app

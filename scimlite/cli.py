@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,13 +17,14 @@ from scimlite.app import create_app
 from scimlite.assets import EXAMPLE_DB, shipped
 from scimlite.banner import banner
 from scimlite.settings import Settings, SettingsError
-from scimlite.store import Store
+from scimlite.store import Store, TokenInfo
 from scimlite.store.database import DatabaseError
-from scimlite.store.errors import Conflict
+from scimlite.store.errors import Conflict, NotFound
 from scimlite.store.sqlite.backup import backup
 from scimlite.store.sqlite.db import SQLiteDatabase
 
 BOOTSTRAP_TOKEN = "admin"  # noqa: S105 - the token's name, not a secret
+MISSING = "check --db (or SCIMLITE_DB_PATH)"
 Work = Callable[[Store], Awaitable[int]]
 
 
@@ -44,7 +46,14 @@ async def _with_store(settings: Settings, work: Work) -> int:
         await db.close()
 
 
-def _run(settings: Settings, work: Work) -> int:
+def _run(settings: Settings, work: Work, *, create: bool = False, hint: str = MISSING) -> int:
+    """Run `work` on the database: the one place subcommands open it.
+
+    A missing file is refused unless `create` (a mistyped --db must not quietly make a new,
+    empty database whose tokens the running server has never heard of); `hint` says what to
+    do about it."""
+    if not create and not settings.db_path.exists():
+        raise DatabaseError(f"no database at {settings.db_path}; {hint}")
     return asyncio.run(_with_store(settings, work))
 
 
@@ -61,18 +70,28 @@ def _bootstrap_token(settings: Settings, *, demo_run: bool = False) -> str | Non
             _, secret = await store.create_token(BOOTSTRAP_TOKEN, "admin")
         return 0
 
-    _run(settings, work)
+    _run(settings, work, create=True)
     return secret
+
+
+def _serve(settings: Settings, sockets: list[socket.socket], *, demo: bool) -> int:
+    """Create or open the database, print the banner, serve on the bound `sockets`."""
+    try:
+        created = not settings.db_path.exists()
+        secret = _bootstrap_token(settings, demo_run=demo)
+        print(banner(settings, secret=secret, created=created, demo=demo), flush=True)
+        served = server.run(create_app(settings), settings, sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+    print(f"stopped: {served} request{'' if served == 1 else 's'} served", file=sys.stderr)
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    created = not settings.db_path.exists()
-    demo_run = getattr(args, "demo", False)
-    secret = _bootstrap_token(settings, demo_run=demo_run)
-    print(banner(settings, secret=secret, created=created, demo=demo_run), flush=True)
-    server.run(create_app(settings), settings)
-    return 0
+    # Bound first: a port in use must not leave a new database and a printed token behind.
+    return _serve(settings, server.listen(settings), demo=False)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -81,11 +100,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not example.is_file():
         print(f"error: no demo directory at {example}; run `make demo-db`", file=sys.stderr)
         return 1
+    settings = _settings(args)
+    sockets = server.listen(settings)
     with tempfile.TemporaryDirectory(prefix="scimlite-demo-") as tmp:
         copy = Path(tmp) / "demo.db"
         shutil.copyfile(example, copy)  # not copy(): an installed file may be read-only
-        args.db, args.demo = str(copy), True
-        return cmd_serve(args)
+        return _serve(settings.model_copy(update={"db_path": copy}), sockets, demo=True)
+
+
+def _print_secret(info: TokenInfo, secret: str, done: str) -> None:
+    print(f"{done} token {info.name!r} (scope {info.scope}, prefix {info.prefix}).")
+    print("It is shown once; only its hash is stored:")
+    print(secret)
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
@@ -98,14 +124,14 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         try:
             info, secret = await store.create_token(args.name, args.scope)
         except Conflict as exc:
-            print(f"error: {exc.detail}", file=sys.stderr)
+            hint = f"`scimlite token rotate {args.name}` gives it a new secret"
+            print(f"error: {exc.detail}; {hint}", file=sys.stderr)
             return 1
-        print(f"Created token {info.name!r} (scope {info.scope}, prefix {info.prefix}).")
-        print("It is shown once; only its hash is stored:")
-        print(secret)
+        _print_secret(info, secret, "Created")
         return 0
 
-    return _run(_settings(args), work)
+    hint = "pass --create to start a new database there"
+    return _run(_settings(args), work, create=args.create, hint=hint)
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
@@ -131,6 +157,19 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
             return 0
         print(f"error: no live token named {args.name!r}", file=sys.stderr)
         return 1
+
+    return _run(_settings(args), work)
+
+
+def cmd_token_rotate(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> int:
+        try:
+            info, secret = await store.rotate_token(args.name)
+        except NotFound as exc:
+            print(f"error: {exc.detail}", file=sys.stderr)
+            return 1
+        _print_secret(info, secret, "Rotated")
+        return 0
 
     return _run(_settings(args), work)
 
@@ -176,13 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"scimlite {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def db_option(p: argparse.ArgumentParser) -> None:
+    def db_option(
+        p: argparse.ArgumentParser, missing: str = "created and migrated if missing"
+    ) -> None:
         p.add_argument(
             "--db",
             metavar="PATH",
-            help="SQLite file (default: ./scimlite.db, "
-            "or SCIMLITE_DB_PATH); created and migrated if missing",
+            help=f"SQLite file (default: ./scimlite.db, or SCIMLITE_DB_PATH); {missing}",
         )
+
+    def existing_db(p: argparse.ArgumentParser) -> None:
+        db_option(p, "must exist")
 
     serve = sub.add_parser(
         "serve",
@@ -214,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser(
         "token",
-        help="create, list and revoke API tokens",
+        help="create, list, revoke and rotate API tokens",
         description="Manage bearer tokens. Secrets are shown once.",
     )
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -231,14 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="scim",
         help="scim: the SCIM API only (default); admin: also the console",
     )
-    db_option(create)
+    db_option(create, "must exist unless --create")
+    create.add_argument(
+        "--create",
+        action="store_true",
+        help="create and migrate the database file if it does not exist",
+    )
     create.set_defaults(func=cmd_token_create)
     listing = token_sub.add_parser(
         "list",
         help="list tokens (never their secrets)",
         description="List tokens: name, prefix, scope, created, last used, revoked.",
     )
-    db_option(listing)
+    existing_db(listing)
     listing.set_defaults(func=cmd_token_list)
     revoke = token_sub.add_parser(
         "revoke",
@@ -246,8 +294,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Revoke a token: it gets 401 from the next request on.",
     )
     revoke.add_argument("name", help="the token's name, as `scimlite token list` shows it")
-    db_option(revoke)
+    existing_db(revoke)
     revoke.set_defaults(func=cmd_token_revoke)
+    rotate = token_sub.add_parser(
+        "rotate",
+        help="replace a token's secret; prints the new one on the last line",
+        description="Give a token a new secret: a new token with the same name and scope is "
+        "created and the old one revoked, in one transaction. The new secret is printed once, "
+        "alone on the last line; the old one is refused from the next request on.",
+    )
+    rotate.add_argument("name", help="the token's name, as `scimlite token list` shows it")
+    existing_db(rotate)
+    rotate.set_defaults(func=cmd_token_rotate)
 
     demo_db = sub.add_parser(
         "demo-db",
@@ -267,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(docs/operations.md).",
     )
     backup_cmd.add_argument("path", help="the new file to write (must not exist)")
-    db_option(backup_cmd)
+    db_option(backup_cmd, "the database to copy; must exist")
     backup_cmd.set_defaults(func=cmd_backup)
     return parser
 
@@ -284,6 +342,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, DatabaseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except server.ListenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a path the command was given: one line, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     return code
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from scimlite.api.auth import AuthState
+from scimlite.api.metrics import Metrics
 from scimlite.settings import Settings
 from scimlite.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 AUTH = web.AppKey("auth", AuthState)
+METRICS = web.AppKey("metrics", Metrics)

@@ -14,8 +14,9 @@ import re
 import secrets
 from typing import Literal
 
-Scope = Literal["scim", "admin"]
-SCOPES: tuple[Scope, ...] = ("scim", "admin")
+# scim: the SCIM API; admin: the SCIM API and the console; metrics: GET /metrics only.
+Scope = Literal["scim", "admin", "metrics"]
+SCOPES: tuple[Scope, ...] = ("scim", "admin", "metrics")
 _PREFIX_HEX = 8
 # The shape `generate` makes: anything else is refused before a lookup, so no byte a client
 # sends (invalid UTF-8 arrives as lone surrogates) ever reaches SQLite (issue #12, finding 1).
@@ -48,6 +49,11 @@ def valid_token_name(name: str) -> str | None:
         "a token name is 1 to 64 characters: letters, digits, '.', '_', '@' or '-', "
         "starting with a letter or digit"
     )
+
+
+def parse_scope(text: str) -> Scope | None:
+    """`text` as a scope, or None when it names none."""
+    return next((scope for scope in SCOPES if scope == text), None)
 
 
 def matches(token: str, stored_digest: str) -> bool:

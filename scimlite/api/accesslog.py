@@ -1,6 +1,8 @@
 """One log line per request, as text or JSON lines, and the request id that ties them together.
 
-Why its own middleware instead of aiohttp's access logger: the line must carry the name of
+It also feeds the metrics (`api/metrics.py`): the request is timed here already, so
+counting it costs no second middleware. Why its own middleware instead of aiohttp's access
+logger: the line must carry the name of
 the token that made the request (known only after authentication) and never the token
 itself, and it must be machine-readable when `--log-format json` is set. The request id is
 taken from an inbound `X-Request-Id` when it looks like one (so a reverse proxy's id carries
@@ -22,6 +24,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from scimlite.api.auth import TOKEN
+from scimlite.api.errors import WRITES
+from scimlite.keys import METRICS
 
 LogFormat = Literal["text", "json"]
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -58,17 +62,26 @@ def _request_id(request: web.Request) -> str:
 
 
 def _emit(request: web.Request, status: int, started: float) -> None:
+    """Log the request's outcome and count it in the metrics (GET /metrics)."""
+    seconds = time.perf_counter() - started
     token = request.get(TOKEN)
+    name = token.name if token else None  # the name, never the secret
     fields: dict[str, Any] = {
         "request_id": request[REQUEST_ID],
         "remote": request.remote,
-        "token": token.name if token else None,  # the name, never the secret
+        "token": name,
         "method": request.method,
         "path": request.path,  # no query string: filters may carry e-mail addresses
         "status": status,
-        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        "latency_ms": round(seconds * 1000, 2),
     }
     log.info("%s %s %s", request.method, request.path, status, extra={"access": fields})
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"  # bounded labels
+    writes = request.get(WRITES)
+    quirks = (note for ctx in writes for note in ctx.quirks) if writes else ()
+    metrics = request.config_dict[METRICS]
+    metrics.request_done(route, request.method, status, seconds, name, quirks)
 
 
 @web.middleware

@@ -7,6 +7,7 @@ process (`scimlite token revoke`) takes effect on the very next request.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -14,7 +15,7 @@ from aiohttp import web
 
 from scimlite import timeutil, tokens
 from scimlite.api.ratelimit import FailureLimiter, retry_after
-from scimlite.scim.errors import TooManyRequests, Unauthorized
+from scimlite.scim.errors import Forbidden, TooManyRequests, Unauthorized
 from scimlite.store import Store, TokenInfo
 
 TOKEN = web.RequestKey("token", TokenInfo)
@@ -45,8 +46,11 @@ def bearer(request: web.Request) -> str | None:
     return credentials.strip()
 
 
-async def authenticate(request: web.Request, store: Store, state: AuthState) -> TokenInfo:
-    """The request's live token, or Unauthorized; records `last used` now and then."""
+async def authenticate(
+    request: web.Request, store: Store, state: AuthState, scopes: Collection[tokens.Scope]
+) -> TokenInfo:
+    """The request's live token, or Unauthorized; Forbidden unless its scope is one of
+    `scopes`. Records `last used` now and then."""
     presented = bearer(request)
     if presented is None:
         _refuse(request, state, "this endpoint needs an 'Authorization: Bearer <token>' header")
@@ -55,6 +59,11 @@ async def authenticate(request: web.Request, store: Store, state: AuthState) -> 
     token = await store.authenticate(presented)
     if token is None:
         _refuse(request, state, "the bearer token is not valid, or has been revoked")
+    if token.scope not in scopes:
+        raise Forbidden(
+            f"token '{token.name}' has scope '{token.scope}'; this endpoint needs "
+            + " or ".join(f"'{scope}'" for scope in scopes)
+        )
     if state.due(token.id):
         await store.touch_token(token.id, timeutil.now())
     request[TOKEN] = token

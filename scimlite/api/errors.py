@@ -92,14 +92,25 @@ def _target(request: web.Request) -> tuple[str | None, str | None]:
     return resource.id, request.match_info.get("id")
 
 
-def write_context(request: web.Request) -> WriteContext:
+# The write contexts of a request (one, or one per /Bulk operation), so the access log can
+# count the IdP quirks they noted once the request is answered.
+WRITES = web.RequestKey("writes", list[WriteContext])
+
+
+def write_context(
+    request: web.Request, method: str | None = None, path: str | None = None
+) -> WriteContext:
+    """The journal's context of a write made by `request` (a /Bulk operation names its own
+    method and path)."""
     token = request.get(TOKEN)
-    return WriteContext(
+    ctx = WriteContext(
         token.name if token else None,
-        request.method,
-        request.path_qs,
+        method or request.method,
+        path or request.path_qs,
         skip_unknown_members=request.config_dict[SETTINGS].unknown_members == "skip",
     )
+    request.setdefault(WRITES, []).append(ctx)
+    return ctx
 
 
 @web.middleware

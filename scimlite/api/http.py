@@ -12,6 +12,8 @@ from scimlite.keys import SETTINGS
 from scimlite.scim.errors import InvalidSyntax, ScimError, UnsupportedMediaType
 
 SCIM_CONTENT_TYPE = "application/scim+json"
+# The `Server` header: the product, not aiohttp's and Python's versions to look exploits up by.
+SERVER = "scimlite"
 # RFC 7644 §3.1: requests carry application/scim+json; plain JSON is accepted too.
 ACCEPTED_TYPES = (SCIM_CONTENT_TYPE, "application/json")
 
@@ -103,3 +105,8 @@ def base_url(request: web.Request) -> str:
     if public:
         return public.rstrip("/") + SCIM_PREFIX
     return f"{request.scheme}://{request.host}{SCIM_PREFIX}"
+
+
+async def server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every response the app sends names scimlite, not its stack."""
+    response.headers["Server"] = SERVER

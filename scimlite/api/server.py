@@ -5,6 +5,9 @@
   still waiting for a complete head; set to `header_timeout`, it closes an idle keep-alive
   connection and a slowloris alike, where its default (an hour) kept both open.
 - A request body must arrive within `body_timeout` seconds (`body_deadline`): 408.
+- The address is bound before anything else happens (`listen`), so a port in use or an
+  address the machine does not have is one line of error before a database is created or a
+  token printed, not a traceback after (issue #16, item 5).
 - At most `max_connections` connections are open at once; a connection past the cap is
   closed as soon as it is accepted, with one warning per episode, not one per accept. The
   soft RLIMIT_NOFILE is raised to the hard limit at start, so a flood meets the cap and not
@@ -21,8 +24,10 @@ slow clients) is in docs/operations.md.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import resource
+import socket
 from contextlib import suppress
 from typing import Any
 
@@ -31,7 +36,7 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.typedefs import Handler
 from aiohttp.web_request import BaseRequest
 
-from scimlite.api.http import error_response
+from scimlite.api.http import SERVER, error_response
 from scimlite.keys import SETTINGS
 from scimlite.scim.errors import ScimError
 from scimlite.settings import Settings
@@ -40,6 +45,49 @@ log = logging.getLogger("scimlite.http")
 MAX_LINE = 8190  # bytes in the request line and in one header field (aiohttp's default)
 # Descriptors kept back from the connection cap: the database, its readers, logs, sockets.
 FD_RESERVE = 64
+BACKLOG = 512
+
+
+class ListenError(Exception):
+    """The server cannot listen where it was asked to; the message is one line."""
+
+
+def _why(exc: OSError, host: str, port: int) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use — pass --port"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine — pass --host"
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on port {port} — pass --port (1024 or above)"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
+def listen(settings: Settings) -> list[socket.socket]:
+    """Listening sockets for `settings.host:port`, one per address the host resolves to,
+    bound as asyncio's `create_server` binds them; ListenError if any cannot be bound."""
+    host, port = settings.host, settings.port
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ListenError(f"cannot resolve host {host!r}: {exc.strerror} — pass --host") from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # as asyncio: v4 addresses get their own socket
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise ListenError(_why(exc, host, port)) from None
+    return sockets
 
 
 def raise_fd_limit() -> int:
@@ -73,6 +121,7 @@ class _ScimRequestHandler(web.RequestHandler):
         log.warning("refused a malformed request from %s: %s", request.remote, detail)
         # RFC 7644 §3.12 even before routing: the path may be unknown, the body is SCIM.
         response = error_response(ScimError(detail, status=status))
+        response.headers["Server"] = SERVER  # no app here to run server_header
         response.force_close()
         return response
 
@@ -109,37 +158,32 @@ class _Connections:
 
 
 class _Site(web.BaseSite):
-    """A TCP site whose connections come from `_Connections`."""
+    """A site on one listening socket whose connections come from `_Connections`."""
 
-    def __init__(self, runner: web.AppRunner, settings: Settings, limit: int) -> None:
-        super().__init__(runner, backlog=512)
-        self._host, self._port, self._limit = settings.host, settings.port, limit
-        self._handler_args: dict[str, Any] = {
-            "access_log": None,  # scimlite.accesslog logs each request, with its token's name
-            "keepalive_timeout": settings.header_timeout,
-            "max_line_size": MAX_LINE,
-            "max_field_size": MAX_LINE,
-        }
+    def __init__(self, runner: web.AppRunner, sock: socket.socket, factory: _Connections) -> None:
+        super().__init__(runner, backlog=BACKLOG)
+        self._sock, self._factory = sock, factory
 
     @property
     def name(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        host, port = self._sock.getsockname()[:2]
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
     async def start(self) -> None:
         await super().start()
-        server = self._runner.server
-        assert server is not None  # BaseSite.__init__ checked that setup() ran
-        factory = _Connections(server, self._limit, self._handler_args)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            factory, self._host, self._port, backlog=self._backlog, reuse_address=True
-        )
+        self._server = await loop.create_server(self._factory, sock=self._sock, backlog=BACKLOG)
 
 
 async def start(
-    app: web.Application, settings: Settings, *, handle_signals: bool = False
+    app: web.Application,
+    settings: Settings,
+    sockets: list[socket.socket] | None = None,
+    *,
+    handle_signals: bool = False,
 ) -> web.AppRunner:
-    """Set the app up and listen on `settings.host:port`; `runner.cleanup()` stops it."""
+    """Set the app up and serve on `sockets` (by default, `listen(settings)`'s);
+    `runner.cleanup()` stops it."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     limit = settings.max_connections
     if soft != resource.RLIM_INFINITY and limit > soft - FD_RESERVE:
@@ -150,22 +194,38 @@ async def start(
             soft,
             limit,
         )
+    sockets = listen(settings) if sockets is None else sockets
     runner = web.AppRunner(app, handle_signals=handle_signals, shutdown_timeout=10)
     await runner.setup()
-    await _Site(runner, settings, limit).start()
+    assert runner.server is not None  # setup() made it
+    handler_args: dict[str, Any] = {
+        "access_log": None,  # scimlite.accesslog logs each request, with its token's name
+        "keepalive_timeout": settings.header_timeout,
+        "max_line_size": MAX_LINE,
+        "max_field_size": MAX_LINE,
+    }
+    factory = _Connections(runner.server, limit, handler_args)  # one cap for every socket
+    for sock in sockets:
+        await _Site(runner, sock, factory).start()
     return runner
 
 
-def run(app: web.Application, settings: Settings) -> None:
-    """Serve until SIGINT or SIGTERM, then stop gracefully (what `web.run_app` does)."""
+def run(app: web.Application, settings: Settings, sockets: list[socket.socket]) -> int:
+    """Serve on `sockets` until SIGINT or SIGTERM, then stop gracefully (what
+    `web.run_app` does); the number of requests served."""
     raise_fd_limit()
+    served = 0
 
     async def serve() -> None:
-        runner = await start(app, settings, handle_signals=True)
+        nonlocal served
+        runner = await start(app, settings, sockets, handle_signals=True)
+        assert runner.server is not None
+        server = runner.server
         try:
             await asyncio.Event().wait()  # until a signal raises GracefulExit
         finally:
             await runner.cleanup()
+            served = server.requests_count
 
     loop = asyncio.new_event_loop()
     try:
@@ -178,6 +238,7 @@ def run(app: web.Application, settings: Settings) -> None:
         loop.run_until_complete(loop.shutdown_asyncgens())
     finally:
         loop.close()
+    return served
 
 
 @web.middleware

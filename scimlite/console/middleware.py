@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 from scimlite.api import SCIM_PREFIX
 from scimlite.api.errors import scim_error
 from scimlite.console.params import read_form, refuse_nul
-from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, current, same
+from scimlite.console.session import COOKIE, Session, current, same
 from scimlite.keys import STORE
 from scimlite.scim.errors import Forbidden, ScimError
 from scimlite.store.errors import StoreError
@@ -21,6 +21,7 @@ log = logging.getLogger("scimlite.console")
 
 SESSION = web.RequestKey("console_session", Session)  # set only when signed in
 PUBLIC_ROUTES = frozenset({"signin", "static"})
+NOT_CONSOLE = frozenset({"/healthz", "/openapi.json", "/metrics"})
 
 # No inline script or style anywhere, so 'self' is the whole policy.
 CSP = (
@@ -67,13 +68,13 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
     if session is not None:
         request[SESSION] = session
     public = name in PUBLIC_ROUTES or name == "not-found"
-    if request.method == "POST":
-        expected = request.cookies.get(SIGNIN_COOKIE) if name == "signin" else None
-        if session is not None and name != "signin":
-            expected = session.csrf
-        if expected is None:
-            raise Forbidden("sign in first, then try again")
-        if not same(await _csrf_field(request), expected):
+    if request.method == "POST" and name != "signin":  # the sign-in view checks its own form
+        if session is None:
+            raise Forbidden(
+                "you are not signed in (the session ended, or this browser keeps no cookies "
+                "for this site); sign in, then try again"
+            )
+        if not same(await _csrf_field(request), session.csrf):
             raise Forbidden("the form's security token is missing or stale; reload and retry")
     elif not public and session is None:
         return redirect(f"/signin?next={quote(request.path_qs, safe='/')}")
@@ -94,8 +95,8 @@ def _error_page(
 
 @web.middleware
 async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Everything outside /scim/v2 and /healthz is the console."""
-    if request.path.startswith(SCIM_PREFIX) or request.path in ("/healthz", "/openapi.json"):
+    """Everything outside /scim/v2, /healthz, /openapi.json and /metrics is the console."""
+    if request.path.startswith(SCIM_PREFIX) or request.path in NOT_CONSOLE:
         return await handler(request)
     try:
         response = await _guarded(request, handler)

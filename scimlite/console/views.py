@@ -25,7 +25,7 @@ from scimlite.console.links import resource_href
 from scimlite.console.middleware import SESSION, redirect
 from scimlite.console.params import MAX_PAGE, SQLITE_MAX_INT, int_param, read_form, time_param
 from scimlite.console.search import MAX_QUERY, user_search
-from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, new_secret
+from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, new_secret, same
 from scimlite.keys import AUTH, SETTINGS, STORE
 from scimlite.scim import render as scim_render
 from scimlite.scim.errors import InvalidFilter, InvalidValue
@@ -41,7 +41,7 @@ from scimlite.store import (
     WriteContext,
 )
 from scimlite.store.errors import Conflict, NotFound
-from scimlite.tokens import SCOPES, valid_token_name
+from scimlite.tokens import SCOPES, parse_scope, valid_token_name
 
 PER_PAGE = 50
 JOURNAL_PAGE = 25  # rows of the journal a page: each may hold a diff, however folded
@@ -167,17 +167,34 @@ def _signin_page(
     return response
 
 
+# Why a sign-in can fail before its token is even read: the form's double-submit CSRF check.
+NO_COOKIE = (
+    "Your browser sent the sign-in form without its cookie. The console needs cookies for "
+    "this site (they keep you signed in and protect its forms): allow them, then sign in again."
+)
+STALE_FORM = "This sign-in form has expired (a newer one was opened since); sign in again."
+
+
 async def signin(request: web.Request) -> web.Response:
-    """Only admin-scope tokens sign in; the session id is new, so a planted one is useless."""
+    """Only admin-scope tokens sign in; the session id is new, so a planted one is useless.
+
+    The form is checked first (double-submit: its hidden field must equal the cookie set
+    with it), and a failure is explained on the sign-in page itself: most often the browser
+    keeps no cookies, which "sign in first" never told anyone."""
     form = await _form(request)
     target = form.get("next")
+    expected = request.cookies.get(SIGNIN_COOKIE)
+    if expected is None:
+        return _signin_page(request, target, NO_COOKIE, 403)
+    if not same(form.get("csrf"), expected):
+        return _signin_page(request, target, STALE_FORM, 403)
     token = await _store(request).authenticate(form.get("token", "").strip())
     if token is None:
         return _failed_signin(request, target)
     if token.scope != "admin":
         message = (
-            f"Token '{token.name}' has scope '{token.scope}': it can use the SCIM API but not "
-            "the console. Sign in with an admin token."
+            f"Token '{token.name}' has scope '{token.scope}', which does not open the "
+            "console. Sign in with an admin token."
         )
         return _signin_page(request, target, message, 403)
     store = _store(request)
@@ -408,15 +425,15 @@ async def tokens(request: web.Request) -> web.Response:
 async def create_token(request: web.Request) -> web.Response:
     """The secret is in this response only; it is never stored or shown again."""
     form = await _form(request)
-    name, scope = form.get("name", "").strip(), form.get("scope", "scim")
+    name, scope = form.get("name", "").strip(), parse_scope(form.get("scope", "scim"))
     problem = valid_token_name(name)
     if problem is not None:
         return await _tokens_page(request, error=problem[0].upper() + problem[1:] + ".")
-    if scope not in SCOPES:
+    if scope is None:
         return await _tokens_page(request, error=f"Scope must be one of {', '.join(SCOPES)}.")
     try:
         token, secret = await _store(request).create_token(
-            name, "admin" if scope == "admin" else "scim", _context(request, answered=200)
+            name, scope, _context(request, answered=200)
         )
     except Conflict as exc:
         return await _tokens_page(request, error=f"{exc.detail}; choose another name.")

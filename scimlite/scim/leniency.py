@@ -9,6 +9,7 @@ so the journal reads alike for a POST and a PATCH that sent the same quirk.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -79,3 +80,38 @@ def op_name(op_text: object, note: Note) -> str | None:
     if op != op_text:
         note(f'op "{op_text}" normalised to "{op}"')
     return op
+
+
+# What kind of deviation a note records, for counting (GET /metrics): the first pattern
+# that matches the note (without a PATCH's `Operations[i]: ` prefix) names it. A new note
+# wording needs a line here; tests/unit/test_leniency.py produces every note and checks
+# that none is "other".
+_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(pattern))
+    for kind, pattern in (
+        ("op_case", r'^op ".*" normalised to '),
+        ("boolean_string", r'" string ".*" read as boolean '),
+        ("bare_reference", r"given as a bare id"),
+        ("reference_array", r"given as a one-element array"),
+        ("password_discarded", r"accepted and discarded \(scimlite stores no passwords\)"),
+        ("unknown_attribute", r"^ignored unknown attribute "),
+        ("read_only_ignored", r"^ignored readOnly "),
+        ("own_id_ignored", r'^ignored "id" equal to'),
+        ("extra_schema_ignored", r'^ignored "schemas" inside |" in "schemas" of a PATCH body$'),
+        ("empty_groups", r'^empty "groups" on a User PUT'),
+        ("schema_alias", r"^schema .* read as "),
+        ("urn_prefixed_attribute", r'^attribute "urn:.*" read as '),
+        ("path_alias", r'^path ".*" read as '),
+        ("no_path_key", r"of a no-path value read as path"),
+        ("filter_path_created", r"matched no value; created one"),
+        ("members_value_remove", r'^"remove" of "members" with a value list'),
+        ("attribute_case", r'^"[^"]*" read as "'),
+    )
+)
+_OPERATION = re.compile(r"^Operations\[\d+\]: ")
+
+
+def kind(note: str) -> str:
+    """A short stable name for the kind of quirk `note` records, or "other"."""
+    text = _OPERATION.sub("", note, count=1)
+    return next((name for name, pattern in _KINDS if pattern.search(text)), "other")

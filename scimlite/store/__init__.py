@@ -9,7 +9,7 @@ database (`store/postgres/`) that several processes share; `open_database` picks
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
@@ -69,6 +69,7 @@ def open_database(
     readers: int = 3,
     synchronous: Literal["FULL", "NORMAL"] = "FULL",
     read_timeout_ms: int = 3000,
+    on_write_wait: Callable[[float], None] | None = None,
 ) -> Database:
     """The database a server or command uses: PostgreSQL at `url` if given, else the SQLite
     file at `path`. Not yet connected: call `open()`."""
@@ -76,7 +77,11 @@ def open_database(
         from scimlite.store.sqlite.db import SQLiteDatabase
 
         return SQLiteDatabase(
-            path, readers=readers, synchronous=synchronous, read_timeout_ms=read_timeout_ms
+            path,
+            readers=readers,
+            synchronous=synchronous,
+            read_timeout_ms=read_timeout_ms,
+            on_write_wait=on_write_wait,
         )
     try:
         from scimlite.store.postgres.db import PostgresDatabase
@@ -84,7 +89,9 @@ def open_database(
         raise DatabaseError(
             "the PostgreSQL backend needs psycopg: pip install 'scimlite[postgres]'"
         ) from None
-    return PostgresDatabase(url, readers=readers, read_timeout_ms=read_timeout_ms)
+    return PostgresDatabase(
+        url, readers=readers, read_timeout_ms=read_timeout_ms, on_write_wait=on_write_wait
+    )
 
 
 class Store(TokenQueries, JournalQueries, ConsoleQueries, SessionQueries):

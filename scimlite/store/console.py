@@ -38,7 +38,8 @@ class ConsoleQueries:
             "SELECT t.name AS token, j.* FROM tokens t LEFT JOIN journal j ON j.id = "
             "(SELECT id FROM journal WHERE token_name = t.name AND substr(path, 1, ?) = ? "
             "ORDER BY id DESC LIMIT 1) "
-            "WHERE j.id IS NOT NULL OR (t.scope = 'scim' AND t.revoked IS NULL) "
+            "WHERE t.id = (SELECT max(x.id) FROM tokens x WHERE x.name = t.name) "
+            "AND (j.id IS NOT NULL OR (t.scope = 'scim' AND t.revoked IS NULL)) "
             "ORDER BY j.id DESC NULLS LAST, t.name"
         )
         async with self.db.read() as conn:

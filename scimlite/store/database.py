@@ -129,6 +129,10 @@ class Database(Protocol):
         """A bounded point read on the caller's thread, or None to use `read()` instead."""
         ...
 
+    async def sizes(self) -> dict[str, int]:
+        """Bytes the database takes, by part (SQLite: `main`, `wal`; PostgreSQL: `main`)."""
+        ...
+
     async def exclusive(self, job: str, fn: Callable[[Conn], T]) -> T | None:
         """`write(fn)`, unless another process runs the job `job` at this moment (None).
 

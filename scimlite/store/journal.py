@@ -158,6 +158,15 @@ class JournalQueries:
             if count < chunk:
                 return removed
 
+    async def journal_rows(self) -> int:
+        """How many rows the journal holds, from its id range: two index lookups, where
+        count(*) reads every row. Exact while rows are appended (ids ascending) and pruned
+        oldest first (prune_journal); a clock stepped back can leave a gap it counts."""
+        sql = "SELECT (SELECT max(id) FROM journal) - (SELECT min(id) FROM journal) + 1"
+        async with self.db.read(lookup=True) as conn:
+            rows = await fetch_all(conn, sql)
+        return int(rows[0][0] or 0) if rows else 0
+
     async def search_journal(self, query: JournalQuery) -> list[JournalEntry]:
         """Journal rows matching every given criterion, newest first, keyset-paged by id."""
         sql, params = journal_sql(query)

@@ -30,20 +30,34 @@ class TokenQueries:
         stamp = timeutil.now()
 
         def write(conn: Conn) -> int:
-            if fetch_one_sync(conn, "SELECT 1 FROM tokens WHERE name = ?", (name,)) is not None:
+            live = "SELECT 1 FROM tokens WHERE name = ? AND revoked IS NULL"
+            if fetch_one_sync(conn, live, (name,)) is not None:
                 raise Conflict(f"a token named {name!r} already exists")
-            row = fetch_one_sync(
-                conn,
-                "INSERT INTO tokens (name, prefix, hash, scope, created) "
-                "VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (name, prefix, tokens.digest(secret), scope, stamp),
-            )
+            token_id = _insert(conn, name, prefix, secret, scope, stamp)
             if ctx is not None:
                 changes = diff_docs({}, {"name": name, "prefix": prefix, "scope": scope})
                 record(conn, ctx, "Token", name, 201, changes)
-            return int(row[0])
+            return token_id
 
         token_id = await self.db.write(write)
+        return TokenInfo(token_id, name, prefix, scope, stamp, None, None), secret
+
+    async def rotate_token(self, name: str) -> tuple[TokenInfo, str]:
+        """A new secret under the live token `name`'s name and scope, and that token revoked,
+        in one transaction: there is never a moment with both or neither. NotFound unless
+        `name` is live. The old row stays, revoked, so lists and the journal keep it."""
+        prefix, secret = tokens.generate()
+        stamp = timeutil.now()
+
+        def write(conn: Conn) -> tuple[int, tokens.Scope]:
+            sql = "SELECT id, scope FROM tokens WHERE name = ? AND revoked IS NULL"
+            old = fetch_one_sync(conn, sql, (name,))
+            if old is None:
+                raise NotFound(f"no live token named {name!r}")
+            conn.execute("UPDATE tokens SET revoked = ? WHERE id = ?", (stamp, old["id"]))
+            return _insert(conn, name, prefix, secret, old["scope"], stamp), old["scope"]
+
+        token_id, scope = await self.db.write(write)
         return TokenInfo(token_id, name, prefix, scope, stamp, None, None), secret
 
     async def list_tokens(self) -> list[TokenInfo]:
@@ -128,3 +142,13 @@ class TokenQueries:
             row["id"], row["name"], row["prefix"], row["scope"], row["created"],
             row["last_used"], stamp,
         )  # fmt: skip
+
+
+def _insert(conn: Conn, name: str, prefix: str, secret: str, scope: str, stamp: str) -> int:
+    row = fetch_one_sync(
+        conn,
+        "INSERT INTO tokens (name, prefix, hash, scope, created) VALUES (?, ?, ?, ?, ?) "
+        "RETURNING id",
+        (name, prefix, tokens.digest(secret), scope, stamp),
+    )
+    return int(row[0])

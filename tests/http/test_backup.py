@@ -89,7 +89,7 @@ def test_cli_backup_prints_a_summary_and_refuses_to_overwrite(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db, copy = tmp_path / "live.db", tmp_path / "nightly.db"
-    assert main(["token", "create", "okta", "--db", str(db)]) == 0
+    assert main(["token", "create", "okta", "--db", str(db), "--create"]) == 0
     capsys.readouterr()
     assert main(["backup", str(copy), "--db", str(db)]) == 0
     out = capsys.readouterr().out

@@ -117,6 +117,26 @@ async def test_sign_in_needs_its_csrf_token(client: TestClient[Any, Any], admin:
     await post(client, "/signin", {"token": admin, "csrf": "forged"}, status=403)
 
 
+async def test_sign_in_without_cookies_says_that_cookies_are_needed(
+    client: TestClient[Any, Any], admin: str
+) -> None:
+    """A browser that keeps no cookies posts the form without its double-submit cookie."""
+    fields = (await get_page(client, "/signin")).form("/signin")
+    client.session.cookie_jar.clear()
+    resp = await post(client, "/signin", {**fields, "token": admin}, status=403)
+    doc = Doc(await resp.text())
+    assert "without its cookie" in doc.all_text and "allow them" in doc.all_text
+    assert "sign in first" not in doc.all_text
+    assert doc.form("/signin")["csrf"]  # the sign-in page itself, with a fresh form
+
+
+async def test_a_stale_sign_in_form_says_so(client: TestClient[Any, Any], admin: str) -> None:
+    stale = (await get_page(client, "/signin")).form("/signin")
+    await get_page(client, "/signin")  # a newer form (another tab) replaced the cookie
+    resp = await post(client, "/signin", {**stale, "token": admin}, status=403)
+    assert "This sign-in form has expired" in Doc(await resp.text()).all_text
+
+
 async def test_session_id_is_new_at_sign_in(client: TestClient[Any, Any], admin: str) -> None:
     """Session fixation: an id planted before sign-in is never the signed-in session."""
     planted = "attacker-chosen-session-id"
@@ -158,6 +178,27 @@ async def test_security_headers(console: TestClient[Any, Any], path: str) -> Non
     assert resp.headers["X-Frame-Options"] == "DENY"
     assert resp.headers["Referrer-Policy"] == "same-origin"
     assert resp.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/signin",
+        "/",
+        "/nope",
+        "/static/console.css",
+        "/healthz",
+        "/openapi.json",
+        "/scim/v2/Users",
+        "/scim/v2/ServiceProviderConfig",
+        "/scim/v2/nope",
+    ],
+)
+async def test_the_server_header_names_no_library_or_version(
+    client: TestClient[Any, Any], path: str
+) -> None:
+    resp = await client.get(path, allow_redirects=False)
+    assert resp.headers.getall("Server") == ["scimlite"]
 
 
 async def test_no_inline_script_or_style(console: TestClient[Any, Any], scim: Scim) -> None:

@@ -32,7 +32,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     folder = tmp_path_factory.mktemp("live")
     db = folder / "scimlite.db"
     created = subprocess.run(  # the token the way an operator makes one
-        [sys.executable, "-m", "scimlite", "token", "create", "scim2-tester", "--db", str(db)],
+        [
+            sys.executable,
+            "-m",
+            "scimlite",
+            "token",
+            "create",
+            "scim2-tester",
+            "--db",
+            str(db),
+            "--create",
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -190,6 +190,7 @@ def test_a_malformed_header_is_a_scim_error(hostile: Hostile, raw_header: bytes)
         + b"\r\nConnection: close\r\n\r\n"
     )
     _assert_client_error(status, headers, raw)
+    assert headers["server"] == "scimlite"  # answered before routing, named all the same
     _alive(hostile)
 
 

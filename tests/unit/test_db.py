@@ -18,6 +18,7 @@ from scimlite.store import (
     WriteContext,
 )
 from scimlite.store.database import DatabaseError
+from scimlite.store.errors import NotFound
 from scimlite.store.journal import journal_sql
 from scimlite.store.sqlite.db import SQLiteDatabase as Database
 from scimlite.store.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
@@ -305,3 +306,49 @@ def test_upgrading_indexes_the_membership_changes_already_journaled(tmp_path: Pa
             "SELECT resource_id, journal_id FROM journal_refs ORDER BY 1"
         ).fetchall()
     assert rows == [("u1", 7), ("u2", 7)]
+
+
+async def test_upgrading_tokens_keeps_them_and_frees_revoked_names(tmp_path: Path) -> None:
+    path = tmp_path / "v8.db"
+    with sqlite3.connect(path) as conn:
+        for script in MIGRATIONS[:8]:
+            conn.executescript(script)
+        conn.executemany(
+            "INSERT INTO tokens (id, name, prefix, hash, scope, created, revoked) "
+            "VALUES (?, ?, ?, 'h', ?, 't', ?)",
+            [(3, "okta", "p3", "scim", "r"), (7, "admin", "p7", "admin", None)],
+        )
+        conn.execute("PRAGMA user_version = 8")
+    db = Database(path)
+    await db.open()
+    try:
+        store = Store(db)
+        before = [(t.id, t.name, t.scope, t.revoked) for t in await store.list_tokens()]
+        assert before == [(3, "okta", "scim", "r"), (7, "admin", "admin", None)]
+        okta, _ = await store.create_token("okta", "metrics")  # the revoked one held the name
+        assert okta.scope == "metrics"
+    finally:
+        await db.close()
+    with sqlite3.connect(path) as conn, pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        conn.execute(  # two live tokens never share a name
+            "INSERT INTO tokens (name, prefix, hash, scope, created) "
+            "VALUES ('okta', 'p9', 'h', 'scim', 't')"
+        )
+
+
+async def test_rotating_a_token_revokes_the_old_secret_in_the_same_write(tmp_path: Path) -> None:
+    db = Database(tmp_path / "rotate.db")
+    await db.open()
+    try:
+        store = Store(db)
+        old, old_secret = await store.create_token("okta", "scim")
+        new, new_secret = await store.rotate_token("okta")
+        assert (new.name, new.scope) == ("okta", "scim") and new.id != old.id
+        assert await store.authenticate(old_secret) is None
+        assert (await store.authenticate(new_secret)) == new
+        [first, second] = await store.list_tokens()
+        assert first.revoked == second.created  # one timestamp: one transaction
+        with pytest.raises(NotFound, match="no live token named 'entra'"):
+            await store.rotate_token("entra")
+    finally:
+        await db.close()

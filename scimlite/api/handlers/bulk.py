@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from scimlite.api import SCIM_PREFIX, route
-from scimlite.api.auth import TOKEN
-from scimlite.api.errors import scim_error
+from scimlite.api.errors import scim_error, write_context
 from scimlite.api.handlers.resources import patch_change
 from scimlite.api.http import base_url, expected_versions, read_json, respond
-from scimlite.keys import SETTINGS, STORE
+from scimlite.keys import STORE
 from scimlite.scim import bulk, render
 from scimlite.scim import patch as scim_patch
 from scimlite.scim.errors import InvalidValue, NotFound, ScimError
@@ -47,8 +46,7 @@ class _Run:
 
     store: Store
     base: str
-    token_name: str | None
-    skip_unknown_members: bool  # SCIMLITE_UNKNOWN_MEMBERS=skip
+    request: web.Request
     created: dict[str, str] = field(default_factory=dict)  # bulkId → new id
     failed: set[str] = field(default_factory=set)  # bulkIds whose operation failed
     results: list[bulk.OperationResult] = field(default_factory=list)
@@ -68,12 +66,7 @@ class _Run:
     async def run(self, op: bulk.BulkOperation, batch: Batch) -> None:
         """Run one operation in its own savepoint and record its result."""
         path = bulk.substitute(op.path, self.created, in_path=True)
-        ctx = WriteContext(
-            self.token_name,
-            op.method,
-            f"{SCIM_PREFIX}{path}",
-            skip_unknown_members=self.skip_unknown_members,
-        )
+        ctx = write_context(self.request, op.method, f"{SCIM_PREFIX}{path}")
         try:
             self._check_refs(op)
             resource, resource_id = _target(path)
@@ -174,13 +167,7 @@ class _Run:
 async def post_bulk(request: web.Request) -> web.Response:
     """POST /Bulk: 200 with a BulkResponse; per-operation outcomes are in its `status`es."""
     request_body = bulk.parse_bulk(await read_json(request))
-    token = request.get(TOKEN)
-    run = _Run(
-        request.config_dict[STORE],
-        base_url(request),
-        token.name if token else None,
-        request.config_dict[SETTINGS].unknown_members == "skip",
-    )
+    run = _Run(request.config_dict[STORE], base_url(request), request)
     plan = bulk.plan(request_body.operations)
     limit = request_body.fail_on_errors
     for start in range(0, len(plan.ordered), CHUNK):
@@ -198,7 +185,7 @@ async def post_bulk(request: web.Request) -> web.Response:
         # RFC 7644 §3.7.1: circular references the server cannot resolve are a 409.
         refs = ", ".join(f'"{r}"' for r in sorted(op.refs))
         detail = f"circular bulkId reference: bulkIds {refs} depend on each other"
-        ctx = WriteContext(run.token_name, op.method, f"{SCIM_PREFIX}{op.path}")
+        ctx = write_context(request, op.method, f"{SCIM_PREFIX}{op.path}")
         run.fail(op, ctx, ScimError(detail, status=409), op.path)
     await run.journal_failures()
     return respond(bulk.bulk_response(run.results))

@@ -190,12 +190,14 @@ class PostgresDatabase:
         writers: int = 4,
         read_timeout_ms: int = 3000,
         connect_timeout: float = 10.0,
+        on_write_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.url = url
         self.reader_count = readers
         self.read_timeout_ms = read_timeout_ms
         self.interrupted = 0
         self._writers = writers
+        self._on_write_wait = on_write_wait  # seconds a write waited for a connection
         self._connect_timeout = connect_timeout
         self._writes: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._readers: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
@@ -265,11 +267,13 @@ class PostgresDatabase:
             raise DatabaseError("database is not open")
         return self._writes
 
-    def _write_sync(self, fn: Callable[[Conn], T]) -> T:
+    def _write_sync(self, fn: Callable[[Conn], T], asked: float) -> T:
         pool = self._write_pool()
         for attempt in range(ATTEMPTS):
             try:
                 with pool.connection() as conn:
+                    if attempt == 0 and self._on_write_wait is not None:
+                        self._on_write_wait(time.monotonic() - asked)
                     return _transaction(conn, fn)
             except _RETRIED:
                 if attempt == ATTEMPTS - 1:
@@ -287,7 +291,12 @@ class PostgresDatabase:
     async def write(self, fn: Callable[[Conn], T]) -> T:
         """One transaction on a pooled connection, in a worker thread; run again if it
         loses a deadlock or a race on a unique index (database.Database.write)."""
-        return await asyncio.to_thread(self._write_sync, fn)
+        return await asyncio.to_thread(self._write_sync, fn, time.monotonic())
+
+    async def sizes(self) -> dict[str, int]:
+        async with self.read(lookup=True) as conn:
+            rows = await conn.execute_fetchall("SELECT pg_database_size(current_database())")
+        return {"main": int(rows[0][0])}
 
     async def exclusive(self, job: str, fn: Callable[[Conn], T]) -> T | None:
         """`write(fn)` under a transaction-scoped advisory lock named for the job; None

@@ -43,7 +43,8 @@ def _fsync_dir(directory: Path) -> None:
 def backup(source: Path, target: Path, *, busy_timeout_ms: int = 10_000) -> BackupResult:
     """Copy `source` to `target` (which must not exist) as one committed state."""
     if not source.is_file():
-        raise DatabaseError(f"{source} does not exist")
+        what = "is not a database file" if source.exists() else "does not exist"
+        raise DatabaseError(f"{source} {what}")
     if target.exists():
         raise DatabaseError(f"{target} exists; choose a new name or remove it first")
     partial = target.with_name(f".{target.name}.partial")
@@ -72,5 +73,7 @@ def backup(source: Path, target: Path, *, busy_timeout_ms: int = 10_000) -> Back
             partial.unlink(missing_ok=True)
         if isinstance(exc, sqlite3.Error):
             raise DatabaseError(f"backup of {source} failed: {exc}") from exc
+        if isinstance(exc, OSError):
+            raise DatabaseError(f"cannot write {target}: {exc.strerror or exc}") from exc
         raise
     return BackupResult(target, target.stat().st_size, version)

@@ -19,6 +19,7 @@ import queue
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -236,10 +237,14 @@ class SQLiteDatabase:
         readers: int = 3,
         synchronous: Synchronous = "FULL",
         read_timeout_ms: int = 3000,
+        on_write_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.path = path
         self.reader_count = readers
         self.read_timeout_ms = read_timeout_ms
+        # Told, in seconds, how long each write transaction waited for the writer (metrics);
+        # called on the writer's thread or the event loop, so it must be quick and safe.
+        self._on_write_wait = on_write_wait
         # Reads stopped before their end: past the budget, or because the client left.
         self.interrupted = 0
         self._synchronous = synchronous
@@ -252,7 +257,29 @@ class SQLiteDatabase:
         self._inline: sqlite3.Connection | None = None
 
     async def open(self) -> None:
-        """Open (creating if needed) and migrate the file, then open the readers."""
+        """Open (creating if needed) and migrate the file, then open the readers.
+
+        A path that cannot hold a database (a directory, another kind of file, a place this
+        process may not write) is a DatabaseError that says so in one line."""
+        if self.path.is_dir():
+            raise DatabaseError(f"{self.path} is a directory, not a database file")
+        try:
+            await self._open()
+        except sqlite3.DatabaseError as exc:
+            await self.close()
+            if str(exc) == "file is not a database":
+                raise DatabaseError(f"{self.path} is not a SQLite database") from None
+            raise DatabaseError(f"cannot open {self.path}: {exc}") from None
+        except FileExistsError as exc:  # mkdir met a file where a directory should be
+            await self.close()
+            raise DatabaseError(
+                f"cannot create {self.path}: {exc.filename} is not a directory"
+            ) from None
+        except OSError as exc:
+            await self.close()
+            raise DatabaseError(f"cannot create {self.path}: {exc.strerror or exc}") from None
+
+    async def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         create_private(self.path)
         writer = WriterThread()
@@ -316,8 +343,28 @@ class SQLiteDatabase:
         (docs/benchmarks.md). `fn` must be quick, synchronous and touch nothing but `conn`.
         """
         writer = self._require_writer()
+        observe = self._on_write_wait
+        if observe is None:
+            async with self._write_lock:
+                return await writer.call(lambda conn: _in_transaction(conn, fn))
+        queued = time.perf_counter()
+
+        def timed(conn: sqlite3.Connection) -> T:
+            observe(time.perf_counter() - queued)  # the lock and the thread's queue
+            return _in_transaction(conn, fn)
+
         async with self._write_lock:
-            return await writer.call(lambda conn: _in_transaction(conn, fn))
+            return await writer.call(timed)
+
+    async def sizes(self) -> dict[str, int]:
+        """The file and its write-ahead log, in bytes (0 for one not there)."""
+        sizes = {}
+        for name, path in (("main", self.path), ("wal", Path(f"{self.path}-wal"))):
+            try:
+                sizes[name] = os.stat(path).st_size
+            except FileNotFoundError:
+                sizes[name] = 0
+        return sizes
 
     async def exclusive(self, job: str, fn: Callable[[Conn], T]) -> T | None:
         """`write(fn)`: one process owns a SQLite file, so no other runs `job` meanwhile."""
@@ -338,7 +385,10 @@ class SQLiteDatabase:
     async def transaction(self) -> AsyncIterator[WriteConnection]:
         """One write transaction: all of it commits, or none of it does."""
         writer = self._require_writer()
+        queued = time.perf_counter()
         async with self._write_lock:
+            if self._on_write_wait is not None:
+                self._on_write_wait(time.perf_counter() - queued)
             conn = WriteConnection(writer)
             await conn.execute("BEGIN IMMEDIATE")
             try:

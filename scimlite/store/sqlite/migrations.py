@@ -260,7 +260,29 @@ MIGRATIONS: tuple[str, ...] = (
         FROM journal j, json_each(j.changes) c, json_each(c.value, '$.values') v
         WHERE j.changes IS NOT NULL AND json_type(c.value, '$.values') = 'array';
     """,
-    # 9: console sessions in the database (store/sessions.py), so every process knows
+    # 9: tokens. A name is unique among live tokens only, so a revoked token keeps its row
+    # (and its place in the journal) while a new one takes its name, which is what
+    # `scimlite token rotate` does; and a third scope, `metrics`, for a Prometheus scraper
+    # (GET /metrics only). SQLite cannot drop a UNIQUE or change a CHECK in place: the
+    # table is rebuilt, ids kept (nothing refers to them by foreign key).
+    """
+    CREATE TABLE tokens_v9 (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL UNIQUE,
+        hash TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('scim', 'admin', 'metrics')),
+        created TEXT NOT NULL,
+        last_used TEXT,
+        revoked TEXT
+    );
+    INSERT INTO tokens_v9 (id, name, prefix, hash, scope, created, last_used, revoked)
+        SELECT id, name, prefix, hash, scope, created, last_used, revoked FROM tokens;
+    DROP TABLE tokens;
+    ALTER TABLE tokens_v9 RENAME TO tokens;
+    CREATE UNIQUE INDEX tokens_live_name ON tokens(name) WHERE revoked IS NULL;
+    """,
+    # 10: console sessions in the database (store/sessions.py), so every process knows
     # them; stored under the SHA-256 of the cookie.
     """
     CREATE TABLE console_sessions (
