@@ -6,6 +6,7 @@ Kept apart from the CLI wiring so the text is a pure function a test can read li
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit, urlunsplit
 
 from scimlite import __version__
 from scimlite.api import SCIM_PREFIX
@@ -30,13 +31,29 @@ def base_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
+def redacted(where: str) -> str:
+    """A database URL without its password, for messages and logs."""
+    parts = urlsplit(where)
+    if parts.password is None:
+        return where
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def describe(settings: Settings) -> str:
+    """Which database a command works on, in words (no password)."""
+    if settings.database_url is not None:
+        return f"PostgreSQL {redacted(settings.database_url)}"
+    return str(settings.db_path)
+
+
 def banner(settings: Settings, *, secret: str | None, created: bool, demo: bool) -> str:
     """The start-up block: URLs, the one-time admin token, what goes where in Okta/Entra ID."""
     base = base_url(settings)
     if demo:
         what = "demo on a temporary copy of scimlite.db.example (discarded when you stop)"
     else:
-        what = f"{'created' if created else 'serving'} {settings.db_path}"
+        what = f"{'created' if created else 'serving'} {describe(settings)}"
     lines = [
         f"scimlite {__version__} · {what}",
         "",

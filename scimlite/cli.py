@@ -15,22 +15,25 @@ from scimlite import __version__, demo, tokens
 from scimlite.api import SCIM_PREFIX, accesslog, server
 from scimlite.app import create_app
 from scimlite.assets import EXAMPLE_DB, shipped
-from scimlite.banner import banner
+from scimlite.banner import banner, describe, redacted
 from scimlite.settings import Settings, SettingsError
-from scimlite.store import Store, TokenInfo
-from scimlite.store.database import DatabaseError
+from scimlite.store import Store, TokenInfo, open_database
+from scimlite.store.copy import Copied, copy_directory
+from scimlite.store.database import Database, DatabaseError
 from scimlite.store.errors import Conflict, NotFound
 from scimlite.store.sqlite.backup import backup
-from scimlite.store.sqlite.db import SQLiteDatabase
 
 BOOTSTRAP_TOKEN = "admin"  # noqa: S105 - the token's name, not a secret
 MISSING = "check --db (or SCIMLITE_DB_PATH)"
+# A copy reads the whole source in one snapshot: its read budget is an hour, not a request's.
+COPY_BUDGET_MS = 3_600_000
 Work = Callable[[Store], Awaitable[int]]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.load(
         db_path=getattr(args, "db", None),
+        database_url=getattr(args, "database_url", None),
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         log_format=getattr(args, "log_format", None),
@@ -38,7 +41,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _with_store(settings: Settings, work: Work) -> int:
-    db = SQLiteDatabase(settings.db_path, readers=1, synchronous=settings.synchronous)
+    db = open_database(
+        path=settings.db_path,
+        url=settings.database_url,
+        readers=1,
+        synchronous=settings.synchronous,
+    )
     await db.open()
     try:
         return await work(Store(db))
@@ -52,7 +60,7 @@ def _run(settings: Settings, work: Work, *, create: bool = False, hint: str = MI
     A missing file is refused unless `create` (a mistyped --db must not quietly make a new,
     empty database whose tokens the running server has never heard of); `hint` says what to
     do about it."""
-    if not create and not settings.db_path.exists():
+    if settings.database_url is None and not create and not settings.db_path.exists():
         raise DatabaseError(f"no database at {settings.db_path}; {hint}")
     return asyncio.run(_with_store(settings, work))
 
@@ -66,8 +74,10 @@ def _bootstrap_token(settings: Settings, *, demo_run: bool = False) -> str | Non
 
     async def work(store: Store) -> int:
         nonlocal secret
-        if demo_run or await store.count_tokens() == 0:
+        if demo_run:
             _, secret = await store.create_token(BOOTSTRAP_TOKEN, "admin")
+        elif (first := await store.create_first_token(BOOTSTRAP_TOKEN, "admin")) is not None:
+            secret = first[1]
         return 0
 
     _run(settings, work, create=True)
@@ -77,7 +87,7 @@ def _bootstrap_token(settings: Settings, *, demo_run: bool = False) -> str | Non
 def _serve(settings: Settings, sockets: list[socket.socket], *, demo: bool) -> int:
     """Create or open the database, print the banner, serve on the bound `sockets`."""
     try:
-        created = not settings.db_path.exists()
+        created = settings.database_url is None and not settings.db_path.exists()
         secret = _bootstrap_token(settings, demo_run=demo)
         print(banner(settings, secret=secret, created=created, demo=demo), flush=True)
         served = server.run(create_app(settings), settings, sockets)
@@ -174,6 +184,51 @@ def cmd_token_rotate(args: argparse.Namespace) -> int:
     return _run(_settings(args), work)
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the database's schema up to this version (`serve` does it too, at start)."""
+
+    async def work(store: Store) -> int:
+        print(f"{describe(_settings(args))}: schema version {await store.db.schema_version()}.")
+        return 0
+
+    return _run(_settings(args), work)
+
+
+def _database_at(where: str, *, source: bool) -> Database:
+    """A database named on the command line: a postgresql:// URL or a SQLite file path."""
+    if where.startswith(("postgresql://", "postgres://")):
+        return open_database(path=Path(), url=where, readers=1, read_timeout_ms=COPY_BUDGET_MS)
+    path = Path(where)
+    if source and not path.is_file():
+        raise DatabaseError(f"no database at {path}; check --from")
+    return open_database(path=path, readers=1, read_timeout_ms=COPY_BUDGET_MS)
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    """A whole directory from one database into an empty one, SQLite ⇄ PostgreSQL."""
+
+    async def run() -> Copied:
+        source = _database_at(args.source, source=True)
+        target = _database_at(args.target, source=False)
+        await source.open()
+        try:
+            await target.open()
+            try:
+                return await copy_directory(source, target)
+            finally:
+                await target.close()
+        finally:
+            await source.close()
+
+    copied = asyncio.run(run())
+    print(
+        f"Copied {copied.users} users, {copied.groups} teams, {copied.memberships} memberships, "
+        f"{copied.tokens} tokens and {copied.journal} journal rows to "
+        f"{redacted(args.target)}."
+    )
+    return 0
+
+
 def cmd_demo_db(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists():
@@ -216,12 +271,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def db_option(
-        p: argparse.ArgumentParser, missing: str = "created and migrated if missing"
+        p: argparse.ArgumentParser,
+        missing: str = "created and migrated if missing",
+        *,
+        url: bool = True,
     ) -> None:
         p.add_argument(
             "--db",
             metavar="PATH",
             help=f"SQLite file (default: ./scimlite.db, or SCIMLITE_DB_PATH); {missing}",
+        )
+        if url:
+            url_option(p)
+
+    def url_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--database-url",
+            metavar="URL",
+            help="a PostgreSQL database instead of the SQLite file, e.g. "
+            "postgresql://user@host/dbname (or SCIMLITE_DATABASE_URL; docs/scale-out.md)",
         )
 
     def existing_db(p: argparse.ArgumentParser) -> None:
@@ -324,8 +392,34 @@ def build_parser() -> argparse.ArgumentParser:
         "can keep serving. Restore by stopping the server and putting the copy in place "
         "(docs/operations.md).",
     )
+    migrate = sub.add_parser(
+        "migrate",
+        help="bring a database's schema up to this version",
+        description="Apply scimlite's schema to the database, or upgrade it; harmless when "
+        "it is up to date. `serve` does the same at start. On PostgreSQL an advisory lock "
+        "makes processes that migrate together take turns.",
+    )
+    existing_db(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+
+    copy_cmd = sub.add_parser(
+        "copy",
+        help="copy a whole directory into an empty database (SQLite <-> PostgreSQL)",
+        description="Copy users, teams, memberships, tokens and the journal — with their ids, "
+        "versions, timestamps and token hashes — from one database into an empty one, in one "
+        "transaction. Each side is a SQLite file path or a postgresql:// URL; a PostgreSQL "
+        "target may be a freshly created database without scimlite's schema. Stop the servers "
+        "writing to the source first (docs/scale-out.md).",
+    )
+    copy_cmd.add_argument("--from", dest="source", required=True, metavar="DB", help="the source")
+    copy_cmd.add_argument(
+        "--to", dest="target", required=True, metavar="DB", help="the empty target"
+    )
+    copy_cmd.set_defaults(func=cmd_copy)
+
     backup_cmd.add_argument("path", help="the new file to write (must not exist)")
-    db_option(backup_cmd, "the database to copy; must exist")
+    # SQLite only: PostgreSQL has pg_dump and point-in-time recovery (docs/scale-out.md).
+    db_option(backup_cmd, "the database to copy; must exist", url=False)
     backup_cmd.set_defaults(func=cmd_backup)
     return parser
 

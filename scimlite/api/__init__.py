@@ -1,5 +1,6 @@
 """Everything HTTP (aiohttp): handlers, the error funnel, auth, rendering, OpenAPI, queries."""
 
+import functools
 import re
 
 SCIM_PREFIX = "/scim/v2"  # where the SCIM API is mounted (RFC 7644 §3.13 leaves it to us)
@@ -11,6 +12,13 @@ def route(path: str) -> str:
     `/scim/v2/Users/?filter=…`): admins paste base URLs ending in "/", and IdPs append
     paths to them as they are. `fold()` reads a path the same way."""
     return "/{_lead:/*}" + path.removeprefix("/") + "{_trail:/?}"
+
+
+@functools.lru_cache(maxsize=256)
+def route_label(canonical: str) -> str:
+    """A route's pattern as logs and metrics name it: `route()`'s slash groups left out
+    (`/scim/v2/{_lead}Users{_trail}` → `/scim/v2/Users`)."""
+    return canonical.replace("{_lead}", "").replace("{_trail}", "")
 
 
 def fold(path: str) -> str:

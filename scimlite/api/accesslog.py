@@ -23,6 +23,7 @@ from typing import Any, Literal
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from scimlite.api import route_label
 from scimlite.api.auth import TOKEN
 from scimlite.api.errors import WRITES
 from scimlite.keys import METRICS
@@ -77,7 +78,8 @@ def _emit(request: web.Request, status: int, started: float) -> None:
     }
     log.info("%s %s %s", request.method, request.path, status, extra={"access": fields})
     resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"  # bounded labels
+    # bounded labels
+    route = route_label(resource.canonical) if resource is not None else "unmatched"
     writes = request.get(WRITES)
     quirks = (note for ctx in writes for note in ctx.quirks) if writes else ()
     metrics = request.config_dict[METRICS]

@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import orjson
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -410,7 +411,32 @@ def _document(resource: ResourceType, model: UserIn | GroupIn) -> dict[str, Any]
     )
     if resource is GROUP_RESOURCE:
         doc.pop("groups", None)
+    _check_no_nul(doc)
     return doc
+
+
+def _check_no_nul(doc: dict[str, Any]) -> None:
+    """No stored string holds U+0000: it is never identity data, and PostgreSQL cannot
+    store it, so both backends refuse it alike. One C-speed dump finds it; only then is
+    the document walked to name the attribute."""
+    if b"\\u0000" not in orjson.dumps(doc):
+        return
+
+    def where(value: Any, path: str) -> str | None:
+        if isinstance(value, str):
+            return path if "\x00" in value else None
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        if isinstance(value, dict | list):
+            for key, inner in items:
+                found = where(inner, f"{path}.{key}" if path else str(key))
+                if found is not None:
+                    return found
+        return None
+
+    raise InvalidValue(
+        f'"{where(doc, "") or "a value"}" contains U+0000; no SCIM value may contain it; '
+        "nothing was changed"
+    )
 
 
 def parse_resource(resource: ResourceType, body: Any) -> Parsed:

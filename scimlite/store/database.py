@@ -129,6 +129,10 @@ class Database(Protocol):
         """A bounded point read on the caller's thread, or None to use `read()` instead."""
         ...
 
+    async def schema_version(self) -> int:
+        """The version of scimlite's schema the database holds."""
+        ...
+
     async def sizes(self) -> dict[str, int]:
         """Bytes the database takes, by part (SQLite: `main`, `wal`; PostgreSQL: `main`)."""
         ...

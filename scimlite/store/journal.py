@@ -36,14 +36,14 @@ def record(
             timeutil.now(),
             ctx.token_name,
             ctx.method,
-            clip(ctx.path),
+            _printable(clip(ctx.path)),
             resource_type,
-            resource_id,
+            None if resource_id is None else _printable(resource_id),
             ctx.answered or status,
             round((time.monotonic() - ctx.started) * 1000, 3),
             orjson.dumps(changes).decode() if changes else None,
             orjson.dumps(clipped(ctx.quirks)).decode() if ctx.quirks else None,
-            clip(detail, DETAIL_CHARS) if detail is not None else None,
+            _printable(clip(detail, DETAIL_CHARS)) if detail is not None else None,
         ),
     ).fetchone()
     if refs:
@@ -51,6 +51,12 @@ def record(
             "INSERT INTO journal_refs (resource_id, journal_id) VALUES (?, ?)",
             [(ref, row[0]) for ref in dict.fromkeys(refs)],
         )
+
+
+def _printable(text: str) -> str:
+    """A client's text as the journal keeps it: U+0000 spelled `\\u0000` (a request may
+    carry one in its path; PostgreSQL cannot store it, and nobody can read it)."""
+    return text.replace("\x00", "\\u0000")
 
 
 def journal_sql(query: JournalQuery) -> tuple[str, list[Any]]:

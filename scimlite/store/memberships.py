@@ -80,16 +80,22 @@ def _member_ids(conn: Conn, k: Kind, resource_id: str, among: list[str] | None) 
     found: set[str] = set()
     if among is None:
         return {r[0] for r in fetch_all_sync(conn, base, (resource_id,))}
-    for chunk in chunks(among):
+    for chunk in chunks(_storable(among)):
         sql = f"{base} AND {k.other_col} IN ({marks(len(chunk))})"
         found.update(r[0] for r in fetch_all_sync(conn, sql, [resource_id, *chunk]))
     return found
 
 
+def _storable(ids: list[str]) -> list[str]:
+    """The ids a row could hold: one with U+0000 names nothing (and PostgreSQL cannot be
+    asked for it), so it is left out of lookups and reported as unknown."""
+    return [i for i in ids if "\x00" not in i]
+
+
 def _existing(conn: Conn, k: Kind, ids: list[str], ctx: WriteContext) -> list[str]:
     """The ids that exist on the other side; the others refuse the write or are skipped."""
     found: set[str] = set()
-    for chunk in chunks(ids):
+    for chunk in chunks(_storable(ids)):
         sql = f"SELECT id FROM {k.other_table} WHERE id IN ({marks(len(chunk))})"  # noqa: S608
         found.update(r[0] for r in fetch_all_sync(conn, sql, chunk))
     missing = [i for i in ids if i not in found]

@@ -60,6 +60,26 @@ class TokenQueries:
         token_id, scope = await self.db.write(write)
         return TokenInfo(token_id, name, prefix, scope, stamp, None, None), secret
 
+    async def create_first_token(
+        self, name: str, scope: tokens.Scope
+    ) -> tuple[TokenInfo, str] | None:
+        """A token only if there is none at all (a new directory's first admin token).
+
+        One transaction decides: processes starting together on one new database create
+        exactly one (the others find it, also after a retry on the unique name)."""
+        prefix, secret = tokens.generate()
+        stamp = timeutil.now()
+
+        def write(conn: Conn) -> int | None:
+            if fetch_one_sync(conn, "SELECT 1 FROM tokens LIMIT 1") is not None:
+                return None
+            return _insert(conn, name, prefix, secret, scope, stamp)
+
+        token_id = await self.db.write(write)
+        if token_id is None:
+            return None
+        return TokenInfo(token_id, name, prefix, scope, stamp, None, None), secret
+
     async def list_tokens(self) -> list[TokenInfo]:
         sql = "SELECT id, name, prefix, scope, created, last_used, revoked FROM tokens ORDER BY id"
         async with self.db.read() as conn:

@@ -3,14 +3,13 @@ including through the other side of a membership (issue #16, item 10)."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from scimlite.keys import STORE
-from scimlite.settings import Settings
 from scimlite.store import JournalQuery
+from scimlite.store.rows import fetch_all
 from tests.support import GROUP_SCHEMA, USER_SCHEMA, journal_entries, patch_ops
 from tests.support.scim import Scim
 
@@ -112,25 +111,28 @@ async def test_history_pages_by_id_across_both_sources(scim: Scim) -> None:
     assert len(first + rest) == 4
 
 
-async def test_a_big_team_change_writes_one_journal_row(scim: Scim, settings: Settings) -> None:
+async def count(scim: Scim, sql: str, *params: object) -> int:
+    async with scim.client.app[STORE].db.read() as conn:
+        [row] = await fetch_all(conn, sql, params)
+    return int(row[0])
+
+
+async def test_a_big_team_change_writes_one_journal_row(scim: Scim) -> None:
     users = [await scim.create_user(f"u{i}") for i in range(50)]
     team = await scim.create_group("Big")
     add = patch_ops({"op": "add", "path": "members", "value": [{"value": u["id"]} for u in users]})
     await scim.call("PATCH", f"/Groups/{team['id']}", add)
-    with sqlite3.connect(settings.db_path) as conn:
-        rows = conn.execute(
-            "SELECT count(*) FROM journal WHERE path = ?", (f"/scim/v2/Groups/{team['id']}",)
-        ).fetchone()[0]
-        refs = conn.execute("SELECT count(*) FROM journal_refs").fetchone()[0]
+    path = f"/scim/v2/Groups/{team['id']}"
+    rows = await count(scim, "SELECT count(*) FROM journal WHERE path = ?", path)
+    refs = await count(scim, "SELECT count(*) FROM journal_refs")
     assert (rows, refs) == (1, 50)
 
 
-async def test_pruning_the_journal_removes_its_refs(scim: Scim, settings: Settings) -> None:
+async def test_pruning_the_journal_removes_its_refs(scim: Scim) -> None:
     ada = await scim.create_user("ada")
     await scim.create_group("One", [ada["id"]])
     assert await scim.client.app[STORE].prune_journal("9999-01-01T00:00:00Z") == 2
-    with sqlite3.connect(settings.db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM journal_refs").fetchone()[0] == 0
+    assert await count(scim, "SELECT count(*) FROM journal_refs") == 0
 
 
 async def test_put_group_members_is_in_the_users_history(scim: Scim) -> None:

@@ -12,7 +12,7 @@ import pytest
 from scimlite.keys import STORE
 from scimlite.settings import Settings
 from scimlite.store.rows import fetch_all
-from tests.support import ENTERPRISE_SCHEMA, USER_SCHEMA, assert_scim_error, sample
+from tests.support import ENTERPRISE_SCHEMA, USER_SCHEMA, assert_scim_error, patch_ops, sample
 from tests.support.scim import Scim
 
 # The seed README's example request, verbatim.
@@ -295,10 +295,22 @@ async def test_unknown_attributes_are_ignored(scim: Scim) -> None:
     assert "favouriteColour" not in created
 
 
-async def test_u0000_in_a_string_is_400_on_every_backend(scim: Scim) -> None:
-    """PostgreSQL cannot store U+0000; SQLite could, but both answer alike: refused."""
+async def test_u0000_is_refused_alike_on_every_backend(scim: Scim) -> None:
+    """PostgreSQL cannot store U+0000; SQLite could, but both answer alike: a value holding
+    it is 400 naming the attribute, an id holding it names nothing, and nothing changes."""
     body = {"schemas": [USER_SCHEMA], "userName": "nul@example.com", "title": "a\u0000b"}
     error = await scim.call("POST", "/Users", body, status=400)
-    assert "U+0000" in error["detail"]
-    listed = await scim.call("GET", "/Users?filter=userName%20eq%20%22nul@example.com%22")
-    assert listed["totalResults"] == 0
+    assert '"title" contains U+0000' in error["detail"]
+    user = await scim.create_user("ok@example.com")
+    nul_title = patch_ops({"op": "replace", "path": "title", "value": "\u0000"})
+    await scim.call("PATCH", f"/Users/{user['id']}", nul_title, status=400)
+    await scim.call(
+        "PATCH", "/Users/a%00b", patch_ops({"op": "remove", "path": "title"}), status=404
+    )
+    await scim.call("DELETE", "/Users/a%00b", status=404)
+    team = await scim.create_group("T")
+    add = patch_ops({"op": "add", "path": "members", "value": [{"value": "a\u0000b"}]})
+    error = await scim.call("PATCH", f"/Groups/{team['id']}", add, status=400)
+    assert "no user with id" in error["detail"]
+    listed = await scim.call("GET", "/Users")
+    assert [u["userName"] for u in listed["Resources"]] == ["ok@example.com"]

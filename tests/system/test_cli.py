@@ -11,10 +11,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from scimlite import __version__
+from scimlite.banner import redacted
 from scimlite.cli import main
+from tests.support.postgres import fresh_database
 from tests.support.process import ServerProcess
 
 
@@ -341,3 +344,49 @@ def test_serve_says_how_many_requests_it_served_when_it_stops(tmp_path: Path) ->
     match = re.fullmatch(r"stopped: (\d+) requests served", last)
     assert match, server.output()
     assert int(match.group(1)) >= 3  # and the /healthz polls that waited for the start
+
+
+def test_postgres_migrate_token_and_copy_commands(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, postgres_server: str
+) -> None:
+    """`--database-url` on migrate and token commands, and `copy` both ways (issue #17)."""
+    with fresh_database(postgres_server, empty=True) as url:
+        for _ in range(2):  # the second run finds the schema in place
+            code, out, _ = run(capsys, "migrate", "--database-url", url)
+            assert code == 0 and out.startswith("PostgreSQL ") and "schema version" in out
+        assert "postgres@" in out and url.split("@")[0] + "@" in out  # no password to hide
+        code, out, _ = run(capsys, "token", "create", "okta", "--database-url", url)
+        assert code == 0
+        code, out, _ = run(capsys, "token", "list", "--database-url", url)
+        assert "okta" in out
+        back = tmp_path / "back.db"
+        code, out, _ = run(capsys, "copy", "--from", url, "--to", str(back))
+        assert code == 0 and "0 users" in out and "1 tokens" in out
+        code, out, _ = run(capsys, "token", "list", "--db", str(back))
+        assert "okta" in out
+        code, _, err = run(capsys, "copy", "--from", str(back), "--to", url)
+        assert code == 2 and "tokens is not empty" in one_error(err)
+
+
+def test_postgres_schema_newer_than_the_code_is_refused(
+    capsys: pytest.CaptureFixture[str], postgres_server: str
+) -> None:
+    with fresh_database(postgres_server) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE scimlite_schema SET version = 999")
+        code, _, err = run(capsys, "migrate", "--database-url", url)
+        assert code == 2
+        assert "schema version 999 is newer than this scimlite supports" in one_error(err)
+
+
+def test_copy_refuses_a_missing_source(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "copy", "--from", str(tmp_path / "nope.db"), "--to", "x.db")
+    assert code == 2 and "no database at" in one_error(err)
+    assert files(tmp_path) == []
+
+
+def test_a_database_password_is_never_printed() -> None:
+    assert redacted("postgresql://app:s3cret@db.internal:5432/scim") == (
+        "postgresql://app:***@db.internal:5432/scim"
+    )
+    assert redacted("postgresql://app@db/scim") == "postgresql://app@db/scim"

@@ -293,6 +293,11 @@ class PostgresDatabase:
         loses a deadlock or a race on a unique index (database.Database.write)."""
         return await asyncio.to_thread(self._write_sync, fn, time.monotonic())
 
+    async def schema_version(self) -> int:
+        async with self.read(lookup=True) as conn:
+            rows = await conn.execute_fetchall("SELECT version FROM scimlite_schema")
+        return int(rows[0][0])
+
     async def sizes(self) -> dict[str, int]:
         async with self.read(lookup=True) as conn:
             rows = await conn.execute_fetchall("SELECT pg_database_size(current_database())")

@@ -356,6 +356,11 @@ class SQLiteDatabase:
         async with self._write_lock:
             return await writer.call(timed)
 
+    async def schema_version(self) -> int:
+        async with self.read(lookup=True) as conn:
+            rows = list(await conn.execute_fetchall("PRAGMA user_version"))
+        return int(rows[0][0])
+
     async def sizes(self) -> dict[str, int]:
         """The file and its write-ahead log, in bytes (0 for one not there)."""
         sizes = {}
