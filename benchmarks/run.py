@@ -2,6 +2,7 @@
 
     python -m benchmarks.run --users 10000 --runs 3 --duration 5 [--initial-sync 100000]
     python -m benchmarks.run --scenario contention --users 20000 --duration 20
+    python -m benchmarks.run --scenario scale-out --users 10000 [--initial-sync 100000]
 
 The server under test runs as a real `scimlite serve` process pinned to core 0
 (`taskset`); wrk and this harness run on core 1. Each run starts from a fresh copy of
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks import contention
+from benchmarks import contention, scaleout
 from benchmarks.seed import seed
 
 HERE = Path(__file__).parent
@@ -426,12 +427,13 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument(
         "--scenario",
-        choices=("throughput", "contention"),
+        choices=("throughput", "contention", "scale-out"),
         default="throughput",
-        help="contention: latency of cheap requests while expensive ones run",
+        help="contention: latency of cheap requests while expensive ones run; scale-out: "
+        "PostgreSQL with 1, 2 and 4 processes beside SQLite (benchmarks/scaleout.py)",
     )
     args = parser.parse_args()
-    if args.scenario == "throughput" and shutil.which("wrk") is None:
+    if args.scenario != "contention" and shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
     os.sched_setaffinity(0, {CLIENT_CORE})
     seeded = args.work_dir / f"scimlite-bench-{args.users}.db"
@@ -440,6 +442,9 @@ def main() -> None:
     seed_seconds = time.monotonic() - started
     if args.scenario == "contention":
         print("\n".join(contention_once(seeded, args)))
+        return
+    if args.scenario == "scale-out":
+        print("\n".join(scaleout.scale_out(seeded, args)))
         return
     results: dict[str, Result] = {}
     extras: dict[str, list[float]] = {}

@@ -67,12 +67,17 @@ class Dialect:
     `folded_doc`: the users and groups rows carry `doc_ci`, the document with every
     case-insensitive string folded by Python (scim/comparable.py), because PostgreSQL
     cannot call Python's casefold inside a query.
+    `journal_txid`: journal rows carry their transaction id, and a reader follows the
+    journal in (txid, id) order up to the oldest transaction still running: with writers
+    in several processes, ids are taken before commit, so id order is not commit order.
+    SQLite's one writer commits in id order.
     """
 
     name: Literal["sqlite", "postgres"]
     for_update: str
     text_index: bool
     folded_doc: bool
+    journal_txid: bool
 
     def pairs(self, first: str, second: str) -> str:
         """An aggregate: the JSON text of an array of [first, second] per row ("[]" or NULL
@@ -82,8 +87,10 @@ class Dialect:
         return f"json_agg(json_build_array({first}, {second}))::text"
 
 
-SQLITE = Dialect("sqlite", for_update="", text_index=True, folded_doc=False)
-POSTGRES = Dialect("postgres", for_update=" FOR UPDATE", text_index=False, folded_doc=True)
+SQLITE = Dialect("sqlite", for_update="", text_index=True, folded_doc=False, journal_txid=False)
+POSTGRES = Dialect(
+    "postgres", for_update=" FOR UPDATE", text_index=False, folded_doc=True, journal_txid=True
+)
 
 
 class Batch(Protocol):

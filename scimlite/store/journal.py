@@ -127,6 +127,45 @@ class JournalQueries:
 
     db: Database
 
+    async def journal_after(
+        self, position: str | None, limit: int
+    ) -> tuple[list[JournalEntry], str | None]:
+        """Journal rows after `position` (None: from the oldest), in commit-safe order, and
+        the position of the last one (or `position` again when nothing is new).
+
+        A position is opaque: `id` on SQLite, whose one writer commits in id order;
+        `txid.id` on PostgreSQL, where rows are read in (txid, id) order up to the oldest
+        transaction still running (Dialect.journal_txid), so a row whose transaction
+        commits late is still ahead of the reader, never behind it. Raises ValueError for
+        a position this database never gave out.
+        """
+        txid = self.db.dialect.journal_txid
+        after = ("0", 0)
+        if position is not None:
+            first, dot, second = position.partition(".")
+            shaped = first.isdigit() and (second.isdigit() if txid else not dot)
+            if not shaped:
+                raise ValueError(f"not a journal position of this database: {position!r}")
+            after = (first, int(second)) if txid else ("0", int(first))
+        if txid:
+            sql = (
+                "SELECT *, txid::text AS position_txid FROM journal "
+                "WHERE (txid, id) > (?::xid8, ?) "
+                "AND txid < pg_snapshot_xmin(pg_current_snapshot()) "
+                "ORDER BY txid, id LIMIT ?"
+            )
+            params: list[Any] = [after[0], after[1], limit]
+        else:
+            sql = "SELECT * FROM journal WHERE id > ? ORDER BY id LIMIT ?"
+            params = [after[1], limit]
+        async with self.db.read() as conn:
+            rows = await fetch_all(conn, sql, params)
+        if not rows:
+            return [], position
+        last = rows[-1]
+        following = f"{last['position_txid']}.{last['id']}" if txid else str(last["id"])
+        return [journal_entry(r) for r in rows], following
+
     async def record_failure(
         self,
         ctx: WriteContext,

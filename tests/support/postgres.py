@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psycopg
@@ -55,8 +55,11 @@ def _as_owner(args: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def throwaway_server() -> Iterator[str]:
-    """A PostgreSQL server for the duration; yields the URL of its `postgres` database."""
+def throwaway_server(*, durable: bool = False, prefix: Sequence[str] = ()) -> Iterator[str]:
+    """A PostgreSQL server for the duration; yields the URL of its `postgres` database.
+
+    `durable`: fsync and synchronous commit on, as in production (the benchmarks); the
+    tests turn them off. `prefix` runs the server under a wrapper (`taskset -c 0`)."""
     given = os.environ.get(URL_VARIABLE)
     if given:
         yield given
@@ -86,14 +89,14 @@ def throwaway_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    # Durability is not under test here (the crash tests run on SQLite): fsync off makes
-    # creating a database per test cheap.
-    options = (
-        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-    )
+    # The tests do not put durability under test (the crash tests run on SQLite): fsync
+    # off makes them cheap. The benchmarks ask for a durable server.
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=300"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    start = [pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"]
     subprocess.run(
-        _as_owner([pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"]),
+        [*prefix, *_as_owner(start)],
         check=True,
         capture_output=True,
     )

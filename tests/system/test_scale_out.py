@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.support import SCIM_JSON, USER_SCHEMA, free_port, request
@@ -28,9 +29,10 @@ PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 class Cluster:
     """The processes, and one admin token that any of them accepts."""
 
-    def __init__(self, servers: list[ServerProcess], token: str) -> None:
+    def __init__(self, servers: list[ServerProcess], token: str, url: str) -> None:
         self.servers = servers
         self.token = token
+        self.url = url
 
     def call(
         self,
@@ -73,7 +75,7 @@ def cluster(postgres_server: str) -> Iterator[Cluster]:
                 line.strip() for s in servers for line in s.lines if line.strip().startswith("sl_")
             ]
             assert len(printed) == 1, [s.output() for s in servers]
-            yield Cluster(servers, printed[0])
+            yield Cluster(servers, printed[0], url)
         finally:
             for server in servers:
                 if server.proc is not None and server.proc.poll() is None:
@@ -271,6 +273,13 @@ def test_killing_one_process_mid_write_loses_nothing_acknowledged(cluster: Clust
             assert status == 200, (user_id, got)
         _, _, listed = cluster.call(1, "GET", "/Users?filter=userName%20sw%20%22kill-%22&count=0")
         assert listed["totalResults"] >= len(acknowledged)  # in flight when killed: maybe kept
+        with psycopg.connect(cluster.url) as conn:  # each acknowledged write: one journal row
+            rows = conn.execute(
+                "SELECT resource_id, count(*) FROM journal WHERE resource_id = ANY(%s) "
+                "AND status = 201 GROUP BY resource_id",
+                (acknowledged,),
+            ).fetchall()
+        assert dict(rows) == dict.fromkeys(acknowledged, 1)
         status, _, _ = cluster.call(1, "GET", "/Users?count=1")
         assert status == 200  # the others keep serving
     finally:

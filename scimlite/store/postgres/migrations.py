@@ -125,9 +125,13 @@ MIGRATIONS: tuple[str, ...] = (
         latency_ms double precision,
         changes text,
         quirks text,
-        detail text
+        detail text,
+        -- The writing transaction: a reader follows the journal in (txid, id) order up to the
+        -- oldest transaction still running, so a row that commits late is never skipped.
+        txid xid8 NOT NULL DEFAULT pg_current_xact_id()
     );
     CREATE INDEX journal_at ON journal(at);
+    CREATE INDEX journal_order ON journal(txid, id);
     CREATE INDEX journal_resource ON journal(resource_id, id);
     CREATE INDEX journal_token ON journal(token_name, id);
     CREATE INDEX journal_errors ON journal(id) WHERE status >= 400;
