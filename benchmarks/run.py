@@ -112,10 +112,12 @@ def peak_rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def process(args: list[str], health: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A server pinned to the server core, stopped with SIGTERM at the end."""
+def process(
+    args: list[str], health: str, cores: str = SERVER_CORE
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server pinned to `cores` (the server core), stopped with SIGTERM at the end."""
     proc = subprocess.Popen(
-        ["taskset", "-c", SERVER_CORE, *args],
+        ["taskset", "-c", cores, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -143,19 +145,25 @@ def wrk(
     duration: int,
     connections: int,
     cookie: str = "",
+    slice_of: tuple[int, int] = (0, 1),
+    cores: str = str(CLIENT_CORE),
 ) -> tuple[float, float, float, int]:
-    """(requests/s, p50 ms, p99 ms, non-2xx count) of one wrk run on the client core."""
+    """(requests/s, p50 ms, p99 ms, non-2xx count) of one wrk run on the client core;
+    `slice_of` = (k, n): the k-th of n wrk instances running at once (own names, own users)."""
+    k, n = slice_of
     env = {
         **os.environ,
         "BENCH_SCENARIO": scenario,
         "BENCH_USERS": str(users),
         "BENCH_TOKEN": token,
         "BENCH_COOKIE": cookie,
+        "BENCH_RUN": f"{time.time_ns()}-{k}",
+        "BENCH_OFFSET": str(k * users // n),
     }
     command = [
         "taskset",
         "-c",
-        str(CLIENT_CORE),
+        cores,
         "wrk",
         "-t1",
         f"-c{connections}",

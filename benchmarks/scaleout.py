@@ -2,12 +2,13 @@
 
     python -m benchmarks.run --scenario scale-out --users 10000 --duration 5
 
-Every server — scimlite's processes and PostgreSQL's — runs on the server core (`taskset`),
-wrk on the client core, so the figures compare what each setup costs on one core at equal
-durability: PostgreSQL with fsync and synchronous commit on, SQLite with
-`synchronous=FULL`. With N processes, N wrk instances share the clients, one per process,
-and their rates are summed. This machine has 2 cores; docs/scale-out.md reasons about
-more cores and machines from these figures.
+Two layouts, at equal durability (PostgreSQL with fsync and synchronous commit on, SQLite
+with `synchronous=FULL`):
+- one server core: scimlite's processes and PostgreSQL's on core 0 (`taskset`), wrk on
+  core 1 — what each setup costs per core;
+- every core: servers and wrk on both cores — whether a second process uses a second core.
+With N processes, N wrk instances share the clients, one per process, and their rates are
+summed. This machine has 2 cores; docs/scale-out.md reasons about more from these figures.
 """
 
 from __future__ import annotations
@@ -24,16 +25,19 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import psycopg
+
 from tests.support.postgres import fresh_database, throwaway_server
 
 # Reads and writes; each measured for every setup.
 SCENARIOS = ("get_user", "filter_username", "filter_email", "post_user", "patch_member")
+Measured = tuple[float, float, float, int]  # req/s, p50 ms, p99 ms, non-2xx
 PROCESSES = (1, 2, 4)
 
 
 @contextmanager
-def servers(url: str | None, db: Path | None, n: int) -> Iterator[list[str]]:
-    """`n` scimlite processes on one database; their base URLs."""
+def servers(url: str | None, db: Path | None, n: int, cores: str) -> Iterator[list[str]]:
+    """`n` scimlite processes on one database, on `cores`; their base URLs."""
     from benchmarks import run as bench  # run.py imports this module
 
     bases = []
@@ -43,25 +47,34 @@ def servers(url: str | None, db: Path | None, n: int) -> Iterator[list[str]]:
             base = f"http://127.0.0.1:{port}"
             argv = [sys.executable, "-m", "scimlite", "serve", "--port", str(port)]
             argv += ["--database-url", url] if url else ["--db", str(db)]
-            stack.enter_context(bench.process(argv, f"{base}/healthz"))
+            stack.enter_context(bench.process(argv, f"{base}/healthz", cores))
             bases.append(base)
         yield bases
 
 
 def measure(
-    bases: list[str], scenario: str, args: argparse.Namespace, token: str
+    bases: list[str], scenario: str, args: argparse.Namespace, token: str, cores: str
 ) -> tuple[float, float, float, int]:
     """(req/s summed, p50 ms of the first, worst p99 ms, non-2xx) with the clients spread."""
     from benchmarks import run as bench
 
-    share = max(1, args.connections // len(bases))
-    with ThreadPoolExecutor(len(bases)) as pool:
-        runs = list(
-            pool.map(
-                lambda base: bench.wrk(base, scenario, args.users, token, args.duration, share),
-                bases,
-            )
+    n = len(bases)
+    share = max(1, args.connections // n)
+
+    def one(k: int) -> tuple[float, float, float, int]:
+        return bench.wrk(
+            bases[k],
+            scenario,
+            args.users,
+            token,
+            args.duration,
+            share,
+            slice_of=(k, n),
+            cores=cores,
         )
+
+    with ThreadPoolExecutor(n) as pool:
+        runs = list(pool.map(one, range(n)))
     return (
         sum(r[0] for r in runs),
         runs[0][1],
@@ -71,35 +84,55 @@ def measure(
 
 
 def scale_out(seeded: Path, args: argparse.Namespace) -> list[str]:
-    """Every setup measured in this one run, as a Markdown table."""
+    """Every setup measured in this one run, as Markdown tables."""
     from benchmarks import run as bench
 
-    rows: dict[str, dict[str, tuple[float, float, float, int]]] = {}
+    layouts = {  # name → (server cores, wrk cores)
+        "servers on one core, wrk on the other": (bench.SERVER_CORE, str(bench.CLIENT_CORE)),
+        "servers and wrk on both cores": ("0,1", "0,1"),
+    }
+    tables: dict[str, dict[str, dict[str, Measured]]] = {}
     sync: tuple[float, float] | None = None
     with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
         db = Path(tmp) / "bench.db"
         shutil.copy(seeded, db)
-        token = bench.make_token(db)
-        with servers(None, db, 1) as bases:
-            rows["SQLite, 1 process"] = {s: measure(bases, s, args, token) for s in SCENARIOS}
-        pin = ["taskset", "-c", bench.SERVER_CORE]
-        with throwaway_server(durable=True, prefix=pin) as server:
+        sqlite_token = bench.make_token(db)
+        with throwaway_server(durable=True) as server:
             with fresh_database(server, empty=True) as url:
                 copy = [sys.executable, "-m", "scimlite", "copy", "--from", str(seeded)]
                 subprocess.run([*copy, "--to", url], check=True, capture_output=True)
                 token = _pg_token(url)
-                for n in PROCESSES:
-                    with servers(url, None, n) as bases:
-                        label = f"PostgreSQL, {n} process{'es' if n > 1 else ''}"
-                        rows[label] = {s: measure(bases, s, args, token) for s in SCENARIOS}
+                for layout, (cores, client) in layouts.items():
+                    _pin_postgres(url, cores)
+                    rows = tables[layout] = {}
+                    with servers(None, db, 1, cores) as bases:
+                        rows["SQLite, 1 process"] = {
+                            s: measure(bases, s, args, sqlite_token, client) for s in SCENARIOS
+                        }
+                    for n in PROCESSES:
+                        with servers(url, None, n, cores) as bases:
+                            label = f"PostgreSQL, {n} process{'es' if n > 1 else ''}"
+                            rows[label] = {
+                                s: measure(bases, s, args, token, client) for s in SCENARIOS
+                            }
             if args.initial_sync:
                 with fresh_database(server, empty=True) as url:
                     token = _pg_token(url, create_schema=True)
-                    with servers(url, None, 1) as bases:
+                    with servers(url, None, 1, "0,1") as bases:
                         sync = asyncio.run(
                             bench.initial_sync(bases[0], token, args.initial_sync, 1000)
                         )
-    return _report(rows, sync, args)
+    return _report(tables, sync, args)
+
+
+def _pin_postgres(url: str, cores: str) -> None:
+    """Run PostgreSQL's server on `cores`: the postmaster and every backend it starts
+    from now on (the scimlite processes of a layout connect after this)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SHOW data_directory").fetchone()
+    assert row is not None
+    pid = (Path(row[0]) / "postmaster.pid").read_text().split()[0]
+    subprocess.run(["taskset", "-a", "-p", "-c", cores, pid], check=True, capture_output=True)
 
 
 def _pg_token(url: str, *, create_schema: bool = False) -> str:
@@ -113,22 +146,24 @@ def _pg_token(url: str, *, create_schema: bool = False) -> str:
 
 
 def _report(
-    rows: dict[str, dict[str, tuple[float, float, float, int]]],
+    tables: dict[str, dict[str, dict[str, Measured]]],
     sync: tuple[float, float] | None,
     args: argparse.Namespace,
 ) -> list[str]:
     lines = [
         f"`python -m benchmarks.run {' '.join(sys.argv[1:])}` — {args.users:,} users, "
-        f"{args.teams:,} teams, {args.duration} s a scenario, {args.connections} clients; "
-        "servers on one core, wrk on the other",
-        "",
-        "| req/s (p99 ms) | " + " | ".join(SCENARIOS) + " | non-2xx |",
-        "| --- |" + " ---: |" * (len(SCENARIOS) + 1),
+        f"{args.teams:,} teams, {args.duration} s a scenario, {args.connections} clients",
     ]
-    for label, measured in rows.items():
-        cells = [f"{measured[s][0]:,.0f} ({measured[s][2]:.1f})" for s in SCENARIOS]
-        errors = sum(m[3] for m in measured.values())
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {errors} |")
+    for layout, rows in tables.items():
+        lines += [
+            "",
+            f"| {layout}: req/s (p99 ms) | " + " | ".join(SCENARIOS) + " | non-2xx |",
+            "| --- |" + " ---: |" * (len(SCENARIOS) + 1),
+        ]
+        for label, measured in rows.items():
+            cells = [f"{measured[s][0]:,.0f} ({measured[s][2]:.1f})" for s in SCENARIOS]
+            errors = sum(m[3] for m in measured.values())
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {errors} |")
     if sync is not None:
         lines += [
             "",

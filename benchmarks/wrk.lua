@@ -6,7 +6,10 @@ local big_team = "00000000-0000-4000-9000-000000000000"
 local patch_schema = '"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]'
 local user_schema = '"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"]'
 local counter = 0
-local run = tostring(os.time()) .. tostring(math.random(1000000))
+-- Distinct per wrk instance when several share one server set (benchmarks/scaleout.py):
+-- new userNames never collide, and each instance moves members of its own slice of users.
+local run = os.getenv("BENCH_RUN") or tostring(os.time())
+local offset = tonumber(os.getenv("BENCH_OFFSET") or "0")
 
 math.randomseed(os.time())
 wrk.headers["Authorization"] = "Bearer " .. token
@@ -93,7 +96,7 @@ local scenarios = {
   end,
   patch_member = function()
     counter = counter + 1
-    local who = uid(math.floor(counter / 2) % users)
+    local who = uid((offset + math.floor(counter / 2)) % users)
     local op
     if counter % 2 == 0 then
       op = string.format('{"op":"remove","path":"members[value eq \\"%s\\"]"}', who)
