@@ -284,3 +284,44 @@ def test_killing_one_process_mid_write_loses_nothing_acknowledged(cluster: Clust
         assert status == 200  # the others keep serving
     finally:
         victim.start()  # back for later tests (the module shares the cluster)
+
+
+def test_connections_cut_by_the_database_are_503_or_served_never_500(
+    postgres_server: str,
+) -> None:
+    """A failover or a restart cuts every connection: writes are retried on a new one,
+    a read that was on a cut connection is 503 with Retry-After, and then all is served."""
+    with fresh_database(postgres_server) as url:
+        port = free_port()
+        argv = [sys.executable, "-m", "scimlite", "serve", "--port", str(port)]
+        server = ServerProcess(argv, port=port, env={"SCIMLITE_DATABASE_URL": url})
+        server.start(banner_token=True)
+        cluster = Cluster([server], server.token, url)
+        try:
+            before = new_user(cluster, "before-cut@example.com")
+            database = url.rsplit("/", 1)[1]
+            with psycopg.connect(postgres_server, autocommit=True) as admin:
+                cut = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = %s AND application_name = 'scimlite'",
+                    (database,),
+                ).fetchone()
+            assert cut is not None and cut[0] >= 2  # the write and the read connections
+            posts = [new_user_status(cluster, f"after-cut{i}@example.com") for i in range(4)]
+            gets = [cluster.call(0, "GET", f"/Users/{before['id']}")[0] for _ in range(6)]
+            # A request whose token check (a read) met a cut connection is 503, once per
+            # pool; a write that met one is run again on a new connection: 201.
+            assert set(posts + gets) <= {200, 201, 503}, (posts, gets)
+            assert posts.count(201) >= 3 and posts[-1] == 201, posts
+            assert gets[-1] == 200, gets
+            search = "/Users?filter=userName%20sw%20%22after-cut%22"
+            answers = [cluster.call(0, "GET", search) for _ in range(3)]  # as a client retries
+            assert [a[0] for a in answers][-1] == 200, answers  # the scan pool recovered too
+            assert answers[-1][2]["totalResults"] == posts.count(201)  # nothing made twice
+        finally:
+            server.stop()
+
+
+def new_user_status(cluster: Cluster, name: str) -> int:
+    body = {"schemas": [USER_SCHEMA], "userName": name}
+    return cluster.call(0, "POST", "/Users", body)[0]

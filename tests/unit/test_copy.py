@@ -29,7 +29,8 @@ OBSERVED = {
     "FROM groups ORDER BY seq",
     "memberships": "SELECT group_id, user_id FROM memberships ORDER BY group_id, user_id",
     "tokens": "SELECT * FROM tokens ORDER BY id",
-    "journal": "SELECT * FROM journal ORDER BY id",
+    "journal": "SELECT id, at, token_name, method, path, resource_type, resource_id, status, "
+    "latency_ms, changes, quirks, detail FROM journal ORDER BY id",
     "journal_refs": "SELECT resource_id, journal_id FROM journal_refs "
     "ORDER BY resource_id, journal_id",
     "row_counts": "SELECT name, n FROM row_counts ORDER BY name",

@@ -126,15 +126,25 @@ class PgReadConn:
         await self._conn.execute(sql)
 
 
+class CommitUnknown(Exception):
+    """The connection broke while COMMIT was under way: the write may or may not have
+    committed, so it must not be run again (a create would be made twice)."""
+
+
 def _transaction(conn: psycopg.Connection[Row], fn: Callable[[Conn], T]) -> T:
     """`fn` between BEGIN and COMMIT on an autocommit connection; ROLLBACK if it raises."""
     conn.execute("BEGIN")
     try:
         result = fn(PgConn(conn))
-        conn.execute("COMMIT")
     except BaseException:
         if not conn.closed:
             conn.execute("ROLLBACK")
+        raise
+    try:
+        conn.execute("COMMIT")
+    except psycopg.OperationalError as exc:
+        if conn.closed or _disconnected(exc):
+            raise CommitUnknown(_reason(exc)) from exc
         raise
     return result
 
@@ -198,6 +208,7 @@ class PostgresDatabase:
         self.interrupted = 0
         self._writers = writers
         self._on_write_wait = on_write_wait  # seconds a write waited for a connection
+        self._checks: set[asyncio.Task[None]] = set()
         self._connect_timeout = connect_timeout
         self._writes: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._readers: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
@@ -227,6 +238,7 @@ class PostgresDatabase:
             kwargs=self._kwargs(budget=False),
             open=False,
             name="scimlite-writes",
+            timeout=self._connect_timeout,  # a write waits this long for a connection
         )
         await asyncio.to_thread(self._writes.open, True, self._connect_timeout)
         self._readers = AsyncConnectionPool(
@@ -279,13 +291,20 @@ class PostgresDatabase:
                 if attempt == ATTEMPTS - 1:
                     raise
                 _pause(attempt)
+            except CommitUnknown as exc:
+                raise Unavailable(
+                    f"the database connection broke while committing ({exc}); the write may "
+                    "have been applied: read the resource before retrying"
+                ) from None
             except psycopg.OperationalError as exc:
-                # The connection broke (a failover, a restart): the pool drops it; one more
-                # try on a new connection, then the client is told to retry.
+                # The connection broke before COMMIT (a failover, a restart): nothing was
+                # applied; the pool drops the connection; one more try on a new one, then
+                # the client is told to retry.
                 if not _disconnected(exc):
                     raise
                 if attempt >= 1:
                     raise Unavailable(f"the database is unavailable: {_reason(exc)}") from None
+                pool.check()  # every pooled connection may be cut: replace the broken ones
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def write(self, fn: Callable[[Conn], T]) -> T:
@@ -358,9 +377,17 @@ class PostgresDatabase:
         except psycopg.OperationalError as exc:
             if not _disconnected(exc):
                 raise
+            self._recheck(pool)
             raise Unavailable(f"the database is unavailable: {_reason(exc)}") from None
         finally:
             await pool.putconn(conn)
+
+    def _recheck(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]]) -> None:
+        """After a cut connection, replace every broken one in the pool, in the background,
+        so the reads after this one find live connections."""
+        task = asyncio.get_running_loop().create_task(pool.check())
+        self._checks.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._checks.discard)
 
     @asynccontextmanager
     async def snapshot(self, *, lookup: bool = False) -> AsyncIterator[PgReadConn]:

@@ -192,36 +192,52 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def schema_version(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
-    """The schema version of the database (0: no scimlite schema yet)."""
+# Versions whose schema the code of earlier versions cannot run on (a column it writes was
+# dropped, a meaning changed). Every other migration only adds, so while processes roll
+# from one release to the next, those still on the old code keep serving (docs/scale-out.md).
+BREAKING: frozenset[int] = frozenset()
+
+
+def schema_version(conn: psycopg.Connection[tuple[Any, ...]]) -> tuple[int, int]:
+    """(the database's schema version, the oldest version whose code may use it);
+    (0, 0) when there is no scimlite schema yet."""
     row = conn.execute("SELECT to_regclass('scimlite_schema') IS NOT NULL").fetchone()
     if not row or not row[0]:
-        return 0
-    found = conn.execute("SELECT version FROM scimlite_schema").fetchone()
-    return int(found[0]) if found else 0
+        return 0, 0
+    found = conn.execute("SELECT version, oldest_code FROM scimlite_schema").fetchone()
+    return (int(found[0]), int(found[1])) if found else (0, 0)
 
 
 def migrate(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
-    """Bring the database up to SCHEMA_VERSION; refuse one written by a newer scimlite.
+    """Bring the database up to SCHEMA_VERSION; refuse one this code cannot use.
 
     `conn` is in autocommit mode. A session advisory lock makes processes that start
-    together on an empty database take turns: the second finds the schema in place.
+    together on an empty database take turns: the second finds the schema in place. A
+    newer schema is used as it is when its migrations since this version only added
+    (`oldest_code`), as during a rolling upgrade; otherwise it is refused.
     """
     conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     try:
-        current = schema_version(conn)
+        current, oldest_code = schema_version(conn)
         if current > SCHEMA_VERSION:
-            raise DatabaseError(
-                f"database schema version {current} is newer than this scimlite supports "
-                f"({SCHEMA_VERSION}); upgrade scimlite or use a backup made by this version"
-            )
+            if oldest_code > SCHEMA_VERSION:
+                raise DatabaseError(
+                    f"database schema version {current} is newer than this scimlite supports "
+                    f"({SCHEMA_VERSION}); upgrade scimlite or use a backup made by this version"
+                )
+            return current
         for version in range(current, SCHEMA_VERSION):
             with conn.transaction():
                 if version == 0:
-                    conn.execute("CREATE TABLE scimlite_schema (version integer NOT NULL)")
-                    conn.execute("INSERT INTO scimlite_schema VALUES (0)")
+                    conn.execute(
+                        "CREATE TABLE scimlite_schema "
+                        "(version integer NOT NULL, oldest_code integer NOT NULL)"
+                    )
+                    conn.execute("INSERT INTO scimlite_schema VALUES (0, 1)")
                 conn.execute(MIGRATIONS[version])
                 conn.execute("UPDATE scimlite_schema SET version = %s", (version + 1,))
+                if version + 1 in BREAKING:
+                    conn.execute("UPDATE scimlite_schema SET oldest_code = %s", (version + 1,))
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     return SCHEMA_VERSION
