@@ -144,18 +144,20 @@ class _SQLiteJson:
         opening = f"EXISTS (SELECT 1 FROM json_tree({alias}.doc, '{where}') t WHERE "  # noqa: S608
         return opening, Column("t.atom")
 
+    # instr() and substr() take the literal as data, so %, _ and \ match themselves.
+    def contains(self, expr: str, needle: str) -> str:
+        return f"instr({expr}, {needle}) > 0"
+
+    def head(self, expr: str, length: str) -> str:
+        return f"substr({expr}, 1, {length})"
+
+    def tail(self, expr: str, length: str) -> str:
+        return f"substr({expr}, -{length})"
+
     def substring(
         self, op: Op, expr: str, text: str, value: Column, bind: Callable[[object], str]
     ) -> str:
-        # instr() and substr() take the literal as data, so %, _ and \ match themselves.
-        if op == "co" or not text:
-            return f"instr({expr}, {bind(text)}) > 0"
-        if op == "sw":
-            upper = _prefix_upper_bound(text) if value.indexed else None
-            if upper is not None:
-                return f"({expr} >= {bind(text)} AND {expr} < {bind(upper)})"
-            return f"substr({expr}, 1, {bind(len(text))}) = {bind(text)}"
-        return f"substr({expr}, -{bind(len(text))}) = {bind(text)}"
+        return _substring(self, op, expr, text, value, bind)
 
     def fold(self, expr: str) -> str:
         return fold_sql(expr)
@@ -240,14 +242,16 @@ class _PostgresJson:
         if value.in_text and text:
             pattern = {"co": f"%{_like(text)}%", "sw": f"{_like(text)}%", "ew": f"%{_like(text)}"}
             return f"{expr} LIKE {bind(pattern[op])}"
-        if op == "co" or not text:
-            return f"strpos({expr}, {bind(text)}) > 0"
-        if op == "sw":
-            upper = _prefix_upper_bound(text) if value.indexed else None
-            if upper is not None:
-                return f"({expr} >= {bind(text)} AND {expr} < {bind(upper)})"
-            return f"left({expr}, {bind(len(text))}) = {bind(text)}"
-        return f"right({expr}, {bind(len(text))}) = {bind(text)}"
+        return _substring(self, op, expr, text, value, bind)
+
+    def contains(self, expr: str, needle: str) -> str:
+        return f"strpos({expr}, {needle}) > 0"
+
+    def head(self, expr: str, length: str) -> str:
+        return f"left({expr}, {length})"
+
+    def tail(self, expr: str, length: str) -> str:
+        return f"right({expr}, {length})"
 
     def fold(self, expr: str) -> str:
         raise AssertionError(f"PostgreSQL cannot fold {expr} in SQL; read a folded column")
@@ -275,6 +279,23 @@ class _PostgresJson:
 
 
 _Json = _SQLiteJson | _PostgresJson
+
+
+def _substring(
+    json: _Json, op: Op, expr: str, text: str, value: Column, bind: Callable[[object], str]
+) -> str:
+    """`co` / `sw` / `ew` with the literal as data, in the dialect's spelling; `sw` on an
+    indexed column is a range the index answers."""
+    if op == "co" or not text:
+        return json.contains(expr, bind(text))
+    if op == "sw":
+        upper = _prefix_upper_bound(text) if value.indexed else None
+        if upper is not None:
+            return f"({expr} >= {bind(text)} AND {expr} < {bind(upper)})"
+        return f"{json.head(expr, bind(len(text)))} = {bind(text)}"
+    return f"{json.tail(expr, bind(len(text)))} = {bind(text)}"
+
+
 _DIALECTS: dict[str, _Json] = {SQLITE.name: _SQLiteJson(), POSTGRES.name: _PostgresJson()}
 
 
