@@ -14,6 +14,7 @@ from typing import Any
 
 from scimlite.scim.schema import ENTERPRISE_USER_SCHEMA
 from scimlite.store import JournalEntry, Store
+from scimlite.store.kinds import KINDS
 
 SHOWN = 5  # names shown per membership change; the rest are counted
 VISIBLE = 3  # change lines shown before the rest fold away
@@ -22,6 +23,7 @@ _NAME_ATTR = {"User": "userName", "Group": "displayName"}
 _REFS_ATTR = {"User": "groups", "Group": "members"}  # a resource's memberships attribute
 _OTHER = {"User": "Group", "Group": "User"}
 _DELETED = {"User": "user deleted", "Group": "team deleted"}
+_SHOWN = {k.name: k.shown_by_other for k in KINDS}  # what the other side shows of each
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +164,18 @@ def _through(entry: JournalEntry, viewing: str, name: Namer) -> list[Line]:
     attr = _REFS_ATTR.get(_OTHER.get(written, ""), "")
     source = name(written, entry.resource_id or "")
     note = _DELETED.get(written) if entry.method == "DELETE" else None
-    return [
+    lines = [
         Line(attr, str(c.get("op")), refs=(source,), note=note)
         for c in entry.changes
         if _membership(c) and viewing in c["values"]
     ]
+    if not lines:  # a rename of a team this user is in (or of a member): its name here
+        lines = [
+            Line(attr, "replace", c.get("old"), c.get("new"))
+            for c in entry.changes
+            if c.get("path") in _SHOWN.get(written, ())
+        ]
+    return lines
 
 
 async def describe(

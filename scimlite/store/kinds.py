@@ -76,6 +76,10 @@ class Kind:
     # run inline; the other side's (a team's roster, up to 50,000) is read from the pool and
     # budgeted in list pages.
     refs_bounded: bool = False
+    # The attributes the other side shows of this one (`groups[].display` is a team's
+    # displayName, `members[].display` a user's displayName or userName): a change to them
+    # changes the other side's representation too, so it joins their histories.
+    shown_by_other: tuple[str, ...] = ()
 
     def refs_sql(self, dialect: Dialect) -> str:
         """A correlated subquery: the JSON array of [id, display] pairs of the alias row."""
@@ -147,6 +151,7 @@ USERS = Kind(
     unique=Unique("userName", "user_name", "user_name_ci"),
     emails=True,
     refs_bounded=True,
+    shown_by_other=("displayName", "userName"),
 )
 GROUPS = Kind(
     GROUP_RESOURCE,
@@ -168,6 +173,7 @@ GROUPS = Kind(
     },
     membership_opening="g.id IN (SELECT m.group_id FROM memberships m WHERE ",
     membership_value=Column("m.user_id", folded=True, indexed=True),
+    shown_by_other=("displayName",),
 )
 KINDS: tuple[Kind, ...] = (USERS, GROUPS)
 _BY_RESOURCE = {k.resource.id: k for k in KINDS}

@@ -332,9 +332,10 @@ class ResourceStore:
             membership = apply_membership(conn, k, resource_id, update.membership, stamp, ctx)
             if membership and update.doc == current.doc:
                 bump(conn, k.table, [resource_id], stamp)
-            record(
-                conn, ctx, k.name, resource_id, 200, changes + membership, refs=touched(membership)
-            )
+            refs = touched(membership)
+            if any(c.get("path") in k.shown_by_other for c in changes):
+                refs += other_side(conn, k, resource_id)  # a rename shows on the other side
+            record(conn, ctx, k.name, resource_id, 200, changes + membership, refs=refs)
             return self._fetch_sync(conn, resource_id, load_refs=load_refs)
 
         return await self._run(batch, write)

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from scimlite.console.history import describe
 from scimlite.keys import STORE
 from scimlite.store import JournalQuery
 from scimlite.store.rows import fetch_all
@@ -141,3 +142,27 @@ async def test_put_group_members_is_in_the_users_history(scim: Scim) -> None:
     body = {"schemas": [GROUP_SCHEMA], "displayName": "One", "members": [{"value": ada["id"]}]}
     await scim.call("PUT", f"/Groups/{team['id']}", body)
     assert (await _history(scim.client, ada["id"]))[0] == ("PUT", f"/scim/v2/Groups/{team['id']}")
+
+
+async def test_a_team_rename_is_in_its_members_histories(scim: Scim) -> None:
+    """A member's `groups[].display` is the team's name: renaming the team changes each
+    member's representation, so the rename is in their histories, told as a rename."""
+    ada, alan = await scim.create_user("ada"), await scim.create_user("alan")
+    team = await scim.create_group("One", [ada["id"]])
+    rename = patch_ops({"op": "replace", "path": "displayName", "value": "Two"})
+    await scim.call("PATCH", f"/Groups/{team['id']}", rename)
+    path = f"/scim/v2/Groups/{team['id']}"
+    assert (await _history(scim.client, ada["id"]))[0] == ("PATCH", path)
+    assert ("PATCH", path) not in await _history(scim.client, alan["id"])  # not a member
+    store = scim.client.app[STORE]
+    entries = await journal_entries(store, resource_id=ada["id"], limit=1)
+    [row] = await describe(store, entries, viewing=ada["id"])
+    assert [(line.path, line.old, line.new) for line in row.lines] == [("groups", "One", "Two")]
+
+
+async def test_a_user_rename_is_in_its_teams_histories(scim: Scim) -> None:
+    ada = await scim.create_user("ada")
+    team = await scim.create_group("One", [ada["id"]])
+    rename = patch_ops({"op": "replace", "path": "userName", "value": "ada.l"})
+    await scim.call("PATCH", f"/Users/{ada['id']}", rename)
+    assert (await _history(scim.client, team["id"]))[0] == ("PATCH", f"/scim/v2/Users/{ada['id']}")
