@@ -334,7 +334,11 @@ class ResourceStore:
                 bump(conn, k.table, [resource_id], stamp)
             refs = touched(membership)
             if any(c.get("path") in k.shown_by_other for c in changes):
-                refs += other_side(conn, k, resource_id)  # a rename shows on the other side
+                # A rename changes the other side's representation (its `display`): a new
+                # version for each (RFC 7644 §3.14), and the write in their histories.
+                others = other_side(conn, k, resource_id)
+                bump(conn, k.other_table, others, stamp)
+                refs += others
             record(conn, ctx, k.name, resource_id, 200, changes + membership, refs=refs)
             return self._fetch_sync(conn, resource_id, load_refs=load_refs)
 

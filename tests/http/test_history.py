@@ -149,8 +149,12 @@ async def test_a_team_rename_is_in_its_members_histories(scim: Scim) -> None:
     member's representation, so the rename is in their histories, told as a rename."""
     ada, alan = await scim.create_user("ada"), await scim.create_user("alan")
     team = await scim.create_group("One", [ada["id"]])
+    before = await scim.call("GET", f"/Users/{ada['id']}")
     rename = patch_ops({"op": "replace", "path": "displayName", "value": "Two"})
     await scim.call("PATCH", f"/Groups/{team['id']}", rename)
+    after = await scim.call("GET", f"/Users/{ada['id']}")
+    assert after["groups"][0]["display"] == "Two"
+    assert after["meta"]["version"] != before["meta"]["version"]  # RFC 7644 §3.14
     path = f"/scim/v2/Groups/{team['id']}"
     assert (await _history(scim.client, ada["id"]))[0] == ("PATCH", path)
     assert ("PATCH", path) not in await _history(scim.client, alan["id"])  # not a member
