@@ -34,6 +34,8 @@ from scimlite.tokens import Scope
 log = logging.getLogger("scimlite")
 # How often pending users are indexed for substring search; answers never wait for it.
 TEXT_INDEX_SECONDS = 1.0
+# How often counter deltas are folded into their base (PostgreSQL; docs/scale-out.md).
+COUNT_COMPACTION_SECONDS = 5.0
 SCIM_SCOPES: tuple[Scope, ...] = ("scim", "admin")  # a metrics token reads /metrics only
 METRICS_SCOPES: tuple[Scope, ...] = ("metrics", "admin")
 
@@ -157,6 +159,9 @@ def create_app(settings: Settings) -> web.Application:
         days = settings.journal_retention_days
         app.cleanup_ctx.append(_every(3600, "journal pruning", _prune_journal(days)))
     app.cleanup_ctx.append(_every(TEXT_INDEX_SECONDS, "search indexing", _index_text))
+    app.cleanup_ctx.append(
+        _every(COUNT_COMPACTION_SECONDS, "counter compaction", Store.compact_counts)
+    )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/metrics", metrics)

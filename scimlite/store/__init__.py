@@ -16,7 +16,7 @@ from typing import Literal
 
 from scimlite.scim.schema import ResourceType
 from scimlite.store.console import ConsoleQueries
-from scimlite.store.database import Batch, Database, DatabaseError
+from scimlite.store.database import Batch, Conn, Database, DatabaseError
 from scimlite.store.journal import JournalQueries
 from scimlite.store.kinds import GROUPS, USERS
 from scimlite.store.records import (
@@ -36,6 +36,7 @@ from scimlite.store.records import (
     WriteContext,
 )
 from scimlite.store.resources import ResourceStore
+from scimlite.store.rows import fetch_one_sync
 from scimlite.store.sessions import SessionQueries, SessionRecord
 from scimlite.store.textindex import index_pending_text
 from scimlite.store.tokens import TokenQueries
@@ -119,6 +120,26 @@ class Store(TokenQueries, JournalQueries, ConsoleQueries, SessionQueries):
             return False
         rows = self.db.read_inline("SELECT 1 FROM users_text_pending LIMIT 1", ())
         return rows is None or bool(rows)
+
+    async def compact_counts(self) -> int:
+        """Fold the counters' appended deltas into their base (Dialect.count_deltas), so
+        reading a count stays a few rows; returns how many deltas were folded. One process
+        at a time does it; on SQLite there is nothing to fold."""
+        if not self.db.dialect.count_deltas:
+            return 0
+
+        def fold_deltas(conn: Conn) -> int:
+            row = fetch_one_sync(
+                conn,
+                "WITH moved AS (DELETE FROM row_count_deltas RETURNING name, d), "
+                "sums AS (SELECT name, sum(d) AS s, count(*) AS k FROM moved GROUP BY name), "
+                "done AS (UPDATE row_count_base b SET n = b.n + sums.s FROM sums "
+                "WHERE b.name = sums.name) "
+                "SELECT coalesce(sum(k), 0) FROM sums",
+            )
+            return int(row[0])
+
+        return await self.db.exclusive("count compaction", fold_deltas) or 0
 
     async def index_pending_text(self, *, chunk: int = 2_000) -> int:
         """Bring users_text up to date; returns how many users were reindexed.

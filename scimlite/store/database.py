@@ -71,6 +71,8 @@ class Dialect:
     journal in (txid, id) order up to the oldest transaction still running: with writers
     in several processes, ids are taken before commit, so id order is not commit order.
     SQLite's one writer commits in id order.
+    `count_deltas`: the dashboard's counters are a base plus appended deltas (PostgreSQL,
+    where many writers would queue on one counter row), folded in by `compact_counts`.
     """
 
     name: Literal["sqlite", "postgres"]
@@ -78,6 +80,7 @@ class Dialect:
     text_index: bool
     folded_doc: bool
     journal_txid: bool
+    count_deltas: bool
 
     def pairs(self, first: str, second: str) -> str:
         """An aggregate: the JSON text of an array of [first, second] per row ("[]" or NULL
@@ -87,9 +90,21 @@ class Dialect:
         return f"json_agg(json_build_array({first}, {second}))::text"
 
 
-SQLITE = Dialect("sqlite", for_update="", text_index=True, folded_doc=False, journal_txid=False)
+SQLITE = Dialect(
+    "sqlite",
+    for_update="",
+    text_index=True,
+    folded_doc=False,
+    journal_txid=False,
+    count_deltas=False,
+)
 POSTGRES = Dialect(
-    "postgres", for_update=" FOR UPDATE", text_index=False, folded_doc=True, journal_txid=True
+    "postgres",
+    for_update=" FOR UPDATE",
+    text_index=False,
+    folded_doc=True,
+    journal_txid=True,
+    count_deltas=True,
 )
 
 

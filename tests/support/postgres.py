@@ -129,7 +129,8 @@ def empty_database(url: str) -> None:
     """Empty every scimlite table, as a new database would be (numbering restarts too)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
-        conn.execute("UPDATE row_counts SET n = 0")
+        conn.execute("TRUNCATE row_count_deltas")
+        conn.execute("UPDATE row_count_base SET n = 0")
 
 
 @contextlib.contextmanager

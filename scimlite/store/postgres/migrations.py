@@ -13,7 +13,8 @@ Differences, each for a reason:
 - No users_text table: `co`/`sw`/`ew` on userName, displayName and emails use pg_trgm GIN
   indexes on the folded columns themselves (LIKE '%needle%'), kept in the write's own
   transaction.
-- `row_counts` is kept by one PL/pgSQL trigger function instead of SQLite's triggers.
+- `row_counts` is a view over a base table and appended deltas, kept by PL/pgSQL triggers,
+  so that concurrent writers never wait on a counter's row (Store.compact_counts folds).
 """
 
 from __future__ import annotations
@@ -155,25 +156,32 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX console_sessions_token ON console_sessions(token_id);
     CREATE INDEX console_sessions_seen ON console_sessions(seen);
 
-    CREATE TABLE row_counts (name text COLLATE "C" PRIMARY KEY, n bigint NOT NULL);
-    INSERT INTO row_counts VALUES
+    -- Writers append a delta instead of updating a counter's row: concurrent creates from
+    -- many connections would otherwise queue on that one row until each commits. Readers
+    -- see base + deltas (the row_counts view); compact_counts() folds deltas into the base.
+    CREATE TABLE row_count_base (name text COLLATE "C" PRIMARY KEY, n bigint NOT NULL);
+    INSERT INTO row_count_base VALUES
         ('users', 0), ('groups', 0), ('users_inactive', 0), ('memberships', 0);
+    CREATE TABLE row_count_deltas (name text COLLATE "C" NOT NULL, d integer NOT NULL);
+    CREATE VIEW row_counts AS
+        SELECT b.name, (b.n + coalesce(
+            (SELECT sum(x.d) FROM row_count_deltas x WHERE x.name = b.name), 0))::bigint AS n
+        FROM row_count_base b;
     CREATE FUNCTION scimlite_count() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP = 'INSERT' THEN
-            UPDATE row_counts SET n = n + 1 WHERE name = TG_TABLE_NAME;
-        ELSE
-            UPDATE row_counts SET n = n - 1 WHERE name = TG_TABLE_NAME;
-        END IF;
+        INSERT INTO row_count_deltas
+            VALUES (TG_TABLE_NAME, CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END);
         RETURN NULL;
     END $$;
     -- Inactive users: a function of its own, as PL/pgSQL may read NEW.active only on users.
     CREATE FUNCTION scimlite_count_inactive() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        d integer := (CASE WHEN TG_OP = 'DELETE' THEN 0 ELSE (NEW.active = 0)::integer END)
+                   - (CASE WHEN TG_OP = 'INSERT' THEN 0 ELSE (OLD.active = 0)::integer END);
     BEGIN
-        UPDATE row_counts
-        SET n = n + (CASE WHEN TG_OP = 'DELETE' THEN 0 ELSE (NEW.active = 0)::integer END)
-                  - (CASE WHEN TG_OP = 'INSERT' THEN 0 ELSE (OLD.active = 0)::integer END)
-        WHERE name = 'users_inactive';
+        IF d <> 0 THEN
+            INSERT INTO row_count_deltas VALUES ('users_inactive', d);
+        END IF;
         RETURN NULL;
     END $$;
     CREATE TRIGGER users_counted AFTER INSERT OR DELETE ON users
