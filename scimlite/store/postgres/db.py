@@ -249,10 +249,13 @@ class PostgresDatabase:
             open=False,
             name="scimlite-reads",
         )
+        # Every request's token check and every GET by id go through the lookup lane; on
+        # SQLite most of them are inline, here each is a round trip, so the lane is as wide
+        # as the scan pool (it still never queues behind a scan).
         self._lookups = AsyncConnectionPool(
             self.url,
-            min_size=1,
-            max_size=1,
+            min_size=self.reader_count,
+            max_size=self.reader_count,
             kwargs=self._kwargs(budget=True),
             open=False,
             name="scimlite-lookups",
