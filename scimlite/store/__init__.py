@@ -17,10 +17,12 @@ from typing import Literal
 from scimlite.scim.schema import ResourceType
 from scimlite.store.console import ConsoleQueries
 from scimlite.store.database import Batch, Database, DatabaseError
+from scimlite.store.events import EventQueries
 from scimlite.store.journal import JournalQueries
 from scimlite.store.kinds import GROUPS, USERS
 from scimlite.store.records import (
     DirectoryCounts,
+    Event,
     JournalEntry,
     JournalQuery,
     ListQuery,
@@ -42,6 +44,7 @@ from scimlite.store.tokens import TokenQueries
 
 __all__ = [
     "DirectoryCounts",
+    "Event",
     "JournalEntry",
     "JournalQuery",
     "ListQuery",
@@ -94,7 +97,7 @@ def open_database(
     )
 
 
-class Store(TokenQueries, JournalQueries, ConsoleQueries, SessionQueries):
+class Store(TokenQueries, JournalQueries, EventQueries, ConsoleQueries, SessionQueries):
     """Everything scimlite persists, behind one narrow async interface."""
 
     def __init__(self, db: Database) -> None:

@@ -15,6 +15,7 @@ from scimlite.keys import STORE
 from scimlite.settings import Settings
 from scimlite.store import Store, WriteContext
 from tests.support import journal_entries
+from tests.support.scim import Scim
 
 
 async def _journal_at(store: Store, *stamps: str) -> None:
@@ -24,6 +25,17 @@ async def _journal_at(store: Store, *stamps: str) -> None:
             [(stamp,) for stamp in stamps],
         )
     )
+
+
+async def test_events_go_with_the_journal(scim: Scim) -> None:
+    """One retention for both: an event outlives no journal row (docs/events.md)."""
+    store = scim.client.app[STORE]
+    await scim.create_user("old")
+    await store.db.write(lambda conn: conn.execute("UPDATE events SET at = ?", (_days_ago(200),)))
+    await scim.create_user("new")
+    await store.prune_journal(_days_ago(90))
+    events, _ = await store.events_after(None, 10)
+    assert [e.user.doc["userName"] for e in events if e.user] == ["new"]
 
 
 def _days_ago(days: int) -> str:

@@ -122,7 +122,10 @@ def with_database(server_url: str, name: str) -> str:
 TEMPLATE = "scimlite_template"
 # Every table a test may fill; emptied after each test (TRUNCATE takes milliseconds, a new
 # database hundreds of them on a busy machine).
-_TABLES = "users, user_emails, groups, memberships, tokens, journal, journal_refs, console_sessions"
+_TABLES = (
+    "users, user_emails, groups, memberships, tokens, journal, journal_refs, console_sessions, "
+    "events"
+)
 
 
 def empty_database(url: str) -> None:
