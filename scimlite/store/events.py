@@ -10,6 +10,7 @@ a membership change on a team of 50,000 must not copy the roster into every even
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -177,14 +178,20 @@ def _load(text: str | None) -> Resource | None:
     return Resource(s["id"], s["version"], s["created"], s["last_modified"], s["doc"], refs)
 
 
+# ASCII digits only (str.isdigit() takes "١" for 1), and what a bigint holds.
+_ID_POSITION = re.compile(r"([0-9]{1,19})")
+_TXID_POSITION = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")
+_BIGINT = 2**63 - 1
+
+
 def parse_position(position: str, txid: bool, what: str) -> tuple[int, int]:
     """A position this database gives out, as (txid, id) (txid 0 on SQLite); ValueError
     for anything else. `what` names the feed in the message."""
-    first, dot, second = position.partition(".")
-    shaped = first.isdigit() and (second.isdigit() if txid else not dot)
-    if not shaped:
-        raise ValueError(f"not a {what} position of this database: {position!r}")
-    return (int(first), int(second)) if txid else (0, int(first))
+    match = (_TXID_POSITION if txid else _ID_POSITION).fullmatch(position)
+    parts = [int(p) for p in match.groups()] if match else []
+    if not parts or max(parts) > _BIGINT:
+        raise ValueError(f"not a {what} position of this database: {position[:40]!r}")
+    return (parts[0], parts[1]) if txid else (0, parts[0])
 
 
 class EventQueries:
