@@ -101,6 +101,18 @@ def render(event: Event, base: str) -> dict[str, Any]:
     }
 
 
+def one_line(event: Event) -> str:
+    """An event as `scimlite events tail` prints it for a person: time, type, actor, whom."""
+    parts = [event.at, event.type.ljust(19), event.token_name or "-"]
+    if event.user is not None:
+        parts.append(f"user={event.user.doc.get('userName')} ({event.user.id})")
+    if event.team is not None:
+        parts.append(f"team={event.team.doc.get('displayName')} ({event.team.id})")
+    if event.changes:
+        parts.append("changed=" + ",".join(c["path"] for c in event.changes))
+    return "  ".join(parts)
+
+
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"status": status, "detail": detail}, status=status, headers=headers)
 

@@ -186,11 +186,11 @@ _BIGINT = 2**63 - 1
 
 def parse_position(position: str, txid: bool, what: str) -> tuple[int, int]:
     """A position this database gives out, as (txid, id) (txid 0 on SQLite); ValueError
-    for anything else. `what` names the feed in the message."""
+    for anything else. `what` names the feed in the message ("a journal")."""
     match = (_TXID_POSITION if txid else _ID_POSITION).fullmatch(position)
     parts = [int(p) for p in match.groups()] if match else []
     if not parts or max(parts) > _BIGINT:
-        raise ValueError(f"not a {what} position of this database: {position[:40]!r}")
+        raise ValueError(f"not {what} position of this database: {position[:40]!r}")
     return (parts[0], parts[1]) if txid else (0, parts[0])
 
 
@@ -212,7 +212,7 @@ class EventQueries:
         mark, so a filtered consumer never rescans events it skipped.
         """
         txid = self.db.dialect.journal_txid
-        after = (0, 0) if position is None else parse_position(position, txid, "event")
+        after = (0, 0) if position is None else parse_position(position, txid, "an event")
         async with self.db.read() as conn:
             high = await self._high_water(conn)
             if high is None or high <= after:

@@ -156,7 +156,7 @@ class JournalQueries:
         a position this database never gave out.
         """
         txid = self.db.dialect.journal_txid
-        after = (0, 0) if position is None else parse_position(position, txid, "journal")
+        after = (0, 0) if position is None else parse_position(position, txid, "a journal")
         if txid:
             sql = (
                 "SELECT *, txid::text AS position_txid FROM journal "

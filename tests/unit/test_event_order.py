@@ -42,7 +42,7 @@ async def test_positions_are_real_even_on_an_empty_feed(store: Store) -> None:
 
 async def test_a_position_from_elsewhere_is_refused(store: Store) -> None:
     for bad in ("", "x", "1.2.3", "-1", "1.x", "١", "1" * 20, "9223372036854775808", " 1"):
-        with pytest.raises(ValueError, match=r"not an? event position"):
+        with pytest.raises(ValueError, match="not an event position"):
             await store.events_after(bad, 10)
 
 
