@@ -260,7 +260,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
     copied = asyncio.run(run())
     print(
         f"Copied {copied.users} users, {copied.groups} teams, {copied.memberships} memberships, "
-        f"{copied.tokens} tokens and {copied.journal} journal rows to "
+        f"{copied.tokens} tokens, {copied.journal} journal rows and {copied.events} events to "
         f"{redacted(args.target)}."
     )
     return 0
@@ -443,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     copy_cmd = sub.add_parser(
         "copy",
         help="copy a whole directory into an empty database (SQLite <-> PostgreSQL)",
-        description="Copy users, teams, memberships, tokens and the journal — with their ids, "
+        description="Copy users, teams, memberships, tokens, the journal and the events — with "
+        "their ids, "
         "versions, timestamps and token hashes — from one database into an empty one, in one "
         "transaction. Each side is a SQLite file path or a postgresql:// URL; a PostgreSQL "
         "target may be a freshly created database without scimlite's schema. Stop the servers "
