@@ -24,7 +24,7 @@ from scimlite.store import Store, TokenInfo, open_database
 from scimlite.store.copy import Copied, copy_directory
 from scimlite.store.database import Database, DatabaseError
 from scimlite.store.errors import Conflict, NotFound
-from scimlite.store.events import unknown_types
+from scimlite.store.events import FellBehind, unknown_types
 from scimlite.store.sqlite.backup import backup
 
 BOOTSTRAP_TOKEN = "admin"  # noqa: S105 - the token's name, not a secret
@@ -224,6 +224,9 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"error: --after: {exc}", file=sys.stderr)
             return 2
+        except FellBehind as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
 
     try:
         return _run(settings, work)

@@ -26,7 +26,7 @@ from scimlite.scim.render import to_wire
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
 from scimlite.store import Event
 from scimlite.store.errors import StoreError
-from scimlite.store.events import EVENT_TYPES, unknown_types
+from scimlite.store.events import EVENT_TYPES, FellBehind, unknown_types
 from scimlite.tokens import Scope
 
 EVENTS_PATH = "/api/v1/events"
@@ -137,6 +137,8 @@ async def events(request: web.Request) -> web.Response:
             await asyncio.sleep(min(POLL_SECONDS, left))
     except BadRequest as exc:
         return _error(400, str(exc))
+    except FellBehind as exc:  # RFC 9110 §15.5.11: what was there is gone for good
+        return _error(410, str(exc))
     except ValueError as exc:  # a position this database never gave out
         return _error(400, f"after: {exc}; pass an event's id or the last 'next'")
     except StoreError as exc:  # busy or unreachable: the API's mapping (503, Retry-After)

@@ -184,6 +184,39 @@ _TXID_POSITION = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")
 _BIGINT = 2**63 - 1
 
 
+class FellBehind(Exception):
+    """Retention deleted events after the consumer's position: it must resync."""
+
+    def __init__(self, position: str, pruned: str) -> None:
+        super().__init__(
+            f"events after {position} up to {pruned} were deleted by retention "
+            "(SCIMLITE_JOURNAL_RETENTION_DAYS), so this feed cannot be resumed from there; "
+            "resync: take a position with after=now, read the whole directory (GET /Users "
+            "and /Groups), then follow from that position (docs/events.md)"
+        )
+
+
+def prune_events(conn: Conn, dialect: Dialect, before: str, chunk: int) -> int:
+    """Delete up to `chunk` events older than `before`, oldest first, and remember the
+    newest position deleted (events_pruned), so a consumer behind it is told (FellBehind)
+    rather than silently skipping what it never saw. Returns how many were deleted."""
+    txid = "txid::text::bigint" if dialect.journal_txid else "0"
+    gone = conn.execute(
+        "DELETE FROM events WHERE id IN "  # noqa: S608
+        f"(SELECT id FROM events WHERE at < ? ORDER BY id LIMIT ?) RETURNING {txid}, id",
+        (before, chunk),
+    ).fetchall()
+    if gone:
+        newest = max((int(r[0]), int(r[1])) for r in gone)
+        conn.execute(
+            "INSERT INTO events_pruned (one, txid, id) VALUES (1, ?, ?) ON CONFLICT (one) DO "
+            "UPDATE SET txid = excluded.txid, id = excluded.id "
+            "WHERE (excluded.txid, excluded.id) > (events_pruned.txid, events_pruned.id)",
+            newest,
+        )
+    return len(gone)
+
+
 def parse_position(position: str, txid: bool, what: str) -> tuple[int, int]:
     """A position this database gives out, as (txid, id) (txid 0 on SQLite); ValueError
     for anything else. `what` names the feed in the message ("a journal")."""
@@ -203,7 +236,8 @@ class EventQueries:
         self, position: str | None, limit: int, types: Collection[str] = ()
     ) -> tuple[list[Event], str]:
         """Events after `position` (None: from the oldest retained), in commit order, only
-        of `types` if given; and the position to resume from, always a real one.
+        of `types` if given; and the position to resume from, always a real one. FellBehind
+        when retention deleted events after `position`; ValueError for a foreign position.
 
         The feed is read up to a high-water mark: SQLite's newest id (its one writer
         commits in id order); on PostgreSQL the newest (txid, id) among transactions older
@@ -214,6 +248,11 @@ class EventQueries:
         txid = self.db.dialect.journal_txid
         after = (0, 0) if position is None else parse_position(position, txid, "an event")
         async with self.db.read() as conn:
+            if position is not None:
+                pruned = await fetch_all(conn, "SELECT txid, id FROM events_pruned")
+                if pruned and (int(pruned[0][0]), int(pruned[0][1])) > after:
+                    newest = (int(pruned[0][0]), int(pruned[0][1]))
+                    raise FellBehind(_spell(after, txid), _spell(newest, txid))
             high = await self._high_water(conn)
             if high is None or high <= after:
                 return [], _spell(after, txid)

@@ -11,7 +11,7 @@ import orjson
 from scimlite import timeutil
 from scimlite.scim.diff import clipped
 from scimlite.store.database import Conn, Database
-from scimlite.store.events import parse_position
+from scimlite.store.events import parse_position, prune_events
 from scimlite.store.records import JournalEntry, JournalQuery, WriteContext
 from scimlite.store.rows import fetch_all
 from scimlite.text import DETAIL_CHARS, clip
@@ -63,14 +63,9 @@ def _printable(text: str) -> str:
     return text.replace("\x00", "\\u0000")
 
 
-# What retention prunes, each chunk in one transaction; the journal last, so its count is
-# the one reported.
-_PRUNED = ("events", "journal")
-
-
-def _prune(conn: Conn, table: str, before: str, chunk: int) -> int:
+def _prune(conn: Conn, before: str, chunk: int) -> int:
     sql = (
-        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE at < ? ORDER BY id LIMIT ?)"  # noqa: S608
+        "DELETE FROM journal WHERE id IN (SELECT id FROM journal WHERE at < ? ORDER BY id LIMIT ?)"
     )
     return conn.execute(sql, (before, chunk)).rowcount
 
@@ -196,10 +191,14 @@ class JournalQueries:
         In chunks, each its own short transaction, so pruning a large backlog never holds
         the writer long enough to delay an IdP's writes noticeably.
         """
-        removed = 0
+        removed, dialect = 0, self.db.dialect
         while True:
             counts = await self.db.exclusive(
-                "journal retention", lambda conn: [_prune(conn, t, before, chunk) for t in _PRUNED]
+                "journal retention",
+                lambda conn: [
+                    prune_events(conn, dialect, before, chunk),
+                    _prune(conn, before, chunk),
+                ],
             )
             if counts is None:  # another process is pruning (several processes, one database)
                 return removed

@@ -12,22 +12,11 @@ from aiohttp.test_utils import TestClient
 
 from scimlite.keys import STORE
 from tests.support import GROUP_SCHEMA, USER_SCHEMA, patch_ops
+from tests.support.events import feed, settled
 from tests.support.scim import Scim
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 Client = TestClient[Any, Any]
-
-
-async def feed(client: Client, token: str, status: int = 200, **params: Any) -> Any:
-    """GET /api/v1/events with these query parameters; asserts the status."""
-    resp = await client.get(
-        "/api/v1/events",
-        params={k: str(v) for k, v in params.items()},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    body = await resp.json()
-    assert resp.status == status, body
-    return body
 
 
 @dataclass(frozen=True)
@@ -218,10 +207,9 @@ CASES: dict[str, tuple[list[Step], list[tuple[str, str | None, str | None]]]] = 
 async def test_each_write_yields_exactly_its_events(scim: Scim, admin: str, case: str) -> None:
     steps, expected = CASES[case]
     w = await world(scim)
-    start = (await feed(scim.client, admin))["next"]
     for method, path, body, status in steps[:-1]:
         await scim.call(method, w.fill(path), w.fill(body), status=status)
-        start = (await feed(scim.client, admin, after=start))["next"]
+    _, start = await settled(scim, admin, None)
     method, path, body, status = steps[-1]
     resp = await scim.request(method, w.fill(path), w.fill(body))
     assert resp.status == status, await resp.text()
@@ -229,7 +217,7 @@ async def test_each_write_yields_exactly_its_events(scim: Scim, admin: str, case
     created = answer["id"] if status == 201 else None
     if path == "/Bulk":  # the first operation creates
         created = answer["Operations"][0]["location"].rsplit("/", 1)[1]
-    got = (await feed(scim.client, admin, after=start))["events"]
+    got, _ = await settled(scim, admin, start)
     seen = [
         (
             e["type"],
@@ -247,23 +235,22 @@ async def test_each_write_yields_exactly_its_events(scim: Scim, admin: str, case
 
 async def test_snapshots_are_what_get_returns(scim: Scim, admin: str) -> None:
     w = await world(scim)
-    start = (await feed(scim.client, admin))["next"]
+    _, start = await settled(scim, admin, None)
     await scim.call("PATCH", f"/Users/{w.ada}", replace("displayName", "Ada L"))
-    (event,) = (await feed(scim.client, admin, after=start))["events"]
+    (event,), start = await settled(scim, admin, start)
     assert event["data"]["user"] == await scim.call("GET", f"/Users/{w.ada}")
     assert event["data"]["changes"] == [{"path": "displayName", "old": None, "new": "Ada L"}]
     assert event["occurred_at"].endswith("Z")
     # A team's snapshot is the team as GET returns it, without its roster.
-    start = event["id"]
     await scim.call("PATCH", f"/Groups/{w.one}", replace("displayName", "Uno"))
-    (renamed,) = (await feed(scim.client, admin, after=start))["events"]
+    (renamed,), start = await settled(scim, admin, start)
     team_now = await scim.call("GET", f"/Groups/{w.one}")
     assert renamed["data"]["team"] == {k: v for k, v in team_now.items() if k != "members"}
     assert renamed["data"]["changes"] == [{"path": "displayName", "old": "One", "new": "Uno"}]
     # A deleted user's events show it as it was last, its teams included.
     last = await scim.call("GET", f"/Users/{w.ada}")
     await scim.call("DELETE", f"/Users/{w.ada}", status=204)
-    events = (await feed(scim.client, admin, after=renamed["id"]))["events"]
+    events, _ = await settled(scim, admin, start)
     assert [e["data"]["user"] for e in events] == [last, last]
 
 
@@ -273,42 +260,41 @@ async def test_the_feed_pages_and_resumes(scim: Scim, admin: str) -> None:
     assert (await feed(scim.client, admin, after=empty["next"])) == empty
     for name in ("a", "b", "c", "d", "e"):
         await scim.create_user(name)
+    _, end = await settled(scim, admin, empty["next"])
     names, after = [], empty["next"]
-    for _ in range(3):
+    while after != end:
         page = await feed(scim.client, admin, after=after, limit=2)
+        assert len(page["events"]) == 2 and page["next"] == page["events"][-1]["id"]
         names += [e["data"]["user"]["userName"] for e in page["events"]]
-        assert page["events"] == [] or page["next"] == page["events"][-1]["id"]
         after = page["next"]
-    assert names == ["a", "b", "c", "d", "e"]
-    assert (await feed(scim.client, admin, after=after)) == {"events": [], "next": after}
-    assert [e["data"]["user"]["userName"] for e in (await feed(scim.client, admin))["events"]] == [
-        "a",
-        "b",
-        "c",
-        "d",
-        "e",
-    ]
+    assert names[:5] == ["a", "b", "c", "d", "e"] and names[5].startswith("zz-marker-")
+    assert (await feed(scim.client, admin, after=end)) == {"events": [], "next": end}
+    oldest = (await feed(scim.client, admin, limit=5))["events"]
+    assert [e["data"]["user"]["userName"] for e in oldest] == ["a", "b", "c", "d", "e"]
 
 
 async def test_after_now_sees_only_what_commits_later(scim: Scim, admin: str) -> None:
     await scim.create_user("before")
+    await settled(scim, admin, None)  # committed and visible
     now = await feed(scim.client, admin, after="now")
     assert now["events"] == [] and isinstance(now["next"], str)
-    assert now["next"] == (await feed(scim.client, admin))["next"]  # a real position
+    assert (await feed(scim.client, admin, after=now["next"]))["events"] == []
     await scim.create_user("after")
-    later = await feed(scim.client, admin, after=now["next"])
-    assert [e["data"]["user"]["userName"] for e in later["events"]] == ["after"]
+    later, _ = await settled(scim, admin, now["next"])
+    assert [e["data"]["user"]["userName"] for e in later] == ["after"]
 
 
 async def test_types_filter_and_advance_past_what_they_skip(scim: Scim, admin: str) -> None:
     w = await world(scim)
     await scim.call("DELETE", f"/Users/{w.bob}", status=204)
+    await settled(scim, admin, None)
     page = await feed(scim.client, admin, types="user.deleted,team.member_removed")
     assert [e["type"] for e in page["events"]] == ["user.deleted"]
     await scim.create_user("cy")
+    _, end = await settled(scim, admin, page["next"])
     # Nothing matches, yet `next` moves past user.created: a filtered consumer never rescans.
     quiet = await feed(scim.client, admin, after=page["next"], types="user.deleted")
-    assert quiet["events"] == [] and quiet["next"] == (await feed(scim.client, admin))["next"]
+    assert quiet == {"events": [], "next": end}
 
 
 async def test_wait_returns_when_a_write_commits(scim: Scim, admin: str) -> None:

@@ -124,7 +124,7 @@ TEMPLATE = "scimlite_template"
 # database hundreds of them on a busy machine).
 _TABLES = (
     "users, user_emails, groups, memberships, tokens, journal, journal_refs, console_sessions, "
-    "events"
+    "events, events_pruned"
 )
 
 

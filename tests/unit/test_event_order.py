@@ -3,13 +3,14 @@ in which an event that commits late is never skipped — with writers in several
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
 
 from scimlite.settings import Settings
-from scimlite.store import Store, WriteContext, open_database
+from scimlite.store import Event, Store, WriteContext, open_database
 from scimlite.store.postgres.db import PostgresDatabase
 from tests.support.postgres import fresh_database
 
@@ -30,12 +31,22 @@ async def _user(store: Store, name: str) -> None:
     await store.users.create({"userName": name}, None, CTX)
 
 
+async def _visible(store: Store, after: str) -> tuple[list[Event], str]:
+    """The next events, once they show: on PostgreSQL, once every older transaction ended."""
+    for _ in range(300):
+        found, position = await store.events_after(after, 10)
+        if found:
+            return found, position
+        await asyncio.sleep(0.1)
+    raise AssertionError("no event showed within 30 s")
+
+
 async def test_positions_are_real_even_on_an_empty_feed(store: Store) -> None:
     events, start = await store.events_after(None, 10)
     assert events == [] and start == await store.events_now()
     assert await store.events_after(start, 10) == ([], start)
     await _user(store, "ada")
-    (created,), after = await store.events_after(start, 10)
+    (created,), after = await _visible(store, start)
     assert created.type == "user.created" and after == created.position
     assert await store.events_now() == after
 

@@ -208,6 +208,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_at ON events(at);
     CREATE INDEX events_order ON events(txid, id);
+    -- The newest event retention deleted: a consumer behind it has missed events.
+    CREATE TABLE events_pruned (
+        one integer PRIMARY KEY CHECK (one = 1),
+        txid bigint NOT NULL,
+        id bigint NOT NULL
+    );
     ALTER TABLE tokens DROP CONSTRAINT tokens_scope_check;
     ALTER TABLE tokens ADD CONSTRAINT tokens_scope_check
         CHECK (scope IN ('scim', 'admin', 'metrics', 'events'));

@@ -314,6 +314,12 @@ MIGRATIONS: tuple[str, ...] = (
         changes TEXT
     );
     CREATE INDEX events_at ON events(at);
+    -- The newest event retention deleted: a consumer behind it has missed events.
+    CREATE TABLE events_pruned (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        txid INTEGER NOT NULL,
+        id INTEGER NOT NULL
+    );
     CREATE TABLE tokens_v11 (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL,
