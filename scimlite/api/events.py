@@ -53,7 +53,7 @@ def parse_query(query: MultiMapping[str]) -> FeedQuery:
     """The feed's parameters, or BadRequest naming the first one that is wrong."""
     types: tuple[str, ...] = ()
     if "types" in query:
-        types = tuple(t.strip() for t in query["types"].split(","))
+        types = tuple(dict.fromkeys(t.strip() for t in query["types"].split(",")))
         unknown = unknown_types(types)
         if unknown:
             raise BadRequest(

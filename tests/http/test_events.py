@@ -384,3 +384,26 @@ async def test_a_consumer_during_a_write_storm_sees_every_event_once_in_order(
             if e["data"]["user"]["userName"].startswith(f"w{n}-")
         ]
         assert mine == [f"w{n}-{i}" for i in range(per_writer)]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "after=%ff",
+        "after=%00",
+        "types=%ff",
+        "types=" + "user.created," * 500 + "user.created",
+        "types=user.created&types=team.exploded",
+        "limit=99999999999999999999999",
+        "wait=1e400",
+        "after=" + "9" * 5000,
+        "after=now&after=1",
+    ],
+)
+async def test_hostile_queries_get_a_4xx_or_an_answer_never_a_500(
+    client: Client, admin: str, query: str
+) -> None:
+    resp = await client.get(f"/api/v1/events?{query}", headers={"Authorization": f"Bearer {admin}"})
+    body = await resp.json()
+    assert resp.status in (200, 400), body
+    assert ("events" in body) if resp.status == 200 else body["detail"]
