@@ -1,10 +1,10 @@
 """GET /api/v1/events (docs/events.md): the events feed for applications.
 
 Not SCIM: its errors are plain JSON (`{"status", "detail"}`), a 4xx with a message for
-anything a client sent wrong. An `events` or `admin` token reads it. `wait` long-polls the
-store every POLL_SECONDS, so a write committed by any process is seen (no local wake-up
-could see another process's); a client that hangs up cancels the wait with its handler
-(app.py: handler_cancellation).
+anything a client sent wrong. An `events` or `admin` token reads it. `wait` long-polls: a
+write of this process wakes it at once (Store.commits), and the store is read every
+POLL_SECONDS anyway, for writes by other processes sharing the database; a client that
+hangs up cancels the wait with its handler (app.py: handler_cancellation).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ async def events(request: web.Request) -> web.Response:
             left = deadline - loop.time()
             if found or left <= 0:
                 break
-            await asyncio.sleep(min(POLL_SECONDS, left))
+            await store.commits.wait(min(POLL_SECONDS, left))
     except BadRequest as exc:
         return _error(400, str(exc))
     except FellBehind as exc:  # RFC 9110 §15.5.11: what was there is gone for good

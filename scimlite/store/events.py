@@ -10,8 +10,10 @@ a membership change on a team of 50,000 must not copy the roster into every even
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Collection, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -225,6 +227,23 @@ def parse_position(position: str, txid: bool, what: str) -> tuple[int, int]:
     if not parts or max(parts) > _BIGINT:
         raise ValueError(f"not {what} position of this database: {position[:40]!r}")
     return (parts[0], parts[1]) if txid else (0, parts[0])
+
+
+class Commits:
+    """Wakes long-polls when a write of this process commits (the API still polls, for
+    writes by other processes on a shared database)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, seconds: float) -> None:
+        """Until the next commit, or `seconds` have passed."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), seconds)
 
 
 class EventQueries:

@@ -19,7 +19,7 @@ from scimlite.scim.diff import diff_docs
 from scimlite.scim.filter import Compare, Filter
 from scimlite.store.database import Batch, Conn, Database, ReadConn
 from scimlite.store.errors import Conflict, NotFound, StaleVersion
-from scimlite.store.events import Derived, derive, emit
+from scimlite.store.events import Commits, Derived, derive, emit
 from scimlite.store.journal import record
 from scimlite.store.kinds import Kind, row_to_resource
 from scimlite.store.memberships import apply_membership, bump, other_side, touched
@@ -58,9 +58,10 @@ def _indexed_match(f: Filter | None) -> bool:
 class ResourceStore:
     """Create, read, replace, update, delete and list one kind of resource."""
 
-    def __init__(self, db: Database, kind: Kind) -> None:
+    def __init__(self, db: Database, kind: Kind, commits: Commits) -> None:
         self._db = db
         self._kind = kind
+        self._commits = commits
 
     def _select(self, with_refs: bool, *, position: bool = False) -> str:
         k = self._kind
@@ -72,9 +73,12 @@ class ResourceStore:
         )
 
     async def _run(self, batch: Batch | None, write: Callable[[Conn], T]) -> T:
-        """A write in one hop: its own transaction, or a savepoint inside a batch's."""
+        """A write in one hop: its own transaction, or a savepoint inside a batch's (which
+        Store.batch announces when it commits)."""
         if batch is None:
-            return await self._db.write(write)
+            done = await self._db.write(write)
+            self._commits.notify()
+            return done
         return await batch.run(write)
 
     async def get(self, resource_id: str, *, load_refs: bool = True) -> Resource:

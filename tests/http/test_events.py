@@ -4,12 +4,14 @@ exactly its typed events, and GET /api/v1/events pages, filters, waits and refus
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from scimlite.api import events as events_api
 from scimlite.keys import STORE
 from tests.support import GROUP_SCHEMA, USER_SCHEMA, patch_ops
 from tests.support.events import feed, settled
@@ -305,6 +307,25 @@ async def test_wait_returns_when_a_write_commits(scim: Scim, admin: str) -> None
     await scim.create_user("late")
     page = await asyncio.wait_for(waiting, 5)
     assert [e["type"] for e in page["events"]] == ["user.created"]
+
+
+@pytest.mark.sqlite_only
+async def test_a_local_write_wakes_a_wait_at_once(
+    scim: Scim, admin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the wake-up, the wait would see the write at its next poll, 30 s later.
+    SQLite only: on PostgreSQL an event may show a moment after its commit (docs/events.md),
+    and then only the next poll finds it, which is not what this measures."""
+    monkeypatch.setattr(events_api, "POLL_SECONDS", 30)
+    await settled(scim, admin, None)
+    now = (await feed(scim.client, admin, after="now"))["next"]
+    waiting = asyncio.create_task(feed(scim.client, admin, after=now, wait=60))
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    await scim.create_user("late")
+    page = await asyncio.wait_for(waiting, 20)
+    assert [e["type"] for e in page["events"]] == ["user.created"]
+    assert time.monotonic() - started < 20
 
 
 async def test_wait_ends_empty_at_its_deadline(scim: Scim, admin: str) -> None:
