@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from scimlite import timeutil
-from scimlite.api import SCIM_PREFIX, openapi, route
+from scimlite.api import SCIM_PREFIX, events, openapi, route
 from scimlite.api.accesslog import REQUEST_IDS, RequestIds, access_log
 from scimlite.api.auth import AuthState, authenticate
 from scimlite.api.errors import scim_errors
@@ -165,6 +165,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/metrics", metrics)
+    events.add_routes(app)
     setup_console(app)  # GET / is the console dashboard (sign-in first)
     app.add_subapp(SCIM_PREFIX, create_scim_app())
     return app

@@ -11,8 +11,11 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+import orjson
+
 from scimlite import __version__, demo, tokens
 from scimlite.api import SCIM_PREFIX, accesslog, server
+from scimlite.api import events as events_api
 from scimlite.app import create_app
 from scimlite.assets import EXAMPLE_DB, shipped
 from scimlite.banner import banner, describe, redacted
@@ -21,6 +24,7 @@ from scimlite.store import Store, TokenInfo, open_database
 from scimlite.store.copy import Copied, copy_directory
 from scimlite.store.database import Database, DatabaseError
 from scimlite.store.errors import Conflict, NotFound
+from scimlite.store.events import FellBehind, unknown_types
 from scimlite.store.sqlite.backup import backup
 
 BOOTSTRAP_TOKEN = "admin"  # noqa: S105 - the token's name, not a secret
@@ -194,6 +198,42 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return _run(_settings(args), work)
 
 
+def cmd_events_tail(args: argparse.Namespace) -> int:
+    """Print events as they commit (docs/events.md), until Ctrl-C."""
+    settings = _settings(args)
+    types = tuple(t.strip() for t in args.types.split(",")) if args.types else ()
+    unknown = unknown_types(types)
+    if unknown:
+        print(f"error: unknown event type {unknown[0]!r}", file=sys.stderr)
+        return 2
+    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+
+    async def work(store: Store) -> int:
+        try:
+            position = await store.events_now() if args.after is None else args.after
+            while True:
+                found, position = await store.events_after(position, 1_000, types)
+                for event in found:
+                    if args.json:
+                        shown = events_api.render(event, base + SCIM_PREFIX)
+                        print(orjson.dumps(shown).decode(), flush=True)
+                    else:
+                        print(events_api.one_line(event), flush=True)
+                if not found:
+                    await asyncio.sleep(events_api.POLL_SECONDS)
+        except ValueError as exc:
+            print(f"error: --after: {exc}", file=sys.stderr)
+            return 2
+        except FellBehind as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    try:
+        return _run(settings, work)
+    except KeyboardInterrupt:
+        return 0
+
+
 def _database_at(where: str, *, source: bool) -> Database:
     """A database named on the command line: a postgresql:// URL or a SQLite file path."""
     if where.startswith(("postgresql://", "postgres://")):
@@ -223,7 +263,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
     copied = asyncio.run(run())
     print(
         f"Copied {copied.users} users, {copied.groups} teams, {copied.memberships} memberships, "
-        f"{copied.tokens} tokens and {copied.journal} journal rows to "
+        f"{copied.tokens} tokens, {copied.journal} journal rows and {copied.events} events to "
         f"{redacted(args.target)}."
     )
     return 0
@@ -340,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--scope",
         choices=tokens.SCOPES,
         default="scim",
-        help="scim: the SCIM API only (default); admin: also the console",
+        help="scim: the SCIM API only (default); admin: everything, the console too; "
+        "metrics: GET /metrics only; events: GET /api/v1/events only",
     )
     db_option(create, "must exist unless --create")
     create.add_argument(
@@ -405,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     copy_cmd = sub.add_parser(
         "copy",
         help="copy a whole directory into an empty database (SQLite <-> PostgreSQL)",
-        description="Copy users, teams, memberships, tokens and the journal — with their ids, "
+        description="Copy users, teams, memberships, tokens, the journal and the events — with "
+        "their ids, "
         "versions, timestamps and token hashes — from one database into an empty one, in one "
         "transaction. Each side is a SQLite file path or a postgresql:// URL; a PostgreSQL "
         "target may be a freshly created database without scimlite's schema. Stop the servers "
@@ -416,6 +458,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", dest="target", required=True, metavar="DB", help="the empty target"
     )
     copy_cmd.set_defaults(func=cmd_copy)
+
+    events_cmd = sub.add_parser(
+        "events",
+        help="follow the events applications read (docs/events.md)",
+        description="The typed events each write yields (user.created, team.member_added …), "
+        "as GET /api/v1/events serves them.",
+    )
+    events_sub = events_cmd.add_subparsers(dest="events_command", required=True, metavar="ACTION")
+    tail = events_sub.add_parser(
+        "tail",
+        help="print events as they commit, until Ctrl-C",
+        description="Print each event as it commits, one line each (or the API's JSON with "
+        "--json), for watching a provisioning run from a terminal. Reads the database "
+        "directly, as the token commands do; a running server need not be asked.",
+    )
+    tail.add_argument(
+        "--types", metavar="TYPE,…", help="only these event types, e.g. user.deleted,team.renamed"
+    )
+    tail.add_argument(
+        "--after",
+        metavar="ID",
+        help="start after this event id (default: only what commits from now on)",
+    )
+    tail.add_argument("--json", action="store_true", help="each event as the API's JSON")
+    existing_db(tail)
+    tail.set_defaults(func=cmd_events_tail)
 
     backup_cmd.add_argument("path", help="the new file to write (must not exist)")
     # SQLite only: PostgreSQL has pg_dump and point-in-time recovery (docs/scale-out.md).

@@ -14,9 +14,10 @@ import re
 import secrets
 from typing import Literal
 
-# scim: the SCIM API; admin: the SCIM API and the console; metrics: GET /metrics only.
-Scope = Literal["scim", "admin", "metrics"]
-SCOPES: tuple[Scope, ...] = ("scim", "admin", "metrics")
+# scim: the SCIM API; admin: everything (the SCIM API, the console, the events, metrics);
+# metrics: GET /metrics only; events: the events API only (GET /api/v1/events).
+Scope = Literal["scim", "admin", "metrics", "events"]
+SCOPES: tuple[Scope, ...] = ("scim", "admin", "metrics", "events")
 _PREFIX_HEX = 8
 # The shape `generate` makes: anything else is refused before a lookup, so no byte a client
 # sends (invalid UTF-8 arrives as lone surrogates) ever reaches SQLite (issue #12, finding 1).

@@ -21,7 +21,7 @@ log = logging.getLogger("scimlite.console")
 
 SESSION = web.RequestKey("console_session", Session)  # set only when signed in
 PUBLIC_ROUTES = frozenset({"signin", "static"})
-NOT_CONSOLE = frozenset({"/healthz", "/openapi.json", "/metrics"})
+NOT_CONSOLE = frozenset({"/healthz", "/openapi.json", "/metrics", "/api/v1/events"})
 
 # No inline script or style anywhere, so 'self' is the whole policy.
 CSP = (
@@ -95,7 +95,7 @@ def _error_page(
 
 @web.middleware
 async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Everything outside /scim/v2, /healthz, /openapi.json and /metrics is the console."""
+    """Everything outside /scim/v2 and NOT_CONSOLE (/healthz, /metrics …) is the console."""
     if request.path.startswith(SCIM_PREFIX) or request.path in NOT_CONSOLE:
         return await handler(request)
     try:

@@ -17,10 +17,12 @@ from typing import Literal
 from scimlite.scim.schema import ResourceType
 from scimlite.store.console import ConsoleQueries
 from scimlite.store.database import Batch, Conn, Database, DatabaseError
+from scimlite.store.events import Commits, EventQueries
 from scimlite.store.journal import JournalQueries
 from scimlite.store.kinds import GROUPS, USERS
 from scimlite.store.records import (
     DirectoryCounts,
+    Event,
     JournalEntry,
     JournalQuery,
     ListQuery,
@@ -43,6 +45,7 @@ from scimlite.store.tokens import TokenQueries
 
 __all__ = [
     "DirectoryCounts",
+    "Event",
     "JournalEntry",
     "JournalQuery",
     "ListQuery",
@@ -95,13 +98,14 @@ def open_database(
     )
 
 
-class Store(TokenQueries, JournalQueries, ConsoleQueries, SessionQueries):
+class Store(TokenQueries, JournalQueries, EventQueries, ConsoleQueries, SessionQueries):
     """Everything scimlite persists, behind one narrow async interface."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.users = ResourceStore(db, USERS)
-        self.groups = ResourceStore(db, GROUPS)
+        self.commits = Commits()  # wakes the events API's long-polls
+        self.users = ResourceStore(db, USERS, self.commits)
+        self.groups = ResourceStore(db, GROUPS, self.commits)
         self._by_type = {USERS.name: self.users, GROUPS.name: self.groups}
 
     def resources(self, resource: ResourceType) -> ResourceStore:
@@ -113,6 +117,7 @@ class Store(TokenQueries, JournalQueries, ConsoleQueries, SessionQueries):
         """One transaction for many writes; pass the Batch to each write as `batch=`."""
         async with self.db.batch() as batch:
             yield batch
+        self.commits.notify()
 
     def text_pending(self) -> bool:
         """Whether some user's users_text row is out of date (or SQLite was busy: maybe)."""

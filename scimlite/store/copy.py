@@ -2,8 +2,10 @@
 between SQLite and PostgreSQL.
 
 Everything a client or an admin can observe is kept: ids, versions, timestamps, documents,
-memberships, token hashes (so existing tokens keep working), the journal with its ids, and
-the row numbers that list cursors point at. What each engine derives is derived again by
+memberships, token hashes (so existing tokens keep working), the journal and the events
+with their ids, and the row numbers that list cursors point at. (An events consumer still
+resyncs after a copy between engines: a position is spelled differently on each,
+docs/events.md.) What each engine derives is derived again by
 the target: its counters (triggers), PostgreSQL's folded documents, SQLite's search index.
 The source is read in one snapshot and the target written in one transaction, so a copy is
 whole or absent.
@@ -74,6 +76,22 @@ JOURNAL = _Table(
         "detail",
     ),
 )
+EVENTS = _Table(
+    "events",
+    "id",
+    (
+        "id",
+        "journal_id",
+        "at",
+        "type",
+        "token_name",
+        "user_id",
+        "group_id",
+        "user_snapshot",
+        "team_snapshot",
+        "changes",
+    ),
+)
 # The rows that belong to a chunk of users or teams: (table, columns, owner column).
 _EMAILS = ("user_emails", ("user_id", "position", "value_ci", "type_ci", "is_primary"), "user_id")
 _MEMBERS = ("memberships", ("group_id", "user_id"), "group_id")
@@ -87,11 +105,12 @@ class Copied:
     memberships: int
     tokens: int
     journal: int
+    events: int
 
 
 async def copy_directory(source: Database, target: Database) -> Copied:
     """Copy everything from `source` into `target`, which must hold no directory yet."""
-    counts = {"users": 0, "groups": 0, "memberships": 0, "tokens": 0, "journal": 0}
+    counts = {"users": 0, "groups": 0, "memberships": 0, "tokens": 0, "journal": 0, "events": 0}
     async with source.snapshot() as read, target.batch() as batch:
         await batch.run(_require_empty)
         for table, children in (
@@ -99,6 +118,7 @@ async def copy_directory(source: Database, target: Database) -> Copied:
             (GROUPS, _MEMBERS),
             (TOKENS, None),
             (JOURNAL, _REFS),
+            (EVENTS, None),
         ):
             after = -1
             while True:
@@ -188,6 +208,7 @@ def _renumber(target: Database) -> Callable[[Conn], None]:
             ("groups", "seq"),
             ("tokens", "id"),
             ("journal", "id"),
+            ("events", "id"),
         ):
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "  # noqa: S608

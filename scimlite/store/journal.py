@@ -11,6 +11,7 @@ import orjson
 from scimlite import timeutil
 from scimlite.scim.diff import clipped
 from scimlite.store.database import Conn, Database
+from scimlite.store.events import parse_position, prune_events
 from scimlite.store.records import JournalEntry, JournalQuery, WriteContext
 from scimlite.store.rows import fetch_all
 from scimlite.text import DETAIL_CHARS, clip
@@ -25,15 +26,17 @@ def record(
     changes: list[dict[str, Any]],
     detail: str | None = None,
     refs: Collection[str] = (),
-) -> None:
+) -> tuple[int, str]:
     """Append the write's journal row; `refs` are the other resources whose representation
-    it changed through a membership, so the row shows in their histories too."""
+    it changed through a membership, so the row shows in their histories too. Returns the
+    row's id and time, which the write's events carry (store/events.py)."""
+    at = timeutil.now()
     row = conn.execute(
         "INSERT INTO journal (at, token_name, method, path, resource_type, resource_id, "
         "status, latency_ms, changes, quirks, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "RETURNING id",
         (
-            timeutil.now(),
+            at,
             ctx.token_name,
             ctx.method,
             _printable(clip(ctx.path)),
@@ -51,12 +54,20 @@ def record(
             "INSERT INTO journal_refs (resource_id, journal_id) VALUES (?, ?)",
             [(ref, row[0]) for ref in dict.fromkeys(refs)],
         )
+    return int(row[0]), at
 
 
 def _printable(text: str) -> str:
     """A client's text as the journal keeps it: U+0000 spelled `\\u0000` (a request may
     carry one in its path; PostgreSQL cannot store it, and nobody can read it)."""
     return text.replace("\x00", "\\u0000")
+
+
+def _prune(conn: Conn, before: str, chunk: int) -> int:
+    sql = (
+        "DELETE FROM journal WHERE id IN (SELECT id FROM journal WHERE at < ? ORDER BY id LIMIT ?)"
+    )
+    return conn.execute(sql, (before, chunk)).rowcount
 
 
 def journal_sql(query: JournalQuery) -> tuple[str, list[Any]]:
@@ -140,13 +151,7 @@ class JournalQueries:
         a position this database never gave out.
         """
         txid = self.db.dialect.journal_txid
-        after = ("0", 0)
-        if position is not None:
-            first, dot, second = position.partition(".")
-            shaped = first.isdigit() and (second.isdigit() if txid else not dot)
-            if not shaped:
-                raise ValueError(f"not a journal position of this database: {position!r}")
-            after = (first, int(second)) if txid else ("0", int(first))
+        after = (0, 0) if position is None else parse_position(position, txid, "a journal")
         if txid:
             sql = (
                 "SELECT *, txid::text AS position_txid FROM journal "
@@ -154,7 +159,7 @@ class JournalQueries:
                 "AND txid < pg_snapshot_xmin(pg_current_snapshot()) "
                 "ORDER BY txid, id LIMIT ?"
             )
-            params: list[Any] = [after[0], after[1], limit]
+            params: list[Any] = [str(after[0]), after[1], limit]
         else:
             sql = "SELECT * FROM journal WHERE id > ? ORDER BY id LIMIT ?"
             params = [after[1], limit]
@@ -180,27 +185,25 @@ class JournalQueries:
         )
 
     async def prune_journal(self, before: str, *, chunk: int = 5_000) -> int:
-        """Delete journal rows written before `before` (RFC 3339); returns how many.
+        """Delete journal rows and events written before `before` (RFC 3339); returns how
+        many journal rows. Events share the journal's retention (docs/events.md).
 
         In chunks, each its own short transaction, so pruning a large backlog never holds
         the writer long enough to delay an IdP's writes noticeably.
         """
-        removed = 0
+        removed, dialect = 0, self.db.dialect
         while True:
-            count = await self.db.exclusive(
+            counts = await self.db.exclusive(
                 "journal retention",
-                lambda conn: (
-                    conn.execute(
-                        "DELETE FROM journal WHERE id IN "
-                        "(SELECT id FROM journal WHERE at < ? ORDER BY id LIMIT ?)",
-                        (before, chunk),
-                    ).rowcount
-                ),
+                lambda conn: [
+                    prune_events(conn, dialect, before, chunk),
+                    _prune(conn, before, chunk),
+                ],
             )
-            if count is None:  # another process is pruning (several processes, one database)
+            if counts is None:  # another process is pruning (several processes, one database)
                 return removed
-            removed += count
-            if count < chunk:
+            removed += counts[-1]
+            if max(counts) < chunk:
                 return removed
 
     async def journal_rows(self) -> int:

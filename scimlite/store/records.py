@@ -12,6 +12,7 @@ from scimlite.scim.records import MembershipChange, Ref, Resource, Update
 
 __all__ = [
     "DirectoryCounts",
+    "Event",
     "JournalEntry",
     "JournalQuery",
     "ListQuery",
@@ -92,6 +93,20 @@ class JournalEntry:
     changes: list[dict[str, Any]]
     quirks: list[str]
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event for applications (store/events.py): `position` is its opaque id; `user`
+    and `team` are snapshots after the change (a team's without its members)."""
+
+    position: str
+    type: str
+    at: str
+    token_name: str | None
+    user: Resource | None
+    team: Resource | None
+    changes: list[dict[str, Any]] | None
 
 
 @dataclass(frozen=True, slots=True)

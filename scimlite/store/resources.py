@@ -19,6 +19,7 @@ from scimlite.scim.diff import diff_docs
 from scimlite.scim.filter import Compare, Filter
 from scimlite.store.database import Batch, Conn, Database, ReadConn
 from scimlite.store.errors import Conflict, NotFound, StaleVersion
+from scimlite.store.events import Commits, Derived, derive, emit
 from scimlite.store.journal import record
 from scimlite.store.kinds import Kind, row_to_resource
 from scimlite.store.memberships import apply_membership, bump, other_side, touched
@@ -57,9 +58,10 @@ def _indexed_match(f: Filter | None) -> bool:
 class ResourceStore:
     """Create, read, replace, update, delete and list one kind of resource."""
 
-    def __init__(self, db: Database, kind: Kind) -> None:
+    def __init__(self, db: Database, kind: Kind, commits: Commits) -> None:
         self._db = db
         self._kind = kind
+        self._commits = commits
 
     def _select(self, with_refs: bool, *, position: bool = False) -> str:
         k = self._kind
@@ -71,9 +73,12 @@ class ResourceStore:
         )
 
     async def _run(self, batch: Batch | None, write: Callable[[Conn], T]) -> T:
-        """A write in one hop: its own transaction, or a savepoint inside a batch's."""
+        """A write in one hop: its own transaction, or a savepoint inside a batch's (which
+        Store.batch announces when it commits)."""
         if batch is None:
-            return await self._db.write(write)
+            done = await self._db.write(write)
+            self._commits.notify()
+            return done
         return await batch.run(write)
 
     async def get(self, resource_id: str, *, load_refs: bool = True) -> Resource:
@@ -254,9 +259,9 @@ class ResourceStore:
             if refs:
                 change = MembershipChange("replace", tuple(refs))
                 membership = apply_membership(conn, k, resource_id, [change], stamp, ctx)
-            record(
-                conn, ctx, k.name, resource_id, 201, changes + membership, refs=touched(membership)
-            )
+            records = changes + membership
+            row = record(conn, ctx, k.name, resource_id, 201, records, refs=touched(membership))
+            self._emit(conn, row, ctx, derive(k, "create", resource_id, records))
             if refs:
                 return self._fetch_sync(conn, resource_id, load_refs=load_refs)
             # Nothing server-computed is left to read back: a new resource without teams.
@@ -339,7 +344,9 @@ class ResourceStore:
                 others = other_side(conn, k, resource_id)
                 bump(conn, k.other_table, others, stamp)
                 refs += others
-            record(conn, ctx, k.name, resource_id, 200, changes + membership, refs=refs)
+            records = changes + membership
+            row = record(conn, ctx, k.name, resource_id, 200, records, refs=refs)
+            self._emit(conn, row, ctx, derive(k, "update", resource_id, records))
             return self._fetch_sync(conn, resource_id, load_refs=load_refs)
 
         return await self._run(batch, write)
@@ -356,6 +363,8 @@ class ResourceStore:
 
         def write(conn: Conn) -> None:
             current = self._current(conn, resource_id, expected_versions)
+            # Its events show it as it was last: a user with its teams (Kind.refs_bounded).
+            last = self._fetch_sync(conn, resource_id) if k.refs_bounded else current
             stamp = timeutil.now()
             others = other_side(conn, k, resource_id)
             conn.execute(f"DELETE FROM {k.table} WHERE id = ?", (resource_id,))  # noqa: S608
@@ -364,9 +373,20 @@ class ResourceStore:
             bump(conn, k.other_table, others, stamp)
             left = [{"path": k.refs_attr, "op": "remove", "values": others}] if others else []
             changes = diff_docs(current.doc, {}) + left
-            record(conn, ctx, k.name, resource_id, 204, changes, refs=others)
+            row = record(conn, ctx, k.name, resource_id, 204, changes, refs=others)
+            self._emit(conn, row, ctx, derive(k, "delete", resource_id, changes), gone=last)
 
         await self._run(batch, write)
+
+    def _emit(
+        self,
+        conn: Conn,
+        row: tuple[int, str],
+        ctx: WriteContext,
+        events: list[Derived],
+        gone: Resource | None = None,
+    ) -> None:
+        emit(conn, self._db.dialect, row, ctx.token_name, events, gone)
 
     def _current(self, conn: Conn, resource_id: str, expected: ExpectedVersions) -> Resource:
         k = self._kind

@@ -15,6 +15,8 @@ from scimlite.keys import STORE
 from scimlite.settings import Settings
 from scimlite.store import Store, WriteContext
 from tests.support import journal_entries
+from tests.support.events import feed, settled
+from tests.support.scim import Scim
 
 
 async def _journal_at(store: Store, *stamps: str) -> None:
@@ -24,6 +26,36 @@ async def _journal_at(store: Store, *stamps: str) -> None:
             [(stamp,) for stamp in stamps],
         )
     )
+
+
+async def test_events_go_with_the_journal(scim: Scim, admin: str) -> None:
+    """One retention for both: an event outlives no journal row (docs/events.md)."""
+    store = scim.client.app[STORE]
+    await scim.create_user("old")
+    await store.db.write(lambda conn: conn.execute("UPDATE events SET at = ?", (_days_ago(200),)))
+    await scim.create_user("new")
+    await store.prune_journal(_days_ago(90))
+    events, _ = await settled(scim, admin, None)
+    assert [e["data"]["user"]["userName"] for e in events] == ["new"]
+
+
+async def test_a_consumer_behind_retention_is_told_to_resync(scim: Scim, admin: str) -> None:
+    store = scim.client.app[STORE]
+    start = (await feed(scim.client, admin))["next"]
+    await scim.create_user("old")
+    await scim.create_user("kept")
+    (old, kept), _ = await settled(scim, admin, start)
+    aged = "UPDATE events SET at = ? WHERE type = 'user.created' AND user_id = ?"
+    await store.db.write(
+        lambda conn: conn.execute(aged, (_days_ago(200), old["data"]["user"]["id"]))
+    )
+    await store.prune_journal(_days_ago(90))
+    behind = await feed(scim.client, admin, 410, after=start)
+    assert behind["detail"].startswith(f"events after {start} up to {old['id']} were deleted")
+    assert "resync" in behind["detail"]
+    # From the newest pruned event on, or from the oldest retained, the feed goes on.
+    assert (await feed(scim.client, admin, after=old["id"], limit=1))["events"] == [kept]
+    assert (await feed(scim.client, admin, limit=1))["events"] == [kept]
 
 
 def _days_ago(days: int) -> str:

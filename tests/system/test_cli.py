@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import pytest
 from scimlite import __version__
 from scimlite.banner import redacted
 from scimlite.cli import main
+from scimlite.store import Store, WriteContext, open_database
 from tests.support.postgres import fresh_database
 from tests.support.process import ServerProcess
 
@@ -396,3 +400,53 @@ def test_a_database_password_is_never_printed() -> None:
         "postgresql://app:***@db.internal:5432/scim"
     )
     assert redacted("postgresql://app@db/scim") == "postgresql://app@db/scim"
+
+
+def _write_users(db: Path, *names: str) -> None:
+    async def write() -> None:
+        store_db = open_database(path=db)
+        await store_db.open()
+        try:
+            store = Store(store_db)
+            for name in names:
+                await store.users.create(
+                    {"userName": name}, None, WriteContext("okta", "POST", "/")
+                )
+        finally:
+            await store_db.close()
+
+    asyncio.run(write())
+
+
+@pytest.mark.slow
+def test_events_tail_prints_events_as_they_commit_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    db = tmp_path / "tail.db"
+    _write_users(db, "before")
+    command = [sys.executable, "-m", "scimlite", "events", "tail", "--db", str(db)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as tail:
+        assert tail.stdout is not None
+        time.sleep(1.5)  # it starts at "now": "before" is not shown
+        _write_users(db, "after")
+        line = tail.stdout.readline()
+        assert "user.created" in line and "user=after" in line and "okta" in line
+        tail.send_signal(signal.SIGINT)
+        assert tail.wait(10) == 0
+    replay = [*command, "--after", "0", "--json", "--types", "user.created"]
+    with subprocess.Popen(replay, stdout=subprocess.PIPE, text=True) as tail:
+        assert tail.stdout is not None
+        shown = [json.loads(tail.stdout.readline()) for _ in range(2)]
+        tail.send_signal(signal.SIGINT)
+        assert tail.wait(10) == 0
+    assert [e["data"]["user"]["userName"] for e in shown] == ["before", "after"]
+    assert shown[0]["data"]["user"]["meta"]["location"].startswith("http://127.0.0.1:8000/scim/v2/")
+
+
+def test_events_tail_refuses_an_unknown_type_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "tail.db"
+    _write_users(db, "ada")
+    code, _, err = run(capsys, "events", "tail", "--db", str(db), "--types", "user.exploded")
+    assert code == 2 and one_error(err) == "error: unknown event type 'user.exploded'"
+    code, _, err = run(capsys, "events", "tail", "--db", str(db), "--after", "x")
+    assert code == 2 and one_error(err).startswith("error: --after: not an event position")

@@ -33,6 +33,8 @@ OBSERVED = {
     "latency_ms, changes, quirks, detail FROM journal ORDER BY id",
     "journal_refs": "SELECT resource_id, journal_id FROM journal_refs "
     "ORDER BY resource_id, journal_id",
+    "events": "SELECT id, journal_id, at, type, token_name, user_id, group_id, user_snapshot, "
+    "team_snapshot, changes FROM events ORDER BY id",
     "row_counts": "SELECT name, n FROM row_counts ORDER BY name",
 }
 
@@ -72,6 +74,7 @@ async def test_copy_there_and_back_keeps_everything(
                 copied = await copy_directory(source, middle)
                 assert copied.users == len(before["users"]) > 10
                 assert copied.memberships == len(before["memberships"]) > 10
+                assert copied.events == len(before["events"]) > 10
                 assert await observed(middle) == before
                 # Token hashes came along: the secret still signs in.
                 found = await Store(middle).authenticate(secret)

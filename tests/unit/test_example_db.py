@@ -67,3 +67,21 @@ async def test_example_journal_tells_the_console_story(tmp_path: Path) -> None:
     }
     assert {("PUT", "Users"), ("DELETE", "Users")} <= written_elsewhere
     assert "Product Design" in {t.doc["displayName"] for t in teams.items}
+
+
+async def test_example_has_the_events_of_its_story(tmp_path: Path) -> None:
+    """The demo's feed (docs/events.md) is there to follow, made by the same writes."""
+    copy = tmp_path / "demo.db"
+    shutil.copy(EXAMPLE, copy)
+    db = Database(copy)
+    await db.open()
+    try:
+        store = Store(db)
+        events, _ = await store.events_after(None, 1000)
+        rest, _ = await store.events_after(events[0].position, 1000)  # resumes: all tables there
+    finally:
+        await db.close()
+    kinds = {e.type for e in events}
+    assert {"user.created", "user.deactivated", "team.member_added", "user.deleted"} <= kinds
+    assert {e.token_name for e in events} == {"okta", "entra"}
+    assert rest == events[1:]

@@ -35,7 +35,7 @@ async def test_a_reader_sees_every_row_once_in_order(store: Store) -> None:
 
 
 async def test_a_position_from_elsewhere_is_refused(store: Store) -> None:
-    for bad in ("", "x", "1.2.3", "-1", "1.x"):
+    for bad in ("", "x", "1.2.3", "-1", "1.x", "١", "1" * 20, "9223372036854775808", " 1"):
         with pytest.raises(ValueError, match="not a journal position"):
             await store.journal_after(bad, 10)
 

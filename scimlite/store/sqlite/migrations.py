@@ -296,6 +296,46 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX console_sessions_token ON console_sessions(token_id);
     CREATE INDEX console_sessions_seen ON console_sessions(seen);
     """,
+    # 11: events for applications (store/events.py, docs/events.md), written by the same
+    # call and transaction as their journal row; AUTOINCREMENT, so an id is never given out
+    # twice even when retention has emptied the table (a consumer's position stays ahead).
+    # And the `events` scope (GET /api/v1/events), so tokens is rebuilt for its CHECK.
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        journal_id INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        type TEXT NOT NULL,
+        token_name TEXT,
+        user_id TEXT,
+        group_id TEXT,
+        user_snapshot TEXT,
+        team_snapshot TEXT,
+        changes TEXT
+    );
+    CREATE INDEX events_at ON events(at);
+    -- The newest event retention deleted: a consumer behind it has missed events.
+    CREATE TABLE events_pruned (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        txid INTEGER NOT NULL,
+        id INTEGER NOT NULL
+    );
+    CREATE TABLE tokens_v11 (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL UNIQUE,
+        hash TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('scim', 'admin', 'metrics', 'events')),
+        created TEXT NOT NULL,
+        last_used TEXT,
+        revoked TEXT
+    );
+    INSERT INTO tokens_v11 (id, name, prefix, hash, scope, created, last_used, revoked)
+        SELECT id, name, prefix, hash, scope, created, last_used, revoked FROM tokens;
+    DROP TABLE tokens;
+    ALTER TABLE tokens_v11 RENAME TO tokens;
+    CREATE UNIQUE INDEX tokens_live_name ON tokens(name) WHERE revoked IS NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
