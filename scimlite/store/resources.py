@@ -323,10 +323,14 @@ class ResourceStore:
             if update.doc != current.doc:
                 columns = self._columns(update.doc)
                 sets = ", ".join(f"{c} = ?" for c in columns)
-                # Checked first, so the conflict names its holder. A holder committed by
-                # another process after this check makes the UPDATE fail on the UNIQUE
-                # index instead, and the database runs the write again (Database.write).
-                self._check_unique(conn, columns, resource_id)
+                # Checked first when the unique value changes, so the conflict names its
+                # holder. A holder committed by another process after this check makes the
+                # UPDATE fail on the UNIQUE index instead, and the database runs the write
+                # again (Database.write).
+                if k.unique is not None and columns[k.unique.folded] != fold(
+                    str(current.doc.get(k.unique.attr, ""))
+                ):
+                    self._check_unique(conn, columns, resource_id)
                 conn.execute(
                     f"UPDATE {k.table} SET {sets}, doc = ?, "  # noqa: S608
                     "version = version + 1, last_modified = ? WHERE id = ?",

@@ -10,7 +10,7 @@ from scimlite.store.database import Conn, Database
 from scimlite.store.errors import Conflict, NotFound
 from scimlite.store.journal import record
 from scimlite.store.records import TokenInfo, WriteContext
-from scimlite.store.rows import fetch_all, fetch_one, fetch_one_sync
+from scimlite.store.rows import fetch_all, fetch_one_sync
 
 
 class TokenQueries:
@@ -86,11 +86,6 @@ class TokenQueries:
             rows = await fetch_all(conn, sql)
         return [TokenInfo(*tuple(r)) for r in rows]
 
-    async def count_tokens(self) -> int:
-        async with self.db.read() as conn:
-            row = await fetch_one(conn, "SELECT count(*) FROM tokens")
-        return int(row[0]) if row else 0
-
     async def revoke_token(self, name: str) -> bool:
         """Revoke by name; True when a live token was revoked."""
         stamp = timeutil.now()
@@ -128,16 +123,6 @@ class TokenQueries:
                 "UPDATE tokens SET last_used = ? WHERE id = ?", (at, token_id)
             )
         )
-
-    async def live_token(self, token_id: int) -> TokenInfo | None:
-        """The token if it still exists and is not revoked (a console session checks this)."""
-        sql = (
-            "SELECT id, name, prefix, scope, created, last_used, revoked "
-            "FROM tokens WHERE id = ? AND revoked IS NULL"
-        )
-        async with self.db.read(lookup=True) as conn:
-            row = await fetch_one(conn, sql, (token_id,))
-        return None if row is None else TokenInfo(*tuple(row))
 
     async def revoke_token_journaled(self, name: str, ctx: WriteContext) -> TokenInfo:
         """`revoke_token` for the console, journaled; NotFound unless the token is live."""
