@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,8 +289,19 @@ async def initial_sync(base: str, token: str, users: int, teams: int) -> tuple[f
     return bulk_seconds, post_seconds
 
 
-def _serve_args(db: Path, port: int) -> list[str]:
-    return [sys.executable, "-m", "scimlite", "serve", "--db", str(db), "--port", str(port)]
+def _serve_args(db: Path, port: int, flags: str = "") -> list[str]:
+    serve = [sys.executable, "-m", "scimlite", "serve", "--db", str(db), "--port", str(port)]
+    return serve + flags.split()
+
+
+def _chosen(names: Iterable[str], args: argparse.Namespace) -> list[str]:
+    """The scenarios of `names` that --only asks for (all without it); a ceiling is run
+    when a chosen scenario is compared with it."""
+    if not args.only:
+        return list(names)
+    wanted = set(args.only.split(","))
+    wanted |= {SCENARIOS[name][0] for name in wanted if name in SCENARIOS}
+    return [name for name in names if name in wanted]
 
 
 def run_once(
@@ -305,12 +316,12 @@ def run_once(
         token = make_token(db)
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
-        with process(_serve_args(db, port), f"{base}/healthz") as proc:
-            for scenario in SCENARIOS:
+        with process(_serve_args(db, port, args.serve_flags), f"{base}/healthz") as proc:
+            for scenario in _chosen(SCENARIOS, args):
                 measured = wrk(base, scenario, args.users, token, args.duration, args.connections)
                 results.setdefault(scenario, Result()).add(*measured)
             cookie = asyncio.run(console_cookie(base, token))
-            for scenario in LATENCY:
+            for scenario in _chosen(LATENCY, args):
                 measured = wrk(base, scenario, args.users, token, args.duration, 1, cookie)
                 results.setdefault(f"{scenario}/1", Result()).add(*measured)
             ops, per_request = asyncio.run(bulk_creates(base, token, 3))
@@ -326,7 +337,7 @@ def run_once(
         base = f"http://127.0.0.1:{port}"
         ceiling = [sys.executable, "-m", "benchmarks.ceiling", str(ceiling_db), str(port)]
         with process(ceiling, f"{base}/json"):
-            for scenario in CEILING:
+            for scenario in _chosen(CEILING, args):
                 measured = wrk(base, scenario, args.users, "", args.duration, args.connections)
                 results.setdefault(scenario, Result()).add(*measured)
 
@@ -380,6 +391,8 @@ def report(
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for scenario, (ceiling, target) in SCENARIOS.items():
+        if scenario not in results:
+            continue
         r, c = results[scenario], results[ceiling]
         ratio = statistics.median(r.rps) / statistics.median(c.rps)
         verdict = "–" if target is None else f"≥ {target}: {'met' if ratio >= target else 'missed'}"
@@ -392,7 +405,7 @@ def report(
         "| 1 client | req/s | p50 ms | p99 ms | non-2xx |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for scenario in LATENCY:
+    for scenario in _chosen(LATENCY, args):
         r = results[f"{scenario}/1"]
         lines.append(f"| {scenario} | {r.row()} | {r.errors} |")
     lines += [
@@ -400,7 +413,7 @@ def report(
         "| ceiling, 16 clients | req/s | p50 ms | p99 ms | non-2xx |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for scenario in CEILING:
+    for scenario in _chosen(CEILING, args):
         lines.append(f"| {scenario} | {results[scenario].row()} | {results[scenario].errors} |")
     lines += [
         "",
@@ -431,6 +444,12 @@ def main() -> None:
         default=0,
         metavar="USERS",
         help="also time an IdP's first sync of this many users (once)",
+    )
+    parser.add_argument(
+        "--only", default="", metavar="A,B", help="run only these scenarios (and their ceilings)"
+    )
+    parser.add_argument(
+        "--serve-flags", default="", metavar="FLAGS", help="extra flags for `scimlite serve`"
     )
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument(

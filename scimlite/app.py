@@ -48,6 +48,8 @@ def _database(settings: Settings, metrics: Metrics) -> Database:
         synchronous=settings.synchronous,
         read_timeout_ms=settings.read_timeout_ms,
         on_write_wait=metrics.writer_wait.observe,
+        on_commit=metrics.writes_per_commit.observe,
+        write_batch=settings.write_batch,
     )
 
 

@@ -38,6 +38,9 @@ class Settings(BaseModel):
     # early (itemsPerPage < count) before the next team would exceed it (docs/scim.md).
     max_page_members: int = Field(default=10_000, ge=1)
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # Writes one SQLite COMMIT (one fsync) may hold: writes that arrive while one commits
+    # share the next (group commit). 1 commits every write on its own (docs/benchmarks.md).
+    write_batch: int = Field(default=64, ge=1, le=1000)
     log_format: Literal["text", "json"] = "text"
     # Failed bearer-token attempts per client address within the window before further
     # failures get 429 + Retry-After; a valid token is always served (docs/security.md).

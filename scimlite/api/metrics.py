@@ -3,7 +3,8 @@
 Fed without a middleware of its own: the access-log middleware, which already times every
 request, hands each outcome to `Metrics.request_done` (a cached child per route, method and
 status, so the hot path is a dict lookup, an increment and an observation). The writer's
-queue wait comes from the database (`SQLiteDatabase(on_write_wait=…)`), failed-token
+queue wait and the writes each commit held come from the database
+(`SQLiteDatabase(on_write_wait=…, on_commit=…)`), failed-token
 throttling from the limiter's own count. What only changes slowly (database size, journal
 rows, tokens' last use) is read when scraped.
 
@@ -39,6 +40,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Request latencies: a GET by id takes ~0.3 ms, a write ~1 ms, a read is stopped at 3 s.
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_BATCH = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
 _WAIT = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
@@ -104,6 +106,12 @@ class Metrics:
             "scimlite_writer_wait_seconds",
             "Time a write transaction waited for the single writer before it began",
             buckets=_WAIT,
+            registry=registry,
+        )
+        self.writes_per_commit = Histogram(
+            "scimlite_writes_per_commit",
+            "Writes each SQLite COMMIT held (group commit: they shared one fsync)",
+            buckets=_BATCH,
             registry=registry,
         )
         self._db_bytes = Gauge(

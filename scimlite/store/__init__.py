@@ -74,6 +74,8 @@ def open_database(
     synchronous: Literal["FULL", "NORMAL"] = "FULL",
     read_timeout_ms: int = 3000,
     on_write_wait: Callable[[float], None] | None = None,
+    on_commit: Callable[[int], None] | None = None,
+    write_batch: int = 64,
 ) -> Database:
     """The database a server or command uses: PostgreSQL at `url` if given, else the SQLite
     file at `path`. Not yet connected: call `open()`."""
@@ -86,6 +88,8 @@ def open_database(
             synchronous=synchronous,
             read_timeout_ms=read_timeout_ms,
             on_write_wait=on_write_wait,
+            max_batch=write_batch,
+            on_commit=on_commit,
         )
     try:
         from scimlite.store.postgres.db import PostgresDatabase

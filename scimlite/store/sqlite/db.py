@@ -22,6 +22,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -215,6 +217,44 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[[Conn], T]) -> T:
     return result
 
 
+def _in_savepoint(
+    conn: sqlite3.Connection, fn: Callable[[Conn], T]
+) -> tuple[Any, BaseException | None]:
+    """`fn(conn)` in a savepoint of the open transaction: (result, None), or (None, error)
+    with the savepoint rolled back so the batch's other writes stand."""
+    conn.execute("SAVEPOINT write")
+    try:
+        result = fn(conn)
+    except Exception as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK TO write")
+            conn.execute("RELEASE write")
+        return None, exc
+    conn.execute("RELEASE write")
+    return result, None
+
+
+def _alone(conn: sqlite3.Connection, fn: Callable[[Conn], T]) -> tuple[Any, BaseException | None]:
+    """`fn` in a transaction of its own: the fallback when a batch cannot commit."""
+    try:
+        return _in_transaction(conn, fn), None
+    except Exception as exc:
+        return None, exc
+
+
+class _BatchLost(Exception):
+    """SQLite ended the batch's transaction itself; its writes are run again one by one."""
+
+
+@dataclass(slots=True)
+class _Job:
+    """A write waiting for the committer: its closure, its caller's future, when it came."""
+
+    fn: Callable[[Conn], Any]
+    future: asyncio.Future[Any]
+    queued: float
+
+
 class WriteConnection:
     """The writer as `transaction()` hands it out: statements run on the writer's thread."""
 
@@ -238,8 +278,13 @@ class SQLiteDatabase:
         synchronous: Synchronous = "FULL",
         read_timeout_ms: int = 3000,
         on_write_wait: Callable[[float], None] | None = None,
+        max_batch: int = 64,
+        on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self.path = path
+        # Writes one COMMIT may hold (group commit); 1 commits each write on its own.
+        self.max_batch = max_batch
+        self._on_commit = on_commit  # told how many writes each group commit held
         self.reader_count = readers
         self.read_timeout_ms = read_timeout_ms
         # Told, in seconds, how long each write transaction waited for the writer (metrics);
@@ -250,6 +295,8 @@ class SQLiteDatabase:
         self._synchronous = synchronous
         self._writer: WriterThread | None = None
         self._write_lock = asyncio.Lock()
+        self._pending: list[_Job] = []
+        self._committer: asyncio.Task[None] | None = None
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._lookups: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
@@ -320,6 +367,8 @@ class SQLiteDatabase:
         """Close every connection; waits for a write in progress to finish."""
         if self._resets:
             await asyncio.gather(*self._resets, return_exceptions=True)
+        if self._committer is not None:
+            await asyncio.gather(self._committer, return_exceptions=True)
         async with self._write_lock:
             if self._inline is not None:
                 self._inline.close()
@@ -334,27 +383,68 @@ class SQLiteDatabase:
                 self._writer = None
 
     async def write(self, fn: Callable[[Conn], T]) -> T:
-        """One write transaction in one hop: `fn` runs on the writer's thread between
-        BEGIN IMMEDIATE and COMMIT (ROLLBACK if it raises).
+        """One write transaction's worth of work, committed durably before this returns.
 
-        Every statement sent separately is a round trip between the event loop and the
-        writer thread, and the lock is held across all of them; running the whole
-        transaction as one call made writes several times faster on one core
-        (docs/benchmarks.md). `fn` must be quick, synchronous and touch nothing but `conn`.
+        Group commit: writes that arrive while the writer is busy wait in `_pending`, and
+        the committer runs all of them (up to `max_batch`) in one transaction, each in its
+        own savepoint, with one COMMIT and so one fsync for the lot. A write that raises is
+        rolled back to its savepoint and fails alone; no write is acknowledged before the
+        COMMIT that holds it has returned. A write alone runs at once: nothing waits for
+        company. `fn` must be quick, synchronous, touch nothing but `conn`, and be safe to
+        run again (after a failed COMMIT each write is retried in a transaction of its own,
+        as PostgresDatabase retries a serialization failure).
         """
-        writer = self._require_writer()
-        observe = self._on_write_wait
-        if observe is None:
+        self._require_writer()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Job(fn, future, time.perf_counter()))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending())
+        return await future
+
+    async def _commit_pending(self) -> None:
+        """Run the queued writes, a batch at a time, until none is left."""
+        while self._pending:
+            batch = [job for job in self._pending[: self.max_batch] if not job.future.done()]
+            del self._pending[: self.max_batch]
+            if not batch:
+                continue
             async with self._write_lock:
-                return await writer.call(lambda conn: _in_transaction(conn, fn))
-        queued = time.perf_counter()
+                try:
+                    await self._require_writer().call(partial(self._run_batch, batch=batch))
+                except BaseException as exc:  # the writer is gone: nobody's write committed
+                    for job in batch:
+                        _settle(job.future, None, exc)
+                    if not isinstance(exc, Exception):
+                        raise
 
-        def timed(conn: sqlite3.Connection) -> T:
-            observe(time.perf_counter() - queued)  # the lock and the thread's queue
-            return _in_transaction(conn, fn)
+    def _run_batch(self, conn: sqlite3.Connection, *, batch: list[_Job]) -> None:
+        """On the writer's thread: the batch in one transaction, or each alone if that
+        transaction cannot commit. Outcomes go to the jobs' futures only after COMMIT."""
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:  # busy past busy_timeout: no write could start
+            outcomes = [(None, exc)] * len(batch)
+        else:
+            try:
+                for job in batch:
+                    self._observe(job)
+                    outcomes.append(_in_savepoint(conn, job.fn))
+                    if not conn.in_transaction:  # SQLite rolled it all back (disk full…)
+                        raise _BatchLost
+                conn.execute("COMMIT")
+            except Exception:
+                _rollback(conn)
+                outcomes = [_alone(conn, job.fn) for job in batch]
+            else:
+                if self._on_commit is not None:
+                    self._on_commit(len(batch))
+        for job, (result, error) in zip(batch, outcomes, strict=True):
+            job.future.get_loop().call_soon_threadsafe(_settle, job.future, result, error)
 
-        async with self._write_lock:
-            return await writer.call(timed)
+    def _observe(self, job: _Job) -> None:
+        if self._on_write_wait is not None:
+            self._on_write_wait(time.perf_counter() - job.queued)
 
     async def schema_version(self) -> int:
         async with self.read(lookup=True) as conn:
