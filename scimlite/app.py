@@ -9,13 +9,12 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from scimlite import timeutil
 from scimlite.api import SCIM_PREFIX, events, openapi, route
 from scimlite.api.accesslog import REQUEST_IDS, RequestIds, access_log
 from scimlite.api.auth import AuthState, authenticate
-from scimlite.api.errors import scim_errors
+from scimlite.api.errors import scim_middleware
 from scimlite.api.handlers import bulk, discovery
 from scimlite.api.handlers.resources import add_routes, root_list, root_search
 from scimlite.api.http import server_header
@@ -100,12 +99,10 @@ async def _index_text(store: Store) -> None:
         await store.index_pending_text()
 
 
-@web.middleware
-async def _scim_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _scim_auth(request: web.Request) -> None:
     if not discovery.is_public(request.path):  # RFC 7644 §4: discovery needs no token
         store, state = request.config_dict[STORE], request.config_dict[AUTH]
         await authenticate(request, store, state, SCIM_SCOPES)
-    return await handler(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -131,7 +128,7 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 def create_scim_app() -> web.Application:
-    scim = web.Application(middlewares=[_scim_auth])
+    scim = web.Application(middlewares=[scim_middleware(_scim_auth)])
     for resource in RESOURCE_TYPES:
         add_routes(scim, resource)
     scim.router.add_post(route("/.search"), root_search)
@@ -144,7 +141,7 @@ def create_scim_app() -> web.Application:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[access_log, scim_errors, body_deadline],
+        middlewares=[access_log, body_deadline],
         client_max_size=settings.max_body_bytes,
         # A client that hangs up cancels its handler, which interrupts its query
         # (SQLiteDatabase.read); aiohttp leaves this off unless asked, whatever runs the app.

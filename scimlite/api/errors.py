@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from scimlite.api import SCIM_PREFIX
 from scimlite.api.auth import TOKEN
@@ -113,31 +113,40 @@ def write_context(
     return ctx
 
 
-@web.middleware
-async def scim_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith(SCIM_PREFIX):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except ScimError as exc:
-        error = exc
-    except domain.StoreError as exc:
-        error = scim_error(exc)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        error = _from_http(exc, request)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        error = InternalError("the server failed to handle this request; see its log")
-    # Only an authenticated write is journaled: what an unauthenticated client sends (a bad
-    # token, a flood) costs no row and cannot fill the dashboard's "recent errors".
-    authenticated = request.get(TOKEN) is not None
-    if authenticated and request.method in _WRITES and error.status not in _UNJOURNALED:
+def scim_middleware(before: Callable[[web.Request], Awaitable[None]]) -> Middleware:
+    """The /scim/v2 sub-app's one middleware: `before(request)` (authentication), then the
+    handler; every failure of either becomes an RFC 7644 §3.12 error.
+
+    One layer instead of two (errors at the root app, the token check in the sub-app): each
+    middleware is a coroutine call and aiohttp's per-middleware wrapper on every request.
+    """
+
+    @web.middleware
+    async def scim_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
-            await request.config_dict[STORE].record_failure(
-                write_context(request), error.status, error.detail, *_target(request)
-            )
+            await before(request)
+            return await handler(request)
+        except ScimError as exc:
+            error = exc
+        except domain.StoreError as exc:
+            error = scim_error(exc)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            error = _from_http(exc, request)
         except Exception:
-            log.exception("could not journal a failed write")
-    return error_response(error)
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            error = InternalError("the server failed to handle this request; see its log")
+        # Only an authenticated write is journaled: what an unauthenticated client sends (a
+        # bad token, a flood) costs no row and cannot fill the dashboard's "recent errors".
+        authenticated = request.get(TOKEN) is not None
+        if authenticated and request.method in _WRITES and error.status not in _UNJOURNALED:
+            try:
+                await request.config_dict[STORE].record_failure(
+                    write_context(request), error.status, error.detail, *_target(request)
+                )
+            except Exception:
+                log.exception("could not journal a failed write")
+        return error_response(error)
+
+    return scim_errors
