@@ -47,7 +47,9 @@ def describe(settings: Settings) -> str:
     return str(settings.db_path)
 
 
-def banner(settings: Settings, *, secret: str | None, created: bool, demo: bool) -> str:
+def banner(
+    settings: Settings, *, secret: str | None, created: bool, demo: bool, workers: int = 1
+) -> str:
     """The start-up block: URLs, the one-time admin token, what goes where in Okta/Entra ID."""
     base = base_url(settings)
     if demo:
@@ -61,6 +63,8 @@ def banner(settings: Settings, *, secret: str | None, created: bool, demo: bool)
         f"  Console        {base}/",
         "",
     ]
+    if workers > 1:
+        lines[-1:-1] = [f"  Workers        {workers} processes on this port"]
     if secret is not None:
         lines += [
             "  Admin token, shown this once (only its hash is stored):",

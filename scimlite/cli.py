@@ -9,6 +9,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -16,6 +17,7 @@ import orjson
 from scimlite import __version__, demo, tokens
 from scimlite.api import SCIM_PREFIX, accesslog, server
 from scimlite.api import events as events_api
+from scimlite.api.workers import Supervisor, cores
 from scimlite.app import create_app
 from scimlite.assets import EXAMPLE_DB, shipped
 from scimlite.banner import banner, describe, redacted
@@ -41,6 +43,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         log_format=getattr(args, "log_format", None),
+        workers=getattr(args, "workers", None),
     )
 
 
@@ -88,24 +91,54 @@ def _bootstrap_token(settings: Settings, *, demo_run: bool = False) -> str | Non
     return secret
 
 
-def _serve(settings: Settings, sockets: list[socket.socket], *, demo: bool) -> int:
-    """Create or open the database, print the banner, serve on the bound `sockets`."""
+def _serve(settings: Settings, socket_sets: list[list[socket.socket]], *, demo: bool) -> int:
+    """Create or open the database, print the banner, serve on the bound sockets: in this
+    process, or in one worker process per socket set (api/workers.py)."""
+    workers = len(socket_sets)
     try:
         created = settings.database_url is None and not settings.db_path.exists()
         secret = _bootstrap_token(settings, demo_run=demo)
-        print(banner(settings, secret=secret, created=created, demo=demo), flush=True)
-        served = server.run(create_app(settings), settings, sockets)
+        text = banner(settings, secret=secret, created=created, demo=demo, workers=workers)
+        print(text, flush=True)
+        if workers == 1:
+            served = server.run(create_app(settings), settings, socket_sets[0])
+            stopped = f"stopped: {served} request{'' if served == 1 else 's'} served"
+        else:
+            Supervisor(socket_sets, partial(_serve_app, settings)).run()
+            stopped = f"stopped: all {workers} workers"
     finally:
-        for sock in sockets:
-            sock.close()
-    print(f"stopped: {served} request{'' if served == 1 else 's'} served", file=sys.stderr)
+        for sockets in socket_sets:
+            for sock in sockets:
+                sock.close()
+    print(stopped, file=sys.stderr)
     return 0
+
+
+def _serve_app(settings: Settings, sockets: list[socket.socket]) -> int:
+    return server.run(create_app(settings), settings, sockets)
+
+
+def _listen(settings: Settings) -> list[list[socket.socket]]:
+    """The listening sockets, one set per worker (SO_REUSEPORT when there are several).
+
+    Bound before anything else: a port in use must not leave a new database and a printed
+    token behind. Port 0 means the first free port, for every worker the same one."""
+    workers = cores() if settings.workers == "auto" else settings.workers
+    if workers == 1:
+        return [server.listen(settings)]
+    first = server.listen(settings, reuse_port=True)
+    try:
+        same = settings.model_copy(update={"port": first[0].getsockname()[1]})
+        return [first, *(server.listen(same, reuse_port=True) for _ in range(workers - 1))]
+    except BaseException:
+        for sock in first:
+            sock.close()
+        raise
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    # Bound first: a port in use must not leave a new database and a printed token behind.
-    return _serve(settings, server.listen(settings), demo=False)
+    return _serve(settings, _listen(settings), demo=False)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -115,7 +148,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"error: no demo directory at {example}; run `make demo-db`", file=sys.stderr)
         return 1
     settings = _settings(args)
-    sockets = server.listen(settings)
+    sockets = [server.listen(settings)]
     with tempfile.TemporaryDirectory(prefix="scimlite-demo-") as tmp:
         copy = Path(tmp) / "demo.db"
         shutil.copyfile(example, copy)  # not copy(): an installed file may be read-only
@@ -345,6 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_option(serve)
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default 8000)")
+    serve.add_argument(
+        "--workers",
+        help="processes serving the port: a number, or auto for one per core (default 1; "
+        "or SCIMLITE_WORKERS)",
+    )
     serve.add_argument(
         "--log-format",
         choices=("text", "json"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -42,6 +42,8 @@ class Settings(BaseModel):
     # share the next (group commit). 1 commits every write on its own (docs/benchmarks.md).
     write_batch: int = Field(default=64, ge=1, le=1000)
     log_format: Literal["text", "json"] = "text"
+    # Processes serving the port (`serve` only; api/workers.py): auto = one per core.
+    workers: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = 1
     # Failed bearer-token attempts per client address within the window before further
     # failures get 429 + Retry-After; a valid token is always served (docs/security.md).
     auth_failure_limit: int = Field(default=20, ge=1)

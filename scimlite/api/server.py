@@ -27,6 +27,7 @@ import asyncio
 import errno
 import logging
 import resource
+import signal
 import socket
 from contextlib import suppress
 from typing import Any
@@ -62,9 +63,10 @@ def _why(exc: OSError, host: str, port: int) -> str:
     return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
-def listen(settings: Settings) -> list[socket.socket]:
+def listen(settings: Settings, *, reuse_port: bool = False) -> list[socket.socket]:
     """Listening sockets for `settings.host:port`, one per address the host resolves to,
-    bound as asyncio's `create_server` binds them; ListenError if any cannot be bound."""
+    bound as asyncio's `create_server` binds them; ListenError if any cannot be bound.
+    `reuse_port`: SO_REUSEPORT, so each of several workers binds the port (api/workers.py)."""
     host, port = settings.host, settings.port
     try:
         infos = socket.getaddrinfo(
@@ -78,6 +80,8 @@ def listen(settings: Settings) -> list[socket.socket]:
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:  # as asyncio: v4 addresses get their own socket
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
@@ -179,8 +183,6 @@ async def start(
     app: web.Application,
     settings: Settings,
     sockets: list[socket.socket] | None = None,
-    *,
-    handle_signals: bool = False,
 ) -> web.AppRunner:
     """Set the app up and serve on `sockets` (by default, `listen(settings)`'s);
     `runner.cleanup()` stops it."""
@@ -195,7 +197,7 @@ async def start(
             limit,
         )
     sockets = listen(settings) if sockets is None else sockets
-    runner = web.AppRunner(app, handle_signals=handle_signals, shutdown_timeout=10)
+    runner = web.AppRunner(app, shutdown_timeout=10)
     await runner.setup()
     assert runner.server is not None  # setup() made it
     handler_args: dict[str, Any] = {
@@ -218,11 +220,18 @@ def run(app: web.Application, settings: Settings, sockets: list[socket.socket]) 
 
     async def serve() -> None:
         nonlocal served
-        runner = await start(app, settings, sockets, handle_signals=True)
+        # Our own handlers rather than aiohttp's GracefulExit: a second signal while
+        # stopping (Ctrl-C reaches a worker from the terminal and from its parent) must not
+        # interrupt the graceful stop already under way.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        runner = await start(app, settings, sockets)
         assert runner.server is not None
         server = runner.server
         try:
-            await asyncio.Event().wait()  # until a signal raises GracefulExit
+            await stop.wait()
         finally:
             await runner.cleanup()
             served = server.requests_count
@@ -230,7 +239,7 @@ def run(app: web.Application, settings: Settings, sockets: list[socket.socket]) 
     loop = asyncio.new_event_loop()
     try:
         main = loop.create_task(serve())
-        with suppress(web.GracefulExit, KeyboardInterrupt):
+        with suppress(KeyboardInterrupt):  # a SIGINT before the handlers are in place
             loop.run_until_complete(main)
         main.cancel()
         with suppress(asyncio.CancelledError):
