@@ -32,7 +32,7 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks import contention, scaleout
+from benchmarks import contention, peer, scaleout
 from benchmarks.seed import seed
 
 HERE = Path(__file__).parent
@@ -147,6 +147,7 @@ def wrk(
     cookie: str = "",
     slice_of: tuple[int, int] = (0, 1),
     cores: str = str(CLIENT_CORE),
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[float, float, float, int]:
     """(requests/s, p50 ms, p99 ms, non-2xx count) of one wrk run on the client core;
     `slice_of` = (k, n): the k-th of n wrk instances running at once (own names, own users)."""
@@ -159,6 +160,7 @@ def wrk(
         "BENCH_COOKIE": cookie,
         "BENCH_RUN": f"{time.time_ns()}-{k}",
         "BENCH_OFFSET": str(k * users // n),
+        **(extra_env or {}),
     }
     command = [
         "taskset",
@@ -454,10 +456,11 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument(
         "--scenario",
-        choices=("throughput", "contention", "scale-out"),
+        choices=("throughput", "contention", "scale-out", "peer"),
         default="throughput",
         help="contention: latency of cheap requests while expensive ones run; scale-out: "
-        "PostgreSQL with 1, 2 and 4 processes beside SQLite (benchmarks/scaleout.py)",
+        "PostgreSQL with 1, 2 and 4 processes beside SQLite (benchmarks/scaleout.py); peer: "
+        "scimlite beside scim2-server (benchmarks/peer.py)",
     )
     args = parser.parse_args()
     if args.scenario != "contention" and shutil.which("wrk") is None:
@@ -472,6 +475,9 @@ def main() -> None:
         return
     if args.scenario == "scale-out":
         print("\n".join(scaleout.scale_out(seeded, args)))
+        return
+    if args.scenario == "peer":
+        print("\n".join(peer.peer(args)))
         return
     results: dict[str, Result] = {}
     extras: dict[str, list[float]] = {}

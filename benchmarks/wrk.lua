@@ -2,7 +2,9 @@
 local scenario = os.getenv("BENCH_SCENARIO")
 local users = tonumber(os.getenv("BENCH_USERS"))
 local token = os.getenv("BENCH_TOKEN") or ""
-local big_team = "00000000-0000-4000-9000-000000000000"
+local big_team = os.getenv("BENCH_TEAM") or "00000000-0000-4000-9000-000000000000"
+-- Where the SCIM endpoints are: another server (benchmarks/peer.py) may serve them elsewhere.
+local prefix = os.getenv("BENCH_PREFIX") or "/scim/v2"
 local patch_schema = '"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]'
 local user_schema = '"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"]'
 local counter = 0
@@ -19,7 +21,21 @@ if cookie and cookie ~= "" then
 end
 wrk.headers["Content-Type"] = "application/scim+json"
 
+-- The seeded users' ids: benchmarks/seed.py's pattern, or one id a line from BENCH_IDS
+-- (users created over HTTP, whose ids the server chose: benchmarks/peer.py).
+local ids = nil
+local ids_file = os.getenv("BENCH_IDS")
+if ids_file and ids_file ~= "" then
+  ids = {}
+  for line in io.lines(ids_file) do
+    ids[#ids + 1] = line
+  end
+end
+
 local function uid(i)
+  if ids then
+    return ids[i + 1]
+  end
   return string.format("00000000-0000-4000-8000-%012d", i)
 end
 
@@ -51,26 +67,26 @@ end
 
 local scenarios = {
   list_cursor = function()
-    return wrk.format("GET", "/scim/v2/Users?count=100&cursor=" .. cursor_after(deep_start()))
+    return wrk.format("GET", prefix .. "/Users?count=100&cursor=" .. cursor_after(deep_start()))
   end,
   get_user = function()
-    return wrk.format("GET", "/scim/v2/Users/" .. uid(any_user()))
+    return wrk.format("GET", prefix .. "/Users/" .. uid(any_user()))
   end,
   filter_username = function()
-    return wrk.format("GET", string.format(
-      "/scim/v2/Users?filter=userName%%20eq%%20%%22user%d%%40example.com%%22", any_user()))
+    return wrk.format("GET", prefix .. string.format(
+      "/Users?filter=userName%%20eq%%20%%22user%d%%40example.com%%22", any_user()))
   end,
   filter_email = function()
-    return wrk.format("GET", string.format(
-      "/scim/v2/Users?filter=emails%%5Btype%%20eq%%20%%22work%%22%%5D.value%%20eq%%20" ..
+    return wrk.format("GET", prefix .. string.format(
+      "/Users?filter=emails%%5Btype%%20eq%%20%%22work%%22%%5D.value%%20eq%%20" ..
       "%%22user%d%%40example.com%%22", any_user()))
   end,
   list_deep = function()
-    return wrk.format("GET", string.format("/scim/v2/Users?startIndex=%d&count=100", deep_start()))
+    return wrk.format("GET", prefix .. string.format("/Users?startIndex=%d&count=100", deep_start()))
   end,
   list_sorted = function()
-    return wrk.format("GET", string.format(
-      "/scim/v2/Users?sortBy=userName&startIndex=%d&count=100", deep_start()))
+    return wrk.format("GET", prefix .. string.format(
+      "/Users?sortBy=userName&startIndex=%d&count=100", deep_start()))
   end,
   post_user = function()
     counter = counter + 1
@@ -78,7 +94,7 @@ local scenarios = {
       '{%s,"userName":"new-%s-%d@example.com","active":true,' ..
       '"emails":[{"value":"new-%s-%d@example.com","type":"work","primary":true}]}',
       user_schema, run, counter, run, counter)
-    return wrk.format("POST", "/scim/v2/Users", nil, body)
+    return wrk.format("POST", prefix .. "/Users", nil, body)
   end,
   put_user = function()
     local i = any_user()
@@ -86,13 +102,13 @@ local scenarios = {
       '{%s,"userName":"user%d@example.com","title":"T%d","active":true,' ..
       '"emails":[{"value":"user%d@example.com","type":"work","primary":true}]}',
       user_schema, i, math.random(1000), i)
-    return wrk.format("PUT", "/scim/v2/Users/" .. uid(i), nil, body)
+    return wrk.format("PUT", prefix .. "/Users/" .. uid(i), nil, body)
   end,
   patch_active = function()
     local body = string.format(
       '{%s,"Operations":[{"op":"replace","path":"active","value":%s}]}',
       patch_schema, math.random(2) == 1 and "false" or "true")
-    return wrk.format("PATCH", "/scim/v2/Users/" .. uid(any_user()), nil, body)
+    return wrk.format("PATCH", prefix .. "/Users/" .. uid(any_user()), nil, body)
   end,
   patch_member = function()
     counter = counter + 1
@@ -104,11 +120,11 @@ local scenarios = {
       op = string.format('{"op":"add","path":"members","value":[{"value":"%s"}]}', who)
     end
     local body = string.format('{%s,"Operations":[%s]}', patch_schema, op)
-    return wrk.format("PATCH", "/scim/v2/Groups/" .. big_team .. "?excludedAttributes=members",
+    return wrk.format("PATCH", prefix .. "/Groups/" .. big_team .. "?excludedAttributes=members",
                       nil, body)
   end,
   get_big_team = function()
-    return wrk.format("GET", "/scim/v2/Groups/" .. big_team .. "?excludedAttributes=members")
+    return wrk.format("GET", prefix .. "/Groups/" .. big_team .. "?excludedAttributes=members")
   end,
   console_users = function()
     return wrk.format("GET", string.format("/users?page=%d", math.random(1, math.floor(users / 50))))
