@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import socket
 import sys
@@ -126,6 +127,8 @@ def _listen(settings: Settings) -> list[list[socket.socket]]:
     workers = cores() if settings.workers == "auto" else settings.workers
     if workers == 1:
         return [server.listen(settings)]
+    if not hasattr(os, "fork") or not hasattr(socket, "SO_REUSEPORT"):
+        raise SettingsError("--workers needs fork() and SO_REUSEPORT (Linux, BSD, macOS)")
     first = server.listen(settings, reuse_port=True)
     try:
         same = settings.model_copy(update={"port": first[0].getsockname()[1]})
