@@ -38,9 +38,14 @@ BULK_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 MAX_VALUES = 1000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Attribute:
-    """One attribute definition (RFC 7643 §7)."""
+    """One attribute definition (RFC 7643 §7).
+
+    Compared by identity: each is defined once, below, and the generated field-by-field
+    `__eq__` (sub-attributes included) was a quarter of parsing a POSTed user, where
+    `attr in (GROUP_MEMBERS, USER_GROUPS)` runs for every attribute.
+    """
 
     name: str
     type: AttrType = "string"
