@@ -20,3 +20,26 @@ document.addEventListener("click", (event) => {
     () => { event.target.textContent = "Press Ctrl+C"; },
   );
 });
+
+// Live tables (data-live: a stream of console/live.py): rows that commit while the page is
+// open arrive as HTML rendered by the page's own template macros, oldest first, and go on
+// top. A row already shown (committed while the page loaded) is not added twice. After a
+// reconnect, EventSource resumes from the last message's id (Last-Event-ID).
+function followLive(box) {
+  const body = box.querySelector("tbody");
+  if (!body || !window.EventSource) return;
+  const source = new EventSource(box.dataset.live);
+  source.addEventListener("rows", (message) => {
+    const template = document.createElement("template");
+    template.innerHTML = JSON.parse(message.data);
+    for (const row of Array.from(template.content.children)) {
+      if (row.id && document.getElementById(row.id)) continue;
+      row.classList.add("arrived");
+      body.prepend(row);
+    }
+    box.hidden = false;
+    const empty = box.nextElementSibling;
+    if (empty && empty.classList.contains("empty")) empty.remove();
+  });
+}
+document.querySelectorAll("[data-live]").forEach(followLive);

@@ -226,7 +226,7 @@ def test_split_screen_width_has_no_page_scroll(page: Page, live: Live, shots: Pa
     _, admin = live.run(live.app[STORE].create_token("narrow", "admin"))
     page.set_viewport_size({"width": 640, "height": 900})
     _sign_in(page, live, admin)
-    for section in ("Users", "Teams", "Journal", "Tokens", "Dashboard"):
+    for section in ("Users", "Teams", "Journal", "Events", "Tokens", "Dashboard"):
         _nav(page, section)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, section
@@ -234,6 +234,28 @@ def test_split_screen_width_has_no_page_scroll(page: Page, live: Live, shots: Pa
     page.screenshot(path=shots / "journal-narrow.png", full_page=True)
     page.keyboard.press("Tab")  # the first stop is the skip link, visible when focused
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
+
+@pytest.mark.parametrize(
+    ("section", "rows"),
+    [("Journal", "table.journal tbody tr"), ("Events", "table.events tbody tr")],
+)
+def test_pages_show_provisioning_live(page: Page, live: Live, section: str, rows: str) -> None:
+    """Issue #18 item 4: a user the IdP creates appears on top without a reload."""
+    store = live.app[STORE]
+    _, admin = live.run(store.create_token(f"live-{section.lower()}", "admin"))
+    _, idp = live.run(store.create_token(f"idp-{section.lower()}", "scim"))
+    _sign_in(page, live, admin)
+    _nav(page, section)
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator(f"{rows}.arrived")).to_have_count(0)
+    name = f"live-{section.lower()}@example.com"
+    status, user = live.scim(idp, "POST", "/Users", {"schemas": [USER_SCHEMA], "userName": name})
+    assert status == 201, user
+    newest = page.locator(rows).first
+    expect(newest).to_contain_text(name)
+    expect(newest).to_have_class(re.compile(r"\barrived\b"))
+    assert page.evaluate("window.notReloaded") is True
 
 
 # --- the demo directory: what `scimlite demo` shows (issue #16, items 10-14) ---------------
