@@ -48,6 +48,13 @@ _RETRIED = (
 )
 
 
+# A /Bulk chunk open this long commits before its next operation and goes on in a new
+# transaction: readers of the journal and the events wait behind the oldest transaction
+# still running (Dialect.journal_txid), and a chunk's operations each wait for a thread
+# and the event loop, which under load added up to seconds.
+BATCH_HOLD_SECONDS = 0.1
+
+
 @functools.lru_cache(maxsize=1024)
 def _pg(sql: str) -> str:
     """The store's `?` placeholders as psycopg's `%s`; a literal `%` doubled.
@@ -154,11 +161,13 @@ def _pause(attempt: int) -> None:
 
 
 class PostgresBatch:
-    """Many writes in one transaction on one connection, each in its own savepoint."""
+    """Many writes on one connection, each in its own savepoint, in one transaction unless
+    it has been open BATCH_HOLD_SECONDS (then the next write starts a new one)."""
 
     def __init__(self, conn: psycopg.Connection[Row]) -> None:
         self._conn = conn
         self._next = 0
+        self._began = time.monotonic()
 
     async def run(self, fn: Callable[[Conn], T]) -> T:
         name = f"op{self._next}"
@@ -167,6 +176,10 @@ class PostgresBatch:
 
     def _savepoint(self, name: str, fn: Callable[[Conn], T]) -> T:
         conn = self._conn
+        if time.monotonic() - self._began > BATCH_HOLD_SECONDS:
+            conn.execute("COMMIT")
+            conn.execute("BEGIN")
+            self._began = time.monotonic()
         for attempt in range(ATTEMPTS):
             conn.execute(f"SAVEPOINT {name}")
             try:
