@@ -15,6 +15,7 @@ POLL_SECONDS while idle.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +34,10 @@ from scimlite.console.params import SQLITE_MAX_INT, int_param
 from scimlite.keys import STORE
 from scimlite.scim.errors import InvalidValue, ScimError
 from scimlite.store import Event, Store
+from scimlite.store.errors import StoreError
 from scimlite.store.events import EVENT_TYPES, FellBehind
+
+log = logging.getLogger("scimlite.console")
 
 STREAM_SECONDS = 600.0  # then the stream ends and EventSource reconnects (Last-Event-ID)
 HEARTBEAT_SECONDS = 15.0  # a comment when nothing is new, so idle proxies keep it open
@@ -145,19 +149,25 @@ async def _send(
         }
     )
     await response.prepare(request)
-    await response.write(f"retry: {RETRY_MS}\n\n".encode())
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STREAM_SECONDS
     commits = request.config_dict[STORE].commits
-    while True:
-        if found:
-            await response.write(_message(position, await rows(found)))
-        left = deadline - loop.time()
-        if left <= 0:
-            break
-        found, position = await wait_for_new(read, position, commits, min(HEARTBEAT_SECONDS, left))
-        if not found and loop.time() < deadline:
-            await response.write(b": heartbeat\n\n")
+    try:
+        await response.write(f"retry: {RETRY_MS}\n\n".encode())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STREAM_SECONDS
+        while True:
+            if found:
+                await response.write(_message(position, await rows(found)))
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            wait = min(HEARTBEAT_SECONDS, left)
+            found, position = await wait_for_new(read, position, commits, wait)
+            if not found and loop.time() < deadline:
+                await response.write(b": heartbeat\n\n")
+    except ConnectionResetError:  # the browser left while a message was on its way
+        return response
+    except StoreError as exc:  # busy or unreachable: end; the browser resumes from its last id
+        log.warning("a live view ended early: %s", exc)
     await response.write_eof()
     return response
 

@@ -14,6 +14,8 @@ from aiohttp import ClientPayloadError, ClientResponse
 from aiohttp.test_utils import TestClient
 
 from scimlite.console import live
+from scimlite.keys import STORE
+from scimlite.store.errors import ReadersBusy
 from tests.support.console import Doc, get_page
 from tests.support.scim import Scim
 
@@ -148,6 +150,29 @@ async def test_a_stream_ends_after_its_time(
     while fields:
         fields = await message(resp, seconds=5)
     assert resp.content.at_eof()
+
+
+async def test_a_busy_database_ends_the_stream_cleanly(
+    console: Client, scim: Scim, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mid-stream the response is already sent: a store error must end it (the browser
+    resumes from its last id), not become an error page written into the stream."""
+    store = console.app[STORE]
+    read = store.events_after
+
+    async def busy(*args: Any) -> Any:
+        found = await read(*args)
+        if found[0]:  # the read that would stream the new user fails instead
+            raise ReadersBusy("every reader stayed busy")
+        return found
+
+    monkeypatch.setattr(store, "events_after", busy)
+    resp = await open_stream(console, "/events/live")
+    assert await message(resp) == {"retry": str(live.RETRY_MS)}
+    await scim.create_user("u-unseen")
+    assert await message(resp, seconds=5) == {}  # the end, cleanly
+    assert "a live view ended early" in caplog.text
+    assert "unhandled error" not in caplog.text
 
 
 async def test_the_events_stream_sends_only_its_type(console: Client, scim: Scim) -> None:
