@@ -160,6 +160,20 @@ def _pause(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter, not security
 
 
+async def _to_the_end(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` on a worker thread, awaited to its end even when the caller is cancelled
+    (a client hung up): the thread cannot be stopped, and a batch's ROLLBACK must not run on
+    its connection between two of its statements (the rest would then commit one by one,
+    outside any transaction). The cancellation goes on once the thread is done."""
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with suppress(Exception):  # its own failure no longer matters: the batch is undone
+            await work
+        raise
+
+
 class PostgresBatch:
     """Many writes on one connection, each in its own savepoint, in one transaction unless
     it has been open BATCH_HOLD_SECONDS (then the next write starts a new one)."""
@@ -172,7 +186,7 @@ class PostgresBatch:
     async def run(self, fn: Callable[[Conn], T]) -> T:
         name = f"op{self._next}"
         self._next += 1
-        return await asyncio.to_thread(self._savepoint, name, fn)
+        return await _to_the_end(self._savepoint, name, fn)
 
     def _savepoint(self, name: str, fn: Callable[[Conn], T]) -> T:
         conn = self._conn
@@ -355,13 +369,13 @@ class PostgresDatabase:
         pool = self._write_pool()
         conn = await asyncio.to_thread(pool.getconn)
         try:
-            await asyncio.to_thread(conn.execute, "BEGIN")
+            await _to_the_end(conn.execute, "BEGIN")
             try:
                 yield PostgresBatch(conn)
-                await asyncio.to_thread(conn.execute, "COMMIT")
+                await _to_the_end(conn.execute, "COMMIT")
             except BaseException:
                 if not conn.closed:
-                    await asyncio.to_thread(conn.execute, "ROLLBACK")
+                    await _to_the_end(conn.execute, "ROLLBACK")
                 raise
         finally:
             await asyncio.to_thread(pool.putconn, conn)
