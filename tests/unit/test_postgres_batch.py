@@ -46,3 +46,38 @@ async def test_a_cancelled_chunk_leaves_no_half_operation(postgres_server: str) 
             assert rows == []
         finally:
             await db.close()
+
+
+async def test_a_chunk_cancelled_waiting_for_a_connection_gives_it_back(
+    postgres_server: str,
+) -> None:
+    """Taking a connection is a worker thread too: cancelled while it waited, the connection
+    it got afterwards was never returned, and the pool of writers shrank for good."""
+    with fresh_database(postgres_server) as url:
+        db = PostgresDatabase(url, writers=1, connect_timeout=3)
+        await db.open()
+        try:
+            holding, release = asyncio.Event(), asyncio.Event()
+
+            async def first() -> None:
+                async with db.batch():
+                    holding.set()
+                    await release.wait()
+
+            async def second() -> None:
+                async with db.batch():
+                    pass
+
+            held = asyncio.create_task(first())
+            await holding.wait()
+            waiting = asyncio.create_task(second())
+            await asyncio.sleep(0.2)  # blocked in the pool: the only writer is taken
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            release.set()
+            await held
+            await asyncio.sleep(0.2)  # the waiting thread has its connection by now
+            await asyncio.wait_for(db.write(lambda conn: conn.execute("SELECT 1")), 2)
+        finally:
+            await db.close()

@@ -174,6 +174,15 @@ async def _to_the_end(fn: Callable[..., T], *args: Any) -> T:
         raise
 
 
+def _give_back(
+    pool: ConnectionPool[psycopg.Connection[Row]],
+    getting: asyncio.Future[psycopg.Connection[Row]],
+) -> None:
+    """Return the connection a cancelled batch's thread took after all."""
+    if not getting.cancelled() and getting.exception() is None:
+        pool.putconn(getting.result())
+
+
 class PostgresBatch:
     """Many writes on one connection, each in its own savepoint, in one transaction unless
     it has been open BATCH_HOLD_SECONDS (then the next write starts a new one)."""
@@ -367,7 +376,12 @@ class PostgresDatabase:
     async def batch(self) -> AsyncIterator[PostgresBatch]:
         """One transaction for many writes, each `Batch.run` in its own savepoint."""
         pool = self._write_pool()
-        conn = await asyncio.to_thread(pool.getconn)
+        getting = asyncio.ensure_future(asyncio.to_thread(pool.getconn))
+        try:
+            conn = await asyncio.shield(getting)
+        except asyncio.CancelledError:  # the thread may still get one: it goes back then
+            getting.add_done_callback(functools.partial(_give_back, pool))
+            raise
         try:
             await _to_the_end(conn.execute, "BEGIN")
             try:
