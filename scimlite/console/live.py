@@ -33,7 +33,7 @@ from scimlite.console.middleware import SECURITY_HEADERS
 from scimlite.console.params import SQLITE_MAX_INT, int_param
 from scimlite.keys import STORE
 from scimlite.scim.errors import InvalidValue, ScimError
-from scimlite.store import Event, Store
+from scimlite.store import Event, Resource, Store
 from scimlite.store.errors import StoreError
 from scimlite.store.events import EVENT_TYPES, FellBehind
 
@@ -64,7 +64,7 @@ async def event_rows(store: Store, events: list[Event], base: str) -> list[Event
     ids = {r.id for e in events for r in (e.user, e.team) if r is not None}
     live = await store.resource_names(ids)
 
-    def named(resource_type: str, resource: Any, attr: str) -> Named | None:
+    def named(resource_type: str, resource: Resource | None, attr: str) -> Named | None:
         if resource is None:
             return None
         name = resource.doc.get(attr)
