@@ -348,7 +348,7 @@ def _boxes(rows: Locator) -> list[Any]:
     return [b for b in (rows.nth(i).bounding_box() for i in range(rows.count())) if b]
 
 
-@pytest.mark.parametrize("section", ["Dashboard", "Users", "Teams", "Journal", "Tokens"])
+@pytest.mark.parametrize("section", ["Dashboard", "Users", "Teams", "Journal", "Events", "Tokens"])
 def test_demo_on_a_phone(page: Page, demo: tuple[Live, str], shots: Path, section: str) -> None:
     """390 px wide: no page scrolls sideways, and every table cell is on screen."""
     live, admin = demo
