@@ -88,6 +88,9 @@ class LiveStreams:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    def __len__(self) -> int:
+        return len(self._tasks)
+
     @contextmanager
     def slot(self) -> Iterator[bool]:
         """A place for the current request's stream: False when all are taken."""
