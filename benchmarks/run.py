@@ -3,6 +3,7 @@
     python -m benchmarks.run --users 10000 --runs 3 --duration 5 [--initial-sync 100000]
     python -m benchmarks.run --scenario contention --users 20000 --duration 20
     python -m benchmarks.run --scenario scale-out --users 10000 [--initial-sync 100000]
+    python -m benchmarks.run --scenario events --users 10000 [--feed 20000] [--baseline REV]
 
 The server under test runs as a real `scimlite serve` process pinned to core 0
 (`taskset`); wrk and this harness run on core 1. Each run starts from a fresh copy of
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks import contention, peer, scaleout
+from benchmarks import contention, events, peer, scaleout
 from benchmarks.seed import seed
 
 HERE = Path(__file__).parent
@@ -113,13 +114,14 @@ def peak_rss_mb(pid: int) -> float:
 
 @contextmanager
 def process(
-    args: list[str], health: str, cores: str = SERVER_CORE
+    args: list[str], health: str, cores: str = SERVER_CORE, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A server pinned to `cores` (the server core), stopped with SIGTERM at the end."""
     proc = subprocess.Popen(
         ["taskset", "-c", cores, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=env,
     )
     try:
         _wait_http(health, proc)
@@ -456,11 +458,20 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument(
         "--scenario",
-        choices=("throughput", "contention", "scale-out", "peer"),
+        choices=("throughput", "contention", "scale-out", "events", "peer"),
         default="throughput",
         help="contention: latency of cheap requests while expensive ones run; scale-out: "
-        "PostgreSQL with 1, 2 and 4 processes beside SQLite (benchmarks/scaleout.py); peer: "
-        "scimlite beside scim2-server (benchmarks/peer.py)",
+        "PostgreSQL with 1, 2 and 4 processes beside SQLite (benchmarks/scaleout.py); "
+        "events: the events feed's read throughput and the write path's cost of events "
+        "(benchmarks/events.py); peer: scimlite beside scim2-server (benchmarks/peer.py)",
+    )
+    parser.add_argument(
+        "--feed", type=int, default=20_000, help="events: how many events the feed holds"
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="events: also run the writes on this commit (e.g. 0b35407^1, before events)",
     )
     args = parser.parse_args()
     if args.scenario != "contention" and shutil.which("wrk") is None:
@@ -475,6 +486,9 @@ def main() -> None:
         return
     if args.scenario == "scale-out":
         print("\n".join(scaleout.scale_out(seeded, args)))
+        return
+    if args.scenario == "events":
+        print("\n".join(events.measure(seeded, args)))
         return
     if args.scenario == "peer":
         print("\n".join(peer.peer(args)))

@@ -12,6 +12,8 @@ local counter = 0
 -- new userNames never collide, and each instance moves members of its own slice of users.
 local run = os.getenv("BENCH_RUN") or tostring(os.time())
 local offset = tonumber(os.getenv("BENCH_OFFSET") or "0")
+-- How many events the feed holds (benchmarks/events.py): pages start at random positions.
+local events = tonumber(os.getenv("BENCH_EVENTS") or "0")
 
 math.randomseed(os.time())
 wrk.headers["Authorization"] = "Bearer " .. token
@@ -65,7 +67,19 @@ local function cursor_after(n)
   return table.concat(out)
 end
 
+-- A page of the events feed after a random position (SQLite: a position is the event's id).
+local function feed_page(limit)
+  local after = math.random(0, math.max(0, events - limit))
+  return wrk.format("GET", string.format("/api/v1/events?limit=%d&after=%d", limit, after))
+end
+
 local scenarios = {
+  events_100 = function()
+    return feed_page(100)
+  end,
+  events_1000 = function()
+    return feed_page(1000)
+  end,
   list_cursor = function()
     return wrk.format("GET", prefix .. "/Users?count=100&cursor=" .. cursor_after(deep_start()))
   end,

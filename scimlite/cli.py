@@ -23,7 +23,7 @@ from scimlite.app import create_app
 from scimlite.assets import EXAMPLE_DB, shipped
 from scimlite.banner import banner, describe, redacted
 from scimlite.settings import Settings, SettingsError
-from scimlite.store import Store, TokenInfo, open_database
+from scimlite.store import Event, Store, TokenInfo, open_database
 from scimlite.store.copy import Copied, copy_directory
 from scimlite.store.database import Database, DatabaseError
 from scimlite.store.errors import Conflict, NotFound
@@ -247,16 +247,18 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
     async def work(store: Store) -> int:
         try:
             position = await store.events_now() if args.after is None else args.after
-            while True:
-                found, position = await store.events_after(position, 1_000, types)
+
+            def read(after: str) -> Awaitable[tuple[list[Event], str]]:
+                return store.events_after(after, 1_000, types)
+
+            while True:  # every write is another process's here: seen at the next poll
+                found, position = await events_api.wait_for_new(read, position, store.commits, 60)
                 for event in found:
                     if args.json:
                         shown = events_api.render(event, base + SCIM_PREFIX)
                         print(orjson.dumps(shown).decode(), flush=True)
                     else:
                         print(events_api.one_line(event), flush=True)
-                if not found:
-                    await asyncio.sleep(events_api.POLL_SECONDS)
         except ValueError as exc:
             print(f"error: --after: {exc}", file=sys.stderr)
             return 2

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -26,7 +27,7 @@ from scimlite.scim.render import to_wire
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
 from scimlite.store import Event
 from scimlite.store.errors import StoreError
-from scimlite.store.events import EVENT_TYPES, FellBehind, unknown_types
+from scimlite.store.events import EVENT_TYPES, Commits, FellBehind, unknown_types
 from scimlite.tokens import Scope
 
 EVENTS_PATH = "/api/v1/events"
@@ -35,6 +36,8 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1_000
 MAX_WAIT_SECONDS = 60
 POLL_SECONDS = 0.25  # how soon a long-poll sees a commit; one indexed query per poll
+P = TypeVar("P")
+T = TypeVar("T")
 
 
 class BadRequest(Exception):
@@ -113,6 +116,24 @@ def one_line(event: Event) -> str:
     return "  ".join(parts)
 
 
+async def wait_for_new(
+    read: Callable[[P], Awaitable[tuple[list[T], P]]], after: P, commits: Commits, seconds: float
+) -> tuple[list[T], P]:
+    """`read(after)` until it finds something or `seconds` have passed: what it found and
+    the position to go on from. The one home of "wait for new positions" (this feed's
+    long-poll, the console's live view): a write of this process wakes it at once
+    (Store.commits); writes of other processes sharing the database are seen by reading
+    again every POLL_SECONDS."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        found, after = await read(after)
+        left = deadline - loop.time()
+        if found or left <= 0:
+            return found, after
+        await commits.wait(min(POLL_SECONDS, left))
+
+
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"status": status, "detail": detail}, status=status, headers=headers)
 
@@ -127,14 +148,11 @@ async def events(request: web.Request) -> web.Response:
     try:
         query = parse_query(request.query)
         after = await store.events_now() if query.after == "now" else query.after
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + query.wait
-        while True:
-            found, after = await store.events_after(after, query.limit, query.types)
-            left = deadline - loop.time()
-            if found or left <= 0:
-                break
-            await store.commits.wait(min(POLL_SECONDS, left))
+
+        def read(position: str | None) -> Awaitable[tuple[list[Event], str]]:
+            return store.events_after(position, query.limit, query.types)
+
+        found, after = await wait_for_new(read, after, store.commits, query.wait)
     except BadRequest as exc:
         return _error(400, str(exc))
     except FellBehind as exc:  # RFC 9110 §15.5.11: what was there is gone for good

@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 description of the SCIM API, served at `GET /openapi.json` without a token.
+"""The OpenAPI 3.1 description of the SCIM API, served at `GET /openapi.json` without a token;
+and of the events feed (`/api/v1/events`, its own server URL: it is not SCIM).
 
 Why generate it: resource schemas come from `scim/schema.py`, the same attribute definitions
 that drive parsing, filtering, PATCH and /Schemas, so this document cannot promise an
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from scimlite import __version__
 from scimlite.api import SCIM_PREFIX
+from scimlite.api.events import MAX_LIMIT, MAX_WAIT_SECONDS
 from scimlite.api.openapi_parts import PATCH_EXAMPLES, SCIM_JSON, Json, components
 from scimlite.scim.schema import (
     GROUP_RESOURCE,
@@ -18,6 +20,7 @@ from scimlite.scim.schema import (
     ResourceType,
 )
 from scimlite.settings import Settings
+from scimlite.store.events import EVENT_TYPES
 
 _DESCRIPTION = """\
 A SCIM 2.0 service provider (RFC 7643, RFC 7644) for **users and teams** (SCIM Groups).
@@ -193,6 +196,124 @@ def _discovery(path: str, summary: str, operation_id: str) -> Json:
     return {path: {"get": operation}}
 
 
+def event_schema() -> Json:
+    """An event as GET /api/v1/events (and a webhook) shows it; docs/events.md publishes the
+    same schema (tests/http/test_openapi_events.py keeps the two equal)."""
+    changes: Json = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["path", "old", "new"],
+            "additionalProperties": False,
+            "properties": {"path": {"type": "string"}, "old": {}, "new": {}},
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["id", "type", "occurred_at", "actor", "data"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {
+                "type": "string",
+                "pattern": "^[0-9]+(\\.[0-9]+)?$",
+                "description": "The event's position: opaque; pass it as `after`.",
+            },
+            "type": {"enum": list(EVENT_TYPES)},
+            "occurred_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "When the write committed its journal row (RFC 3339, UTC).",
+            },
+            "actor": {
+                "type": ["string", "null"],
+                "description": "The name of the token that made the write (null: the server).",
+            },
+            "data": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "user": {
+                        "type": "object",
+                        "description": "The SCIM User as GET /Users/{id} returns it.",
+                    },
+                    "team": {
+                        "type": "object",
+                        "description": "The SCIM Group as GET /Groups/{id} returns it, "
+                        "without members.",
+                    },
+                    "changes": changes,
+                },
+            },
+        },
+    }
+
+
+def _events_paths() -> Json:
+    """GET /api/v1/events (docs/events.md): not SCIM, so its own server URL and plain-JSON
+    errors."""
+    error = {
+        "description": "What was wrong, for a person to read.",
+        "content": {"application/json": {"schema": _ref("schemas", "FeedError")}},
+    }
+
+    def query(name: str, schema: Json, description: str) -> Json:
+        return {"name": name, "in": "query", "schema": schema, "description": description}
+
+    page = {
+        "type": "object",
+        "required": ["events", "next"],
+        "additionalProperties": False,
+        "properties": {
+            "events": {"type": "array", "items": _ref("schemas", "Event")},
+            "next": {"type": "string", "description": "Pass it as `after` on the next call."},
+        },
+    }
+    operation: Json = {
+        "tags": ["Events"],
+        "operationId": "events",
+        "summary": "Events for applications, in commit order",
+        "description": (
+            "Typed changes (`user.created`, `team.member_added` …) derived from the journal in "
+            "the same transaction as each write, for a token of scope `events` or `admin`. "
+            "Store `next` after acting on a page and resume from it: no event is missed or "
+            "repeated. A 410 means retention deleted events after `after`: resync "
+            "(docs/events.md)."
+        ),
+        "parameters": [
+            query(
+                "after",
+                {"type": "string"},
+                "An event's `id` or a `next`; `now`: only what commits from now on; "
+                "absent: from the oldest retained event.",
+            ),
+            query(
+                "types",
+                {"type": "string", "examples": ["user.deleted,team.member_removed"]},
+                f"Comma-separated event types, of: {', '.join(EVENT_TYPES)}.",
+            ),
+            query(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
+                "At most this many events.",
+            ),
+            query(
+                "wait",
+                {"type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS, "default": 0},
+                "Seconds to hold the request while nothing is new (long poll).",
+            ),
+        ],
+        "responses": {
+            "200": {
+                "description": "A page of events and the position to resume from.",
+                "content": {"application/json": {"schema": page}},
+            },
+            **{str(status): error for status in (400, 401, 403, 410, 429, 503)},
+        },
+    }
+    servers = [{"url": "/api/v1", "description": "the events feed (not SCIM)"}]
+    return {"/events": {"servers": servers, "get": operation}}
+
+
 def document(settings: Settings) -> Json:
     """The whole OpenAPI 3.1 document; server URLs are relative, so it holds behind a proxy."""
     return {
@@ -210,6 +331,7 @@ def document(settings: Settings) -> Json:
             {"name": "Groups (teams)", "description": "SCIM Groups are teams."},
             {"name": "Search and Bulk"},
             {"name": "Discovery", "description": "No token needed."},
+            {"name": "Events", "description": "Not SCIM: `/api/v1`, errors as plain JSON."},
         ],
         "paths": {
             **_resource_paths(USER_RESOURCE, "user"),
@@ -263,6 +385,18 @@ def document(settings: Settings) -> Json:
             **_discovery("/ResourceTypes/{id}", "One resource type", "resourceType"),
             **_discovery("/Schemas", "Attribute schemas", "schemas"),
             **_discovery("/Schemas/{urn}", "One attribute schema", "schema"),
+            **_events_paths(),
         },
-        "components": components(settings),
+        "components": _with_events(components(settings)),
     }
+
+
+def _with_events(parts: Json) -> Json:
+    parts["schemas"]["Event"] = event_schema()
+    parts["schemas"]["FeedError"] = {
+        "type": "object",
+        "description": "An error of the events feed: plain JSON, not a SCIM Error.",
+        "required": ["status", "detail"],
+        "properties": {"status": {"type": "integer"}, "detail": {"type": "string"}},
+    }
+    return parts

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from scimlite.console import views
 from scimlite.console.links import journal_href, resource_href
+from scimlite.console.live import setup_live
 from scimlite.console.middleware import console_middleware
 
 
@@ -48,6 +49,8 @@ def setup_console(app: web.Application) -> None:
     router.add_get("/teams/{id}", views.team, name="team")
     router.add_post("/teams/{id}/remove-member", views.remove_member, name="team-remove")
     router.add_get("/journal", views.journal, name="journal")
+    router.add_get("/events", views.events, name="events")
+    setup_live(app)  # /journal/live, /events/live
     tokens = router.add_resource("/tokens", name="tokens")
     tokens.add_route("GET", views.tokens)
     tokens.add_route("POST", views.create_token)

@@ -22,6 +22,7 @@ from scimlite.api.ratelimit import retry_after
 from scimlite.console import session as sessions
 from scimlite.console.history import describe
 from scimlite.console.links import resource_href
+from scimlite.console.live import events_page, live_href
 from scimlite.console.middleware import SESSION, redirect
 from scimlite.console.params import MAX_PAGE, SQLITE_MAX_INT, int_param, read_form, time_param
 from scimlite.console.search import MAX_QUERY, user_search
@@ -378,6 +379,10 @@ async def journal(request: web.Request) -> web.Response:
     args |= {k: request.query.get(k, "").strip() for k in ("since", "until", "before")}
     low, high = STATUS_FILTERS.get(args["status"], (None, None))
     error, entries = None, []
+    # Unfiltered and newest first, the page is live (console/live.py): from a position read
+    # before its rows, so a row committed in between is sent again, and shown once.
+    newest = not any(args.values())
+    live = live_href("/journal/live", await _store(request).journal_now()) if newest else None
     try:
         query = JournalQuery(
             resource_type=args["type"] if args["type"] in RESOURCE_TYPES else None,
@@ -398,9 +403,14 @@ async def journal(request: web.Request) -> web.Response:
     context = {
         "args": args, "rows": rows, "error": error, "resource_types": RESOURCE_TYPES,
         "statuses": list(STATUS_FILTERS), "tokens": await _store(request).list_tokens(),
-        "older": entries[-1].id if len(entries) == JOURNAL_PAGE else None,
+        "older": entries[-1].id if len(entries) == JOURNAL_PAGE else None, "live": live,
     }  # fmt: skip
     return page(request, "journal.html", context, 400 if error else 200)
+
+
+async def events(request: web.Request) -> web.Response:
+    """Events for applications, newest first, by type; live on the newest page."""
+    return page(request, "events.html", await events_page(request))
 
 
 # --- tokens ----------------------------------------------------------------------------

@@ -271,10 +271,10 @@ class EventQueries:
                 pruned = await fetch_all(conn, "SELECT txid, id FROM events_pruned")
                 if pruned and (int(pruned[0][0]), int(pruned[0][1])) > after:
                     newest = (int(pruned[0][0]), int(pruned[0][1]))
-                    raise FellBehind(_spell(after, txid), _spell(newest, txid))
+                    raise FellBehind(spell(after, txid), spell(newest, txid))
             high = await self._high_water(conn)
             if high is None or high <= after:
-                return [], _spell(after, txid)
+                return [], spell(after, txid)
             where = "id > ? AND id <= ?"
             params: list[Any] = [after[1], high[1]]
             if txid:
@@ -289,7 +289,7 @@ class EventQueries:
             rows = await fetch_all(conn, sql, [*params, limit])
         events = [_event(r, txid) for r in rows]
         if len(rows) < limit:
-            return events, _spell(high, txid)
+            return events, spell(high, txid)
         return events, events[-1].position
 
     async def events_now(self) -> str:
@@ -297,28 +297,57 @@ class EventQueries:
         txid = self.db.dialect.journal_txid
         async with self.db.read() as conn:
             high = await self._high_water(conn)
-        return _spell(high or (0, 0), txid)
+        return spell(high or (0, 0), txid)
 
     async def _high_water(self, conn: Any) -> tuple[int, int] | None:
-        if self.db.dialect.journal_txid:
-            sql = (
-                "SELECT txid::text, id FROM events "
-                "WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) "
-                "ORDER BY txid DESC, id DESC LIMIT 1"
-            )
-            rows = await fetch_all(conn, sql)
-            return (int(rows[0][0]), int(rows[0][1])) if rows else None
-        rows = await fetch_all(conn, "SELECT max(id) FROM events")
-        return (0, int(rows[0][0])) if rows and rows[0][0] is not None else None
+        return await high_water(conn, self.db.dialect, "events")
+
+    async def recent_events(
+        self, types: Collection[str], before: int | None, limit: int
+    ) -> list[tuple[int, Event]]:
+        """Events newest first by row id (the console's Events page), only of `types` if
+        given, keyset-paged: `before` is the row id of the last one a page showed."""
+        txid = self.db.dialect.journal_txid
+        clauses: list[str] = []
+        params: list[Any] = []
+        if types:
+            clauses.append(f"type IN ({marks(len(types))})")
+            params.extend(types)
+        if before is not None:
+            clauses.append("id < ?")
+            params.append(before)
+        where = " AND ".join(clauses) or "TRUE"
+        extra = ", txid::text AS position_txid" if txid else ""
+        sql = f"SELECT *{extra} FROM events WHERE {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        async with self.db.read() as conn:
+            rows = await fetch_all(conn, sql, [*params, limit])
+        return [(int(r["id"]), _event(r, txid)) for r in rows]
 
 
-def _spell(position: Sequence[int], txid: bool) -> str:
+async def high_water(conn: Any, dialect: Dialect, table: str) -> tuple[int, int] | None:
+    """The newest (txid, id) of `table` (`journal` or `events`) a follower may read up to:
+    on SQLite the newest id, as its one writer commits in id order; on PostgreSQL the newest
+    among transactions older than the oldest still running (Dialect.journal_txid)."""
+    if dialect.journal_txid:
+        sql = (
+            f"SELECT txid::text, id FROM {table} "  # noqa: S608
+            "WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) "
+            "ORDER BY txid DESC, id DESC LIMIT 1"
+        )
+        rows = await fetch_all(conn, sql)
+        return (int(rows[0][0]), int(rows[0][1])) if rows else None
+    rows = await fetch_all(conn, f"SELECT max(id) FROM {table}")  # noqa: S608
+    return (0, int(rows[0][0])) if rows and rows[0][0] is not None else None
+
+
+def spell(position: Sequence[int], txid: bool) -> str:
+    """A (txid, id) as the opaque position a follower is given."""
     return f"{position[0]}.{position[1]}" if txid else str(position[1])
 
 
 def _event(r: Any, txid: bool) -> Event:
     return Event(
-        position=_spell((int(r["position_txid"]) if txid else 0, r["id"]), txid),
+        position=spell((int(r["position_txid"]) if txid else 0, r["id"]), txid),
         type=r["type"],
         at=r["at"],
         token_name=r["token_name"],

@@ -11,7 +11,7 @@ import orjson
 from scimlite import timeutil
 from scimlite.scim.diff import clipped
 from scimlite.store.database import Conn, Database
-from scimlite.store.events import parse_position, prune_events
+from scimlite.store.events import high_water, parse_position, prune_events, spell
 from scimlite.store.records import JournalEntry, JournalQuery, WriteContext
 from scimlite.store.rows import fetch_all
 from scimlite.text import DETAIL_CHARS, clip
@@ -168,8 +168,14 @@ class JournalQueries:
         if not rows:
             return [], position
         last = rows[-1]
-        following = f"{last['position_txid']}.{last['id']}" if txid else str(last["id"])
+        following = spell((int(last["position_txid"]) if txid else 0, last["id"]), txid)
         return [journal_entry(r) for r in rows], following
+
+    async def journal_now(self) -> str:
+        """The position after every journal row committed so far, to follow from."""
+        async with self.db.read() as conn:
+            high = await high_water(conn, self.db.dialect, "journal")
+        return spell(high or (0, 0), self.db.dialect.journal_txid)
 
     async def record_failure(
         self,

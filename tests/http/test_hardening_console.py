@@ -20,7 +20,16 @@ from tests.support.console import HTML, Doc, get_page, post, sign_in
 from tests.support.scim import Scim
 
 ORIGIN = "http://console.test/"
-CONSOLE_PATHS = ("/", "/users", "/teams", "/journal", "/tokens", "/static/", "/openapi.json")
+CONSOLE_PATHS = (
+    "/",
+    "/users",
+    "/teams",
+    "/journal",
+    "/events",
+    "/tokens",
+    "/static/",
+    "/openapi.json",
+)
 
 
 # --- finding 2: `next` never leaves the console ----------------------------------------
@@ -131,7 +140,7 @@ async def _pages_with(console: TestClient[Any, Any], scim: Scim, user_id: str) -
     team = await scim.create_group("Team ../signin", members=[user_id])
     links: list[str] = []
     for path in ("/", "/users", f"/users/{user_id}", "/teams", f"/teams/{team['id']}",
-                 "/journal", f"/journal?resource={user_id}", "/tokens"):  # fmt: skip
+                 "/journal", f"/journal?resource={user_id}", "/events", "/tokens"):  # fmt: skip
         links += [
             urljoin(ORIGIN + path.lstrip("/"), href)
             for href in (await get_page(console, path)).links

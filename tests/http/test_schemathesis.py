@@ -17,11 +17,13 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import Case, GenerationMode, Response
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from scimlite.api import openapi
 from scimlite.app import create_scim_app
+from scimlite.keys import STORE
 from scimlite.settings import Settings
-from tests.support import ANY_SCIM_TYPE, assert_scim_error, request
+from tests.support import ANY_SCIM_TYPE, USER_SCHEMA, assert_scim_error, request
 from tests.support.threaded import ThreadedApp
 
 
@@ -81,6 +83,8 @@ def _cases() -> list[Any]:
     doc = openapi.document(Settings())
     cases = []
     for path, item in doc["paths"].items():
+        if "servers" in item:  # not under /scim/v2: the events feed has its own test below
+            continue
         for method, operation in item.items():
             if method == "parameters":
                 continue
@@ -119,3 +123,42 @@ def test_api_never_fails_and_errors_are_scim(
 
     check()
     assert request("GET", f"{live.url}/healthz")[0] == 200
+
+
+def _plain_errors_only(ctx: Any, response: Response, case: Case[Any]) -> bool | None:
+    """The events feed's errors are plain JSON with the status and a detail (docs/events.md)."""
+    if response.status_code >= 400:
+        body = json.loads(response.content)
+        assert body["status"] == response.status_code and body["detail"], body
+    return None
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_events_feed_never_fails_and_answers_as_documented(
+    mode: GenerationMode, api: Any, live: ThreadedApp
+) -> None:
+    """GET /api/v1/events against its own entry (servers: /api/v1): never a 5xx, errors in
+    plain JSON, and what it answers fits the documented schema."""
+    assert live.runner is not None
+    store = live.runner.app[STORE]
+    _, secret = live.run(store.create_token(f"fuzz-events-{mode.value}", "events"))
+    user = json.dumps({"schemas": [USER_SCHEMA], "userName": f"fuzzed-{mode.value}"}).encode()
+    headers = {"Authorization": f"Bearer {live.token(f'idp-{mode.value}')}"}
+    assert request("POST", f"{live.url}/scim/v2/Users", user, headers)[0] == 201
+    operation = next(
+        op for result in api.get_all_operations() for op in [result.ok()] if op.path == "/events"
+    )
+    auth = {"Authorization": f"Bearer {secret}"}
+
+    @given(operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def check(case: Case[Any]) -> None:
+        if case.query and "wait" in case.query:
+            case.query["wait"] = 0  # a long poll would only make the run slow
+        response = case.call(base_url=f"{live.url}/api/v1", headers=auth)
+        checks = [not_a_server_error, _plain_errors_only, response_schema_conformance]
+        case.validate_response(response, checks=checks)
+
+    check()

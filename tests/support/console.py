@@ -22,6 +22,7 @@ class Doc(HTMLParser):
         self.forms: list[dict[str, Any]] = []
         self.scripts: list[dict[str, str | None]] = []
         self.text: list[str] = []
+        self.raw = text  # the markup itself, for attributes the structure above leaves out
         self._in: list[str] = []
         self.feed(text)
 

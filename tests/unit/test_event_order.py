@@ -11,6 +11,7 @@ import pytest
 
 from scimlite.settings import Settings
 from scimlite.store import Event, Store, WriteContext, open_database
+from scimlite.store.postgres import db as pg
 from scimlite.store.postgres.db import PostgresDatabase
 from tests.support.postgres import fresh_database
 
@@ -81,5 +82,37 @@ async def test_an_event_that_commits_late_is_not_skipped(postgres_server: str) -
             assert [e.type for e in seen + late] == ["user.created", "user.deleted", "user.created"]
             # `now` taken while "slow" was open still delivers both: never a miss.
             assert len((await store.events_after(now, 10))[0]) == 2
+        finally:
+            await db.close()
+
+
+async def test_a_bulk_chunk_does_not_hold_the_feed_back(postgres_server: str) -> None:
+    """A /Bulk chunk is one transaction across an await per operation; under load each
+    operation waits for a thread and the event loop, and every event committed meanwhile by
+    other writes waited behind the chunk's transaction id until it ended (seen: >5 s). On
+    PostgreSQL a chunk open longer than BATCH_HOLD_SECONDS commits before its next
+    operation, so it holds the feed back no longer than that and one operation."""
+    with fresh_database(postgres_server) as url:
+        db = PostgresDatabase(url)
+        await db.open()
+        try:
+            store = Store(db)
+            start = await store.events_now()
+            async with store.batch() as batch:
+                await store.users.create({"userName": "bulk-1"}, None, CTX, batch=batch)
+                await _user(store, "single")  # another request's write, committed at once
+                await asyncio.sleep(pg.BATCH_HOLD_SECONDS + 0.1)  # the next operation is late
+                await store.users.create({"userName": "bulk-2"}, None, CTX, batch=batch)
+                shown: list[str] = []
+                for _ in range(20):  # 2 s: the feed's own wait is a poll every 0.25 s
+                    found, _ = await store.events_after(start, 10)
+                    shown = [e.user.doc["userName"] for e in found if e.user]
+                    if "single" in shown:
+                        break
+                    await asyncio.sleep(0.1)
+                assert shown == ["bulk-1", "single"]  # while the chunk is still open
+            found, _ = await store.events_after(start, 10)
+            names = [e.user.doc["userName"] for e in found if e.user]
+            assert names == ["bulk-1", "single", "bulk-2"]
         finally:
             await db.close()

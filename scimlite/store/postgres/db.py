@@ -48,6 +48,13 @@ _RETRIED = (
 )
 
 
+# A /Bulk chunk open this long commits before its next operation and goes on in a new
+# transaction: readers of the journal and the events wait behind the oldest transaction
+# still running (Dialect.journal_txid), and a chunk's operations each wait for a thread
+# and the event loop, which under load added up to seconds.
+BATCH_HOLD_SECONDS = 0.1
+
+
 @functools.lru_cache(maxsize=1024)
 def _pg(sql: str) -> str:
     """The store's `?` placeholders as psycopg's `%s`; a literal `%` doubled.
@@ -153,20 +160,49 @@ def _pause(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311 - jitter, not security
 
 
+async def _to_the_end(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` on a worker thread, awaited to its end even when the caller is cancelled
+    (a client hung up): the thread cannot be stopped, and a batch's ROLLBACK must not run on
+    its connection between two of its statements (the rest would then commit one by one,
+    outside any transaction). The cancellation goes on once the thread is done."""
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with suppress(Exception):  # its own failure no longer matters: the batch is undone
+            await work
+        raise
+
+
+def _give_back(
+    pool: ConnectionPool[psycopg.Connection[Row]],
+    getting: asyncio.Future[psycopg.Connection[Row]],
+) -> None:
+    """Return the connection a cancelled batch's thread took after all."""
+    if not getting.cancelled() and getting.exception() is None:
+        pool.putconn(getting.result())
+
+
 class PostgresBatch:
-    """Many writes in one transaction on one connection, each in its own savepoint."""
+    """Many writes on one connection, each in its own savepoint, in one transaction unless
+    it has been open BATCH_HOLD_SECONDS (then the next write starts a new one)."""
 
     def __init__(self, conn: psycopg.Connection[Row]) -> None:
         self._conn = conn
         self._next = 0
+        self._began = time.monotonic()
 
     async def run(self, fn: Callable[[Conn], T]) -> T:
         name = f"op{self._next}"
         self._next += 1
-        return await asyncio.to_thread(self._savepoint, name, fn)
+        return await _to_the_end(self._savepoint, name, fn)
 
     def _savepoint(self, name: str, fn: Callable[[Conn], T]) -> T:
         conn = self._conn
+        if time.monotonic() - self._began > BATCH_HOLD_SECONDS:
+            conn.execute("COMMIT")
+            conn.execute("BEGIN")
+            self._began = time.monotonic()
         for attempt in range(ATTEMPTS):
             conn.execute(f"SAVEPOINT {name}")
             try:
@@ -340,15 +376,20 @@ class PostgresDatabase:
     async def batch(self) -> AsyncIterator[PostgresBatch]:
         """One transaction for many writes, each `Batch.run` in its own savepoint."""
         pool = self._write_pool()
-        conn = await asyncio.to_thread(pool.getconn)
+        getting = asyncio.ensure_future(asyncio.to_thread(pool.getconn))
         try:
-            await asyncio.to_thread(conn.execute, "BEGIN")
+            conn = await asyncio.shield(getting)
+        except asyncio.CancelledError:  # the thread may still get one: it goes back then
+            getting.add_done_callback(functools.partial(_give_back, pool))
+            raise
+        try:
+            await _to_the_end(conn.execute, "BEGIN")
             try:
                 yield PostgresBatch(conn)
-                await asyncio.to_thread(conn.execute, "COMMIT")
+                await _to_the_end(conn.execute, "COMMIT")
             except BaseException:
                 if not conn.closed:
-                    await asyncio.to_thread(conn.execute, "ROLLBACK")
+                    await _to_the_end(conn.execute, "ROLLBACK")
                 raise
         finally:
             await asyncio.to_thread(pool.putconn, conn)

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 import pytest
 
 from scimlite.assets import EXAMPLE_DB
+from scimlite.console.live import LIVE_STREAMS
 from scimlite.keys import STORE
 from scimlite.settings import Settings
 from tests.support import GROUP_SCHEMA, PATCH_SCHEMA, SCIM_JSON, USER_SCHEMA, request
@@ -226,7 +228,7 @@ def test_split_screen_width_has_no_page_scroll(page: Page, live: Live, shots: Pa
     _, admin = live.run(live.app[STORE].create_token("narrow", "admin"))
     page.set_viewport_size({"width": 640, "height": 900})
     _sign_in(page, live, admin)
-    for section in ("Users", "Teams", "Journal", "Tokens", "Dashboard"):
+    for section in ("Users", "Teams", "Journal", "Events", "Tokens", "Dashboard"):
         _nav(page, section)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, section
@@ -234,6 +236,66 @@ def test_split_screen_width_has_no_page_scroll(page: Page, live: Live, shots: Pa
     page.screenshot(path=shots / "journal-narrow.png", full_page=True)
     page.keyboard.press("Tab")  # the first stop is the skip link, visible when focused
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
+
+@pytest.mark.parametrize(
+    ("section", "rows"),
+    [("Journal", "table.journal tbody tr"), ("Events", "table.events tbody tr")],
+)
+def test_pages_show_provisioning_live(page: Page, live: Live, section: str, rows: str) -> None:
+    """Issue #18 item 4: a user the IdP creates appears on top without a reload."""
+    store = live.app[STORE]
+    _, admin = live.run(store.create_token(f"live-{section.lower()}", "admin"))
+    _, idp = live.run(store.create_token(f"idp-{section.lower()}", "scim"))
+    _sign_in(page, live, admin)
+    _nav(page, section)
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator(f"{rows}.arrived")).to_have_count(0)
+    name = f"live-{section.lower()}@example.com"
+    status, user = live.scim(idp, "POST", "/Users", {"schemas": [USER_SCHEMA], "userName": name})
+    assert status == 201, user
+    newest = page.locator(rows).first
+    expect(newest).to_contain_text(name)
+    expect(newest).to_have_class(re.compile(r"\barrived\b"))
+    assert page.evaluate("window.notReloaded") is True
+
+
+def _streams(live: Live, count: int) -> None:
+    """Wait until the server serves `count` live streams."""
+    streams = live.app[LIVE_STREAMS]
+    for _ in range(100):
+        if len(streams) == count:
+            return
+        time.sleep(0.05)
+    assert len(streams) == count
+
+
+def _set_hidden(page: Page, hidden: bool) -> None:
+    """What a browser does when its tab goes to the background (or comes back)."""
+    page.evaluate(
+        "hidden => { Object.defineProperty(document, 'hidden', {value: hidden, configurable: "
+        "true}); document.dispatchEvent(new Event('visibilitychange')); }",
+        hidden,
+    )
+
+
+def test_a_hidden_tab_closes_its_stream_and_catches_up(page: Page, live: Live) -> None:
+    """Over HTTP/1.1 a browser opens 6 connections to a site: background tabs must not keep
+    theirs. Shown again, the page resumes from the last row it had."""
+    store = live.app[STORE]
+    _, admin = live.run(store.create_token("live-hidden", "admin"))
+    _, idp = live.run(store.create_token("idp-hidden", "scim"))
+    _sign_in(page, live, admin)
+    _nav(page, "Events")
+    _streams(live, 1)
+    _set_hidden(page, True)
+    _streams(live, 0)
+    name = "while-hidden@example.com"
+    status, user = live.scim(idp, "POST", "/Users", {"schemas": [USER_SCHEMA], "userName": name})
+    assert status == 201, user
+    _set_hidden(page, False)
+    expect(page.locator("table.events tbody tr").first).to_contain_text(name)
+    _streams(live, 1)
 
 
 # --- the demo directory: what `scimlite demo` shows (issue #16, items 10-14) ---------------
@@ -326,7 +388,7 @@ def _boxes(rows: Locator) -> list[Any]:
     return [b for b in (rows.nth(i).bounding_box() for i in range(rows.count())) if b]
 
 
-@pytest.mark.parametrize("section", ["Dashboard", "Users", "Teams", "Journal", "Tokens"])
+@pytest.mark.parametrize("section", ["Dashboard", "Users", "Teams", "Journal", "Events", "Tokens"])
 def test_demo_on_a_phone(page: Page, demo: tuple[Live, str], shots: Path, section: str) -> None:
     """390 px wide: no page scrolls sideways, and every table cell is on screen."""
     live, admin = demo
