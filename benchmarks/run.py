@@ -33,7 +33,7 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks import contention, events, peer, scaleout
+from benchmarks import contention, events, peer, scaleout, workers
 from benchmarks.seed import seed
 
 HERE = Path(__file__).parent
@@ -458,12 +458,13 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument(
         "--scenario",
-        choices=("throughput", "contention", "scale-out", "events", "peer"),
+        choices=("throughput", "contention", "scale-out", "events", "peer", "workers"),
         default="throughput",
         help="contention: latency of cheap requests while expensive ones run; scale-out: "
         "PostgreSQL with 1, 2 and 4 processes beside SQLite (benchmarks/scaleout.py); "
         "events: the events feed's read throughput and the write path's cost of events "
-        "(benchmarks/events.py); peer: scimlite beside scim2-server (benchmarks/peer.py)",
+        "(benchmarks/events.py); peer: scimlite beside scim2-server (benchmarks/peer.py); "
+        "workers: serve --workers 1 and 2 on both cores (benchmarks/workers.py)",
     )
     parser.add_argument(
         "--feed", type=int, default=20_000, help="events: how many events the feed holds"
@@ -492,6 +493,9 @@ def main() -> None:
         return
     if args.scenario == "peer":
         print("\n".join(peer.peer(args)))
+        return
+    if args.scenario == "workers":
+        print("\n".join(workers.workers(seeded, args)))
         return
     results: dict[str, Result] = {}
     extras: dict[str, list[float]] = {}

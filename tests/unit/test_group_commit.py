@@ -163,3 +163,47 @@ async def test_a_write_cancelled_while_queued_never_runs(db: SQLiteDatabase) -> 
     async with asyncio.timeout(HANG_GUARD):
         await asyncio.gather(first, rest[1])
     assert token_names(db.path) == ["first", "kept"]
+
+
+async def test_a_second_process_on_the_file_waits_for_the_first_ones_transaction(
+    db: SQLiteDatabase, commits: Commits
+) -> None:
+    """Two databases on one file stand for two `--workers`: the write lock (flock) makes
+    the second wait for the first's transaction, then commit, with no 'database is locked'."""
+    other = await opened(db.path, commits)
+    try:
+        async with db.batch() as batch:
+            await batch.run(insert("first"))
+            waiting = asyncio.create_task(other.write(insert("second")))
+            await asyncio.sleep(0.1)
+            assert not waiting.done()
+        async with asyncio.timeout(HANG_GUARD):
+            await waiting
+    finally:
+        await other.close()
+    assert token_names(db.path) == ["first", "second"]
+
+
+async def test_a_cancelled_transaction_lets_the_other_process_write(
+    db: SQLiteDatabase, commits: Commits
+) -> None:
+    other = await opened(db.path, commits)
+    gate = Gate()
+
+    async def bulk() -> None:
+        async with db.batch() as batch:
+            await batch.run(gate.hold(insert("held")))
+
+    try:
+        task = asyncio.create_task(bulk())
+        await gate.wait_started()
+        task.cancel()
+        gate.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with asyncio.timeout(HANG_GUARD):
+            await other.write(insert("other"))
+            await db.write(insert("again"))
+    finally:
+        await other.close()
+    assert token_names(db.path) == ["again", "other"]

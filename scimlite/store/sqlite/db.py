@@ -14,6 +14,7 @@ expensive scans can neither run for ever nor hold up an IdP's exists-checks.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import queue
 import sqlite3
@@ -242,6 +243,33 @@ def _alone(conn: sqlite3.Connection, fn: Callable[[Conn], T]) -> tuple[Any, Base
         return None, exc
 
 
+class WriteLock:
+    """The write lock between processes on one file: `flock` on `{file}-writer`, held by the
+    writer from BEGIN IMMEDIATE to COMMIT or ROLLBACK.
+
+    SQLite's own lock is taken by polling: a writer that finds it held sleeps 1, 2, 5 … up
+    to 100 ms between tries (its busy handler), which left some writes of two `--workers`
+    waiting most of a second (docs/benchmarks.md). A process blocked in `flock` is woken by
+    the kernel as soon as the lock is free. Every scimlite process that writes the file
+    takes it (workers, CLI commands); the kernel releases it when its holder dies. SQLite's
+    busy timeout still bounds a wait for anything else holding SQLite's lock.
+    """
+
+    def __init__(self, database: Path) -> None:
+        path = Path(f"{database}-writer")
+        create_private(path)
+        self._fd = os.open(path, os.O_RDWR)
+
+    def acquire(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 class _BatchLost(Exception):
     """SQLite ended the batch's transaction itself; its writes are run again one by one."""
 
@@ -296,6 +324,7 @@ class SQLiteDatabase:
         self._writer: WriterThread | None = None
         self._write_lock = asyncio.Lock()
         self._pending: list[_Job] = []
+        self._lock: WriteLock | None = None
         self._committer: asyncio.Task[None] | None = None
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._lookups: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
@@ -337,6 +366,7 @@ class SQLiteDatabase:
             await writer.close()
             raise
         self._writer = writer
+        self._lock = WriteLock(self.path)
         uri = self.path.resolve().as_uri() + "?mode=ro"
         # The pool for scans, plus one reader for index-served lookups (see read()).
         for pool in [self._readers] * self.reader_count + [self._lookups]:
@@ -381,6 +411,9 @@ class SQLiteDatabase:
                     await self._writer.call(lambda conn: conn.execute("PRAGMA optimize").close())
                 await self._writer.close()
                 self._writer = None
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
 
     async def write(self, fn: Callable[[Conn], T]) -> T:
         """One write transaction's worth of work, committed durably before this returns.
@@ -420,27 +453,41 @@ class SQLiteDatabase:
     def _run_batch(self, conn: sqlite3.Connection, *, batch: list[_Job]) -> None:
         """On the writer's thread: the batch in one transaction, or each alone if that
         transaction cannot commit. Outcomes go to the jobs' futures only after COMMIT."""
-        outcomes: list[tuple[Any, BaseException | None]] = []
+        lock = self._require_lock()
+        lock.acquire()
+        try:
+            outcomes = self._batch_outcomes(conn, batch)
+        finally:
+            lock.release()
+        for job, (result, error) in zip(batch, outcomes, strict=True):
+            job.future.get_loop().call_soon_threadsafe(_settle, job.future, result, error)
+
+    def _batch_outcomes(
+        self, conn: sqlite3.Connection, batch: list[_Job]
+    ) -> list[tuple[Any, BaseException | None]]:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:  # busy past busy_timeout: no write could start
-            outcomes = [(None, exc)] * len(batch)
-        else:
-            try:
-                for job in batch:
-                    self._observe(job)
-                    outcomes.append(_in_savepoint(conn, job.fn))
-                    if not conn.in_transaction:  # SQLite rolled it all back (disk full…)
-                        raise _BatchLost
-                conn.execute("COMMIT")
-            except Exception:
-                _rollback(conn)
-                outcomes = [_alone(conn, job.fn) for job in batch]
-            else:
-                if self._on_commit is not None:
-                    self._on_commit(len(batch))
-        for job, (result, error) in zip(batch, outcomes, strict=True):
-            job.future.get_loop().call_soon_threadsafe(_settle, job.future, result, error)
+            return [(None, exc)] * len(batch)
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            for job in batch:
+                self._observe(job)
+                outcomes.append(_in_savepoint(conn, job.fn))
+                if not conn.in_transaction:  # SQLite rolled it all back (disk full…)
+                    raise _BatchLost
+            conn.execute("COMMIT")
+        except Exception:
+            _rollback(conn)
+            return [_alone(conn, job.fn) for job in batch]
+        if self._on_commit is not None:
+            self._on_commit(len(batch))
+        return outcomes
+
+    def _require_lock(self) -> WriteLock:
+        if self._lock is None:
+            raise DatabaseError("database is not open")
+        return self._lock
 
     def _observe(self, job: _Job) -> None:
         if self._on_write_wait is not None:
@@ -462,7 +509,8 @@ class SQLiteDatabase:
         return sizes
 
     async def exclusive(self, job: str, fn: Callable[[Conn], T]) -> T | None:
-        """`write(fn)`: one process owns a SQLite file, so no other runs `job` meanwhile."""
+        """`write(fn)`: one write transaction. Workers sharing the file (`--workers`) may
+        each run `job`, one after the other; the jobs given are idempotent."""
         return await self.write(fn)
 
     @asynccontextmanager
@@ -485,14 +533,21 @@ class SQLiteDatabase:
             if self._on_write_wait is not None:
                 self._on_write_wait(time.perf_counter() - queued)
             conn = WriteConnection(writer)
-            await conn.execute("BEGIN IMMEDIATE")
+            lock = self._require_lock()
+            # Each step is queued on the writer's thread, which runs whatever was queued
+            # even if this task is cancelled meanwhile: ROLLBACK (when a transaction is
+            # open) and the lock's release always follow, in that order.
             try:
+                await writer.call(lambda _: lock.acquire())
+                await conn.execute("BEGIN IMMEDIATE")
                 yield conn
                 await conn.execute("COMMIT")
             except BaseException:
                 with suppress(sqlite3.Error):
                     await writer.call(_rollback)
                 raise
+            finally:
+                await writer.call(lambda _: lock.release())
 
     @asynccontextmanager
     async def read(self, *, lookup: bool = False) -> AsyncIterator[aiosqlite.Connection]:
