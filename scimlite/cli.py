@@ -10,7 +10,6 @@ import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
 from pathlib import Path
 
 import orjson
@@ -18,7 +17,7 @@ import orjson
 from scimlite import __version__, demo, tokens
 from scimlite.api import SCIM_PREFIX, accesslog, server
 from scimlite.api import events as events_api
-from scimlite.api.workers import Supervisor, cores
+from scimlite.api.workers import Supervisor, cores, inherited
 from scimlite.app import create_app
 from scimlite.assets import EXAMPLE_DB, shipped
 from scimlite.banner import banner, describe, redacted
@@ -105,7 +104,7 @@ def _serve(settings: Settings, socket_sets: list[list[socket.socket]], *, demo: 
             served = server.run(create_app(settings), settings, socket_sets[0])
             stopped = f"stopped: {served} request{'' if served == 1 else 's'} served"
         else:
-            Supervisor(socket_sets, partial(_serve_app, settings)).run()
+            Supervisor(socket_sets).run()
             stopped = f"stopped: all {workers} workers"
     finally:
         for sockets in socket_sets:
@@ -115,8 +114,15 @@ def _serve(settings: Settings, socket_sets: list[list[socket.socket]], *, demo: 
     return 0
 
 
-def _serve_app(settings: Settings, sockets: list[socket.socket]) -> int:
-    return server.run(create_app(settings), settings, sockets)
+def _work(settings: Settings, index: int, sockets: list[socket.socket]) -> int:
+    """One worker of `serve --workers N`: serve the sockets its supervisor handed down."""
+    try:
+        served = server.run(create_app(settings), settings, sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+    print(f"worker {index} stopped: {served} requests served", file=sys.stderr)
+    return 0
 
 
 def _listen(settings: Settings) -> list[list[socket.socket]]:
@@ -141,6 +147,9 @@ def _listen(settings: Settings) -> list[list[socket.socket]]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    worker = inherited()
+    if worker is not None:
+        return _work(settings, *worker)
     return _serve(settings, _listen(settings), demo=False)
 
 

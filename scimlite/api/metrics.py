@@ -5,8 +5,10 @@ request, hands each outcome to `Metrics.request_done` (a cached child per route,
 status, so the hot path is a dict lookup, an increment and an observation). The writer's
 queue wait and the writes each commit held come from the database
 (`SQLiteDatabase(on_write_wait=…, on_commit=…)`), failed-token
-throttling from the limiter's own count. What only changes slowly (database size, journal
-rows, tokens' last use) is read when scraped.
+throttling from the limiter (`on_throttled`). What only changes slowly (database size,
+journal rows, tokens' last use) is read when scraped. With `serve --workers N` every
+worker's counters and histograms are shared through prometheus-client's multiprocess files,
+so a scrape answered by any worker counts the requests of all of them.
 
 Only `metrics` and `admin` tokens read it (docs/operations.md): a scraper's token can do
 nothing else, and the numbers (token names, traffic) are not for everyone who can reach the
@@ -15,6 +17,7 @@ port. Token names are the only label values taken from data, and tokens are few.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -23,12 +26,12 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     ProcessCollector,
     generate_latest,
+    multiprocess,
 )
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from scimlite.api import SCIM_PREFIX
@@ -36,6 +39,7 @@ from scimlite.api.ratelimit import FailureLimiter
 from scimlite.scim import leniency
 from scimlite.store import Store, TokenInfo
 
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Request latencies: a GET by id takes ~0.3 ms, a write ~1 ms, a read is stopped at 3 s.
@@ -55,27 +59,56 @@ def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
 
 
-class _Throttled(Collector):
-    """The limiter's count of failures answered 429, read when scraped."""
+class _Directory(Collector):
+    """What is read when scraped (database size, journal rows, tokens' last use), exposed
+    as read: never kept in a gauge of this process, so a revoked token leaves the series
+    and, with several workers, no worker's stale copy outlives its scrape."""
 
-    def __init__(self, limiter: FailureLimiter) -> None:
-        self._limiter = limiter
+    def __init__(self) -> None:
+        self.sizes: dict[str, int] = {}
+        self.journal_rows = 0
+        self.last_used: list[tuple[str, str, float]] = []
 
-    def collect(self) -> Iterable[CounterMetricFamily]:
-        yield CounterMetricFamily(
-            "scimlite_rate_limited_requests",
-            "Requests answered 429 because their address failed authentication too often",
-            value=self._limiter.throttled,
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        sizes = GaugeMetricFamily(
+            "scimlite_database_bytes",
+            "Size of the database (SQLite: the file and its WAL; PostgreSQL: the database)",
+            labels=["file"],
         )
+        for name, size in self.sizes.items():
+            sizes.add_metric([name], size)
+        yield sizes
+        yield GaugeMetricFamily(
+            "scimlite_journal_rows", "Rows in the journal", value=self.journal_rows
+        )
+        used = GaugeMetricFamily(
+            "scimlite_token_last_used_timestamp_seconds",
+            "When each live token was last used (its creation time if never), Unix time",
+            labels=["token", "scope"],
+        )
+        for name, scope, at in self.last_used:
+            used.add_metric([name, scope], at)
+        yield used
 
 
 class Metrics:
     """One registry per app (tests run many apps in one process), and its instruments."""
 
     def __init__(self, limiter: FailureLimiter) -> None:
-        self.registry = registry = CollectorRegistry()
-        ProcessCollector(registry=registry)  # memory, CPU, open files
-        registry.register(_Throttled(limiter))
+        # Workers of one `serve --workers N` share counters and histograms through files
+        # in PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode; the
+        # supervisor sets it, api/workers.py), so any worker's scrape shows them all.
+        self._shared = MULTIPROC_DIR in os.environ
+        self._registry = registry = CollectorRegistry()
+        if not self._shared:  # one process's memory and CPU: meaningless summed
+            ProcessCollector(registry=registry)
+        self._directory = _Directory()
+        self._throttled = Counter(
+            "scimlite_rate_limited_requests",
+            "Requests answered 429 because their address failed authentication too often",
+            registry=registry,
+        )
+        limiter.on_throttled = self._throttled.inc
         self._requests = Counter(
             "scimlite_http_requests",
             "HTTP requests answered, by route template, method and status",
@@ -114,21 +147,6 @@ class Metrics:
             buckets=_BATCH,
             registry=registry,
         )
-        self._db_bytes = Gauge(
-            "scimlite_database_bytes",
-            "Size of the database (SQLite: the file and its WAL; PostgreSQL: the database)",
-            ["file"],
-            registry=registry,
-        )
-        self._journal_rows = Gauge(
-            "scimlite_journal_rows", "Rows in the journal", registry=registry
-        )
-        self._last_used = Gauge(
-            "scimlite_token_last_used_timestamp_seconds",
-            "When each live token was last used (its creation time if never), Unix time",
-            ["token", "scope"],
-            registry=registry,
-        )
         # Label children by their label values: labels() takes a lock and builds a tuple.
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._write_children: dict[tuple[str, str], Counter] = {}
@@ -165,17 +183,23 @@ class Metrics:
 
     async def refresh(self, store: Store) -> None:
         """Read what is measured when scraped: database size, journal rows, token use."""
-        for name, size in (await store.db.sizes()).items():
-            self._db_bytes.labels(name).set(size)
-        self._journal_rows.set(await store.journal_rows())
-        self._last_used.clear()  # revoked tokens leave the series
+        self._directory.sizes = await store.db.sizes()
+        self._directory.journal_rows = await store.journal_rows()
         live: list[TokenInfo] = [t for t in await store.list_tokens() if t.revoked is None]
-        for token in live:
-            self._last_used.labels(token.name, token.scope).set(
-                _epoch(token.last_used or token.created)
-            )
+        self._directory.last_used = [
+            (t.name, t.scope, _epoch(t.last_used or t.created)) for t in live
+        ]
 
     def exposition(self) -> web.Response:
-        response = web.Response(body=generate_latest(self.registry))
+        registry = self._registry
+        if self._shared:  # every worker's counters, read from their files
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(self._directory)
+        try:
+            body = generate_latest(registry)
+        finally:
+            registry.unregister(self._directory)
+        response = web.Response(body=body)
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response

@@ -28,7 +28,7 @@ class FailureLimiter:
     window: float = 60.0
     max_addresses: int = 10_000
     clock: Callable[[], float] = time.monotonic
-    throttled: int = 0  # failures answered 429 so far (GET /metrics)
+    on_throttled: Callable[[], None] | None = None  # told of each failure answered 429
     _failures: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
 
     def failed(self, address: str) -> float | None:
@@ -44,7 +44,8 @@ class FailureLimiter:
             self._failures.popitem(last=False)
         if not throttled:
             return None
-        self.throttled += 1
+        if self.on_throttled is not None:
+            self.on_throttled()
         # Once the oldest of the last `limit` failures ages out, a failure is a 401 again.
         return max(0.0, self.window - (now - times[0]))
 

@@ -1,37 +1,43 @@
 """`scimlite serve --workers N`: N processes serving one port, so every core does work.
 
 One Python process runs on one core. The parent binds one listening socket per worker with
-SO_REUSEPORT (Linux spreads new connections across them by their address hash), forks the
-workers, and then only supervises: a worker that dies is started again on its own socket —
-connections the kernel queued on that socket meanwhile are served by the new one — and
-SIGTERM or SIGINT stops every worker gracefully. Everything a request needs beyond its
-process is in the database (console sessions, tokens, the journal), so any worker answers
-any request; writes from several workers serialise on SQLite's write lock (each worker's
-group commit still shares its fsyncs; docs/benchmarks.md) or PostgreSQL's row locks.
+SO_REUSEPORT (Linux spreads new connections across them by their address hash), starts each
+worker as a fresh `scimlite serve` process that inherits its socket, and then only
+supervises: a worker that dies is started again on the same socket — connections the
+kernel queued on it meanwhile are served by the new one — and SIGTERM or SIGINT stops every
+worker gracefully. Everything a request needs beyond its process is in the database
+(console sessions, tokens, the journal), so any worker answers any request; writes from
+several workers take turns on the file's write lock (store/sqlite/db.py `WriteLock`).
 
-Fork happens before any event loop or thread exists in the parent, which is what makes it
-safe; the parent never opens the database after forking.
+Why fresh processes rather than fork(): each worker imports prometheus-client with
+PROMETHEUS_MULTIPROC_DIR set, which is how its multiprocess mode shares counters between
+workers (api/metrics.py); and nothing of the parent's state (its logging locks, its
+threads) is inherited half-way.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import time
-import traceback
-from collections.abc import Callable
 from contextlib import suppress
 from types import FrameType
+
+from scimlite.api.metrics import MULTIPROC_DIR
 
 log = logging.getLogger("scimlite.workers")
 # A worker that dies sooner than this after its start is started again only after a pause,
 # so a worker that cannot start (a broken database) does not spin the parent.
 RESTART_PAUSE = 1.0
-
-Serve = Callable[[list[socket.socket]], int]
+# Set by the supervisor in each worker's environment: the file descriptors of its sockets.
+SOCKETS = "_SCIMLITE_WORKER_SOCKETS"
+INDEX = "_SCIMLITE_WORKER_INDEX"  # which worker it is, for its last log line
 
 
 def cores() -> int:
@@ -41,36 +47,68 @@ def cores() -> int:
     return os.cpu_count() or 1
 
 
-class Supervisor:
-    """Forks one worker per socket set and keeps them running until told to stop."""
+def inherited() -> tuple[int, list[socket.socket]] | None:
+    """In a worker: its index and the listening sockets its supervisor handed down; None
+    in any other process."""
+    fds = os.environ.pop(SOCKETS, None)
+    if fds is None:
+        return None
+    sockets = [socket.socket(fileno=int(fd)) for fd in fds.split(",")]
+    for sock in sockets:
+        sock.setblocking(False)
+    return int(os.environ.pop(INDEX, "0")), sockets
 
-    def __init__(self, socket_sets: list[list[socket.socket]], serve: Serve) -> None:
+
+def _command() -> list[str]:
+    """This very command line, to run again as a worker (a one-file binary is its own
+    interpreter; otherwise `python -m scimlite`)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, *sys.argv[1:]]
+    return [sys.executable, "-m", "scimlite", *sys.argv[1:]]
+
+
+class Supervisor:
+    """Starts one worker per socket set and keeps them running until told to stop."""
+
+    def __init__(self, socket_sets: list[list[socket.socket]]) -> None:
         self._sets = socket_sets
-        self._serve = serve
-        self._workers: dict[int, tuple[int, float]] = {}  # pid → (index, started)
+        # pid → (the worker's Popen, its index, when it started). The Popen is kept, and its
+        # returncode set once os.wait() has reaped it, so subprocess never waits on a pid
+        # of ours itself (it would take a dead worker's status before we saw it).
+        self._workers: dict[int, tuple[subprocess.Popen[bytes], int, float]] = {}
         self._stopping = False
+        self._metrics = ""
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; 0 once every worker has stopped."""
+        self._metrics = tempfile.mkdtemp(prefix="scimlite-metrics-")  # 0700
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        for index in range(len(self._sets)):
-            self._spawn(index)
+        try:
+            for index in range(len(self._sets)):
+                self._spawn(index)
+            self._supervise()
+        finally:
+            shutil.rmtree(self._metrics, ignore_errors=True)
+        return 0
+
+    def _supervise(self) -> None:
         while self._workers:
             try:
                 pid, status = os.wait()
             except ChildProcessError:
-                break
-            index, started = self._workers.pop(pid, (-1, 0.0))
-            if index < 0 or self._stopping:
+                return
+            if pid not in self._workers:
                 continue
-            code = os.waitstatus_to_exitcode(status)
+            proc, index, started = self._workers.pop(pid)
+            proc.returncode = code = os.waitstatus_to_exitcode(status)
+            if self._stopping:
+                continue
             log.warning("worker %d (pid %d) ended with %s; starting it again", index, pid, code)
             if time.monotonic() - started < RESTART_PAUSE:
                 time.sleep(RESTART_PAUSE)
             if not self._stopping:
                 self._spawn(index)
-        return 0
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         """Forward the stop to every worker; each finishes its requests and exits."""
@@ -80,25 +118,12 @@ class Supervisor:
                 os.kill(pid, signal.SIGTERM)
 
     def _spawn(self, index: int) -> None:
-        pid = os.fork()
-        if pid == 0:  # the worker: it never returns into the parent's code
-            os._exit(self._work(index))
-        self._workers[pid] = (index, time.monotonic())
-
-    def _work(self, index: int) -> int:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for other, sockets in enumerate(self._sets):
-            if other != index:
-                for sock in sockets:
-                    sock.close()
-        try:
-            served = self._serve(self._sets[index])
-        except BaseException:  # the worker's last word; the parent starts another
-            traceback.print_exc()
-            return 1
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        print(f"worker {index} stopped: {served} requests served", file=sys.stderr, flush=True)
-        return 0
+        fds = [sock.fileno() for sock in self._sets[index]]
+        env = {
+            **os.environ,
+            SOCKETS: ",".join(map(str, fds)),
+            MULTIPROC_DIR: self._metrics,
+            INDEX: str(index),
+        }
+        proc = subprocess.Popen(_command(), env=env, pass_fds=fds)  # noqa: S603 - ourselves
+        self._workers[proc.pid] = (proc, index, time.monotonic())

@@ -60,6 +60,25 @@ def test_the_banner_names_the_workers_and_every_worker_serves(server: ServerProc
     assert f"stopped: all {WORKERS} workers" in server.output()
 
 
+def requests_counted(server: ServerProcess) -> float:
+    """GET /Users requests answered 200, as one scrape of /metrics counts them."""
+    status, _, text = server.request("GET", "/metrics")
+    assert status == 200
+    pattern = (
+        r'scimlite_http_requests_total\{[^}]*route="/scim/v2/Users"[^}]*status="200"[^}]*\} (\S+)'
+    )
+    return sum(float(v) for v in re.findall(pattern, text.decode()))
+
+
+def test_metrics_count_the_requests_of_every_worker(server: ServerProcess) -> None:
+    for _ in range(30):  # spread over the workers by the kernel
+        assert server.request("GET", "/scim/v2/Users?count=0")[0] == 200
+    # Whichever worker answers the scrape, it counts all 30.
+    assert [requests_counted(server) for _ in range(8)] == [30.0] * 8
+    _, _, text = server.request("GET", "/metrics")
+    assert b"scimlite_database_bytes" in text and b"scimlite_journal_rows" in text
+
+
 def test_writes_through_every_worker_are_all_kept(server: ServerProcess) -> None:
     status, _, team = server.request(
         "POST", "/scim/v2/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "all"}
