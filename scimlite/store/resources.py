@@ -21,7 +21,7 @@ from scimlite.store.database import Batch, Conn, Database, ReadConn
 from scimlite.store.errors import Conflict, NotFound, StaleVersion
 from scimlite.store.events import Commits, Derived, derive, emit
 from scimlite.store.journal import record
-from scimlite.store.kinds import Kind, row_to_resource
+from scimlite.store.kinds import Kind, Rows, row_to_resource
 from scimlite.store.memberships import apply_membership, bump, other_side, touched
 from scimlite.store.records import ListQuery, MembershipChange, Page, Resource, Update, WriteContext
 from scimlite.store.rows import fetch_all, fetch_one, fetch_one_sync, marks
@@ -176,7 +176,7 @@ class ResourceStore:
         rows = rows[: query.count]
         return Page(
             total=total,
-            items=[row_to_resource(r, query.load_refs) for r in rows],
+            items=Rows(rows, query.load_refs),
             more=more,
             last_position=rows[-1]["position"] if rows else None,
         )
