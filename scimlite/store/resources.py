@@ -17,7 +17,7 @@ from scimlite import timeutil
 from scimlite.scim.comparable import comparable
 from scimlite.scim.diff import diff_docs
 from scimlite.scim.filter import Compare, Filter
-from scimlite.store.database import Batch, Conn, Database, ReadConn
+from scimlite.store.database import Batch, Conn, Database, Dialect, ReadConn
 from scimlite.store.errors import Conflict, NotFound, StaleVersion
 from scimlite.store.events import Commits, Derived, derive, emit
 from scimlite.store.journal import record
@@ -52,6 +52,34 @@ def _indexed_match(f: Filter | None) -> bool:
         and f.path.sub_attr is None
         and f.path.attr in ("id", "userName", "externalId", "displayName")
         and isinstance(f.value, str)
+    )
+
+
+def sort_order(kind: Kind, query: ListQuery, dialect: Dialect) -> str:
+    """The ORDER BY of a list page: sortBy's key, then insertion order (seq) for ties.
+
+    RFC 7644 §3.4.2.3: missing values sort last ascending, first descending. Ties stay in
+    insertion order in both directions, so paging is stable; an index holding (key, seq)
+    in each direction's order (migrations) lets a deep page walk it instead of sorting.
+    """
+    order = f"{kind.alias}.seq"
+    if query.sort_by is None:
+        return order
+    direction = "DESC" if query.descending else "ASC"
+    nulls = "NULLS FIRST" if query.descending else "NULLS LAST"
+    key = compile_sort(query.sort_by, kind.resource, dialect)
+    if kind.unique is not None and key == f"{kind.alias}.{kind.unique.folded}":
+        return f"{key} {direction} {nulls}"  # no ties: one index serves both directions
+    return f"{key} {direction} {nulls}, {order}"
+
+
+def page_seqs(kind: Kind, where: str, order: str) -> str:
+    """The row ids of a page (LIMIT ?, OFFSET ?), chosen from whatever narrow index holds
+    the filter's and the sort's columns: the offset is walked there, not over documents."""
+    a = kind.alias
+    return (
+        f"SELECT {a}.seq FROM {kind.table} {a} WHERE {where} "  # noqa: S608
+        f"ORDER BY {order} LIMIT ? OFFSET ?"
     )
 
 
@@ -124,13 +152,7 @@ class ResourceStore:
         phrases: set[str] = set()
         if query.filter is not None and dialect.text_index:
             phrases = text_phrases(query.filter, k.resource)
-        order = f"{k.alias}.seq"
-        if query.sort_by is not None:
-            direction = "DESC" if query.descending else "ASC"
-            # RFC 7644 §3.4.2.3: missing values sort last ascending, first descending.
-            nulls = "NULLS FIRST" if query.descending else "NULLS LAST"
-            key = compile_sort(query.sort_by, k.resource, dialect)
-            order = f"{key} {direction} {nulls}, {order}"
+        order = sort_order(k, query, dialect)
         async with self._db.snapshot(lookup=_indexed_match(query.filter)) as conn:
             where: str = "TRUE"
             params: list[object] = []
@@ -158,10 +180,7 @@ class ResourceStore:
                 # are then read whole (1M users: a sorted page 900,000 deep, or a
                 # substring search, no longer reads every document).
                 a = k.alias
-                chosen = (
-                    f"SELECT {a}.seq FROM {k.table} {a} WHERE {page_where} "  # noqa: S608
-                    f"ORDER BY {order} LIMIT ? OFFSET ?"
-                )
+                chosen = page_seqs(k, page_where, order)
                 args: list[object] = [*page_params, query.count + 1, offset]
                 if not k.refs_bounded and query.load_refs and query.max_members is not None:
                     chosen, args, more = await self._within_members(
