@@ -68,8 +68,6 @@ def sort_order(kind: Kind, query: ListQuery, dialect: Dialect) -> str:
     direction = "DESC" if query.descending else "ASC"
     nulls = "NULLS FIRST" if query.descending else "NULLS LAST"
     key = compile_sort(query.sort_by, kind.resource, dialect)
-    if kind.unique is not None and key == f"{kind.alias}.{kind.unique.folded}":
-        return f"{key} {direction} {nulls}"  # no ties: one index serves both directions
     return f"{key} {direction} {nulls}, {order}"
 
 

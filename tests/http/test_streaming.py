@@ -130,3 +130,11 @@ async def test_an_error_before_the_stream_is_still_a_scim_error(scim: Scim) -> N
     assert "Transfer-Encoding" not in resp.headers
     headers = {k.lower(): v for k, v in resp.headers.items()}
     assert_scim_error(body, 400, "invalidFilter", headers=headers)
+
+
+async def test_head_of_a_streamed_list_has_no_body(scim: Scim) -> None:
+    await _people(scim)
+    resp = await scim.request("HEAD", "/Groups")
+    assert resp.status == 200
+    assert resp.content_type == "application/scim+json"
+    assert await resp.read() == b""
