@@ -49,6 +49,7 @@ SCENARIOS: dict[str, tuple[str, float | None]] = {
     "filter_username": ("ceiling_get", 0.5),
     "filter_email": ("ceiling_get", None),
     "get_big_team": ("ceiling_get", None),
+    "list_groups_big": ("ceiling_get", None),
     "list_deep": ("ceiling_get", None),
     "list_sorted": ("ceiling_get", None),
     "post_user": ("ceiling_insert", 0.5),

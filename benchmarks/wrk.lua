@@ -140,6 +140,11 @@ local scenarios = {
   get_big_team = function()
     return wrk.format("GET", prefix .. "/Groups/" .. big_team .. "?excludedAttributes=members")
   end,
+  -- The issue's large-team list: a page of teams, the 50,000-member team first, each with
+  -- its roster (peak memory under concurrent large responses: docs/benchmarks.md).
+  list_groups_big = function()
+    return wrk.format("GET", "/scim/v2/Groups?count=1000")
+  end,
   console_users = function()
     return wrk.format("GET", string.format("/users?page=%d", math.random(1, math.floor(users / 50))))
   end,

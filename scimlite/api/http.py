@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import orjson
@@ -35,6 +36,40 @@ def respond(
     if headers:
         response.headers.update(headers)
     return response
+
+
+# Bytes gathered before a streamed body is handed to the transport: few writes, small buffer.
+_FLUSH = 64 * 1024
+
+
+def respond_chunks(
+    chunks: Iterable[bytes],
+    status: int = 200,
+    *,
+    etag: str | None = None,
+    location: str | None = None,
+) -> web.Response:
+    """A SCIM JSON response whose body is rendered while it is sent (chunked transfer coding,
+    RFC 9112 §7.1), at the pace the client reads it: a large list or roster is never held
+    whole. Everything that can answer a SCIM error (parsing, the query) has run before; a
+    failure while rendering can only abort the connection (docs/scim.md)."""
+    response = web.Response(body=_flushed(chunks), status=status, content_type=SCIM_CONTENT_TYPE)
+    if etag is not None:
+        response.headers["ETag"] = etag
+    if location is not None:
+        response.headers["Location"] = location
+    return response
+
+
+async def _flushed(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        if len(buffer) >= _FLUSH:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
 
 
 def error_response(error: ScimError) -> web.Response:

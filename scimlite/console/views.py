@@ -7,6 +7,7 @@ the signed-in token's name, with the console path (e.g. `POST /users/<id>/active
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -262,7 +263,8 @@ async def users(request: web.Request) -> web.Response:
     sort = sort if sort in USER_SORTS else "userName"
     descending = request.query.get("order") == "desc"
     number = _page_number(request)
-    error, total, items = None, 0, []
+    error, total = None, 0
+    items: Sequence[Resource] = []
     try:
         search = user_search(text)
         note = search.note

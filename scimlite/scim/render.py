@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Any
+
+import orjson
 
 from scimlite.scim.project import ALL, Projection, apply
 from scimlite.scim.records import Resource
@@ -61,18 +65,84 @@ def to_wire(
     return apply(projection, resource, out)
 
 
+# Members rendered at a time from a large roster (wire_chunks): a rendered member is several
+# times its stored form, so a team of 50,000 is never held rendered whole.
+REFS_STEP = 1000
+
+
+def large(record: Resource) -> bool:
+    """A resource whose roster wire_chunks renders in steps rather than at once."""
+    return record.refs is not None and len(record.refs) > REFS_STEP
+
+
+def wire_chunks(
+    resource: ResourceType,
+    record: Resource,
+    base_url: str,
+    projection: Projection = ALL,
+) -> Iterator[bytes]:
+    """The JSON of to_wire(), in pieces, rendered as they are taken.
+
+    A large roster comes REFS_STEP members at a time, after the rest of the document (JSON
+    object members are unordered, RFC 8259 §4); each step is projected on its own, which
+    is exact because a projection selects each member by itself (project.apply).
+    """
+    if record.refs is None or not large(record):
+        yield orjson.dumps(to_wire(resource, record, base_url, projection))
+        return
+    attr, refs = resource.membership_attr, record.refs
+    rest = orjson.dumps(to_wire(resource, replace(record, refs=None), base_url, projection))
+    yield rest[:-1]  # without its closing brace; `schemas` and `id` are always in it
+    opened = False
+    for i in range(0, len(refs), REFS_STEP):
+        step = replace(record, refs=refs[i : i + REFS_STEP])
+        shown = apply(projection, resource, {attr: _refs(resource, step, base_url, projection)})
+        if not shown.get(attr):
+            continue
+        yield (b"," if opened else b',"' + attr.encode() + b'":[') + orjson.dumps(shown[attr])[1:-1]
+        opened = True
+    yield b"]}" if opened else b"}"
+
+
+def _envelope(
+    items: int, total: int, start_index: int | None, next_cursor: str | None
+) -> dict[str, Any]:
+    """RFC 7644 §3.4.2: a ListResponse page; RFC 9865 §2.2: cursor pages carry nextCursor."""
+    body: dict[str, Any] = {"schemas": [LIST_RESPONSE_SCHEMA], "totalResults": total}
+    if start_index is not None:
+        body["startIndex"] = start_index
+    body["itemsPerPage"] = items
+    if next_cursor is not None:
+        body["nextCursor"] = next_cursor
+    return body
+
+
 def list_response(
     resources: list[dict[str, Any]],
     total: int,
     start_index: int | None,
     next_cursor: str | None = None,
 ) -> dict[str, Any]:
-    """RFC 7644 §3.4.2: a ListResponse page; RFC 9865 §2.2: cursor pages carry nextCursor."""
-    body: dict[str, Any] = {"schemas": [LIST_RESPONSE_SCHEMA], "totalResults": total}
-    if start_index is not None:
-        body["startIndex"] = start_index
-    body["itemsPerPage"] = len(resources)
-    if next_cursor is not None:
-        body["nextCursor"] = next_cursor
+    """A ListResponse page held whole: small lists (discovery)."""
+    body = _envelope(len(resources), total, start_index, next_cursor)
     body["Resources"] = resources
     return body
+
+
+def list_chunks(
+    resources: Iterable[Iterable[bytes]],
+    items: int,
+    total: int,
+    start_index: int | None,
+    next_cursor: str | None = None,
+) -> Iterator[bytes]:
+    """The JSON of list_response() in pieces: each resource is rendered only when the one
+    before it has been taken, so a page holds one rendered resource at a time. `items`
+    (itemsPerPage) is the number of `resources`, known before they are rendered."""
+    head = orjson.dumps(_envelope(items, total, start_index, next_cursor))
+    yield head[:-1] + b',"Resources":['
+    for i, pieces in enumerate(resources):
+        if i:
+            yield b","
+        yield from pieces
+    yield b"]}"

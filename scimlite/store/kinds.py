@@ -8,9 +8,9 @@ serve both resource types without asking which one they serve.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -199,3 +199,33 @@ def row_to_resource(row: Any, with_refs: bool) -> Resource:
         doc=orjson.loads(row["doc"]),
         refs=refs,
     )
+
+
+class Rows(Sequence[Resource]):
+    """A page's rows, each made a Resource only when it is read, and not kept.
+
+    A stored row is compact JSON text; parsed, and then rendered, it is several times larger
+    (a team's roster most of all). A page rendered while it is sent (api/http.py
+    respond_chunks) so holds its stored rows and one parsed resource at a time.
+    """
+
+    __slots__ = ("_rows", "_with_refs")
+
+    def __init__(self, rows: Sequence[Any], with_refs: bool) -> None:
+        self._rows = rows
+        self._with_refs = with_refs
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Resource: ...
+    @overload
+    def __getitem__(self, index: slice) -> Rows: ...
+    def __getitem__(self, index: int | slice) -> Resource | Rows:
+        if isinstance(index, slice):
+            return Rows(self._rows[index], self._with_refs)
+        return row_to_resource(self._rows[index], self._with_refs)
+
+    def __iter__(self) -> Iterator[Resource]:
+        return (row_to_resource(row, self._with_refs) for row in self._rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +64,7 @@ class ListQuery:
 @dataclass(slots=True)
 class Page:
     total: int
-    items: list[Resource]
+    items: Sequence[Resource]  # kinds.Rows from list_page: parsed as read
     more: bool = False  # rows remain after this page
     last_position: int | None = None  # keyset position of the last item
 

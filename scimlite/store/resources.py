@@ -17,11 +17,11 @@ from scimlite import timeutil
 from scimlite.scim.comparable import comparable
 from scimlite.scim.diff import diff_docs
 from scimlite.scim.filter import And, Compare, Filter, ValueFilter
-from scimlite.store.database import Batch, Conn, Database, ReadConn
+from scimlite.store.database import Batch, Conn, Database, Dialect, ReadConn
 from scimlite.store.errors import Conflict, NotFound, StaleVersion
 from scimlite.store.events import Commits, Derived, derive, emit
 from scimlite.store.journal import record
-from scimlite.store.kinds import Kind, row_to_resource
+from scimlite.store.kinds import Kind, Rows, row_to_resource
 from scimlite.store.memberships import apply_membership, bump, other_side, touched
 from scimlite.store.records import ListQuery, MembershipChange, Page, Resource, Update, WriteContext
 from scimlite.store.rows import fetch_all, fetch_one, fetch_one_sync, marks
@@ -67,6 +67,32 @@ def _eq_text(f: Filter | None, attr: str, sub_attr: str | None) -> bool:
         and f.path.attr == attr
         and f.path.sub_attr == sub_attr
         and isinstance(f.value, str)
+    )
+
+
+def sort_order(kind: Kind, query: ListQuery, dialect: Dialect) -> str:
+    """The ORDER BY of a list page: sortBy's key, then insertion order (seq) for ties.
+
+    RFC 7644 §3.4.2.3: missing values sort last ascending, first descending. Ties stay in
+    insertion order in both directions, so paging is stable; an index holding (key, seq)
+    in each direction's order (migrations) lets a deep page walk it instead of sorting.
+    """
+    order = f"{kind.alias}.seq"
+    if query.sort_by is None:
+        return order
+    direction = "DESC" if query.descending else "ASC"
+    nulls = "NULLS FIRST" if query.descending else "NULLS LAST"
+    key = compile_sort(query.sort_by, kind.resource, dialect)
+    return f"{key} {direction} {nulls}, {order}"
+
+
+def page_seqs(kind: Kind, where: str, order: str) -> str:
+    """The row ids of a page (LIMIT ?, OFFSET ?), chosen from whatever narrow index holds
+    the filter's and the sort's columns: the offset is walked there, not over documents."""
+    a = kind.alias
+    return (
+        f"SELECT {a}.seq FROM {kind.table} {a} WHERE {where} "  # noqa: S608
+        f"ORDER BY {order} LIMIT ? OFFSET ?"
     )
 
 
@@ -140,13 +166,7 @@ class ResourceStore:
         phrases: set[str] = set()
         if query.filter is not None and dialect.text_index:
             phrases = text_phrases(query.filter, k.resource)
-        order = f"{k.alias}.seq"
-        if query.sort_by is not None:
-            direction = "DESC" if query.descending else "ASC"
-            # RFC 7644 §3.4.2.3: missing values sort last ascending, first descending.
-            nulls = "NULLS FIRST" if query.descending else "NULLS LAST"
-            key = compile_sort(query.sort_by, k.resource, dialect)
-            order = f"{key} {direction} {nulls}, {order}"
+        order = sort_order(k, query, dialect)
         async with self._db.snapshot(lookup=_indexed_match(query.filter)) as conn:
             where: str = "TRUE"
             params: list[object] = []
@@ -174,10 +194,7 @@ class ResourceStore:
                 # are then read whole (1M users: a sorted page 900,000 deep, or a
                 # substring search, no longer reads every document).
                 a = k.alias
-                chosen = (
-                    f"SELECT {a}.seq FROM {k.table} {a} WHERE {page_where} "  # noqa: S608
-                    f"ORDER BY {order} LIMIT ? OFFSET ?"
-                )
+                chosen = page_seqs(k, page_where, order)
                 args: list[object] = [*page_params, query.count + 1, offset]
                 if not k.refs_bounded and query.load_refs and query.max_members is not None:
                     chosen, args, more = await self._within_members(
@@ -192,7 +209,7 @@ class ResourceStore:
         rows = rows[: query.count]
         return Page(
             total=total,
-            items=[row_to_resource(r, query.load_refs) for r in rows],
+            items=Rows(rows, query.load_refs),
             more=more,
             last_position=rows[-1]["position"] if rows else None,
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scimlite.scim.filter import parse_filter
+from scimlite.scim.filter import parse_filter, parse_path
 from scimlite.scim.models import parse_resource
 from scimlite.scim.schema import USER_RESOURCE
 from scimlite.store import (
@@ -17,9 +17,11 @@ from scimlite.store import (
     Store,
     WriteContext,
 )
-from scimlite.store.database import DatabaseError
+from scimlite.store.database import SQLITE, DatabaseError
 from scimlite.store.errors import NotFound
 from scimlite.store.journal import journal_sql
+from scimlite.store.kinds import USERS
+from scimlite.store.resources import page_seqs, sort_order
 from scimlite.store.sqlite.db import SQLiteDatabase as Database
 from scimlite.store.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 
@@ -284,6 +286,20 @@ def test_error_searches_read_only_the_error_rows(query: JournalQuery) -> None:
     sql, params = journal_sql(query)
     plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
     assert plan == ["SCAN journal USING INDEX journal_errors"]
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+@pytest.mark.parametrize("sort_by", ["userName", "meta.created", "meta.lastModified"])
+def test_a_deep_sorted_page_walks_an_index(sort_by: str, descending: bool) -> None:
+    """sortBy with a deep startIndex: the offset is counted along an index that is already
+    in the page's order (ties by seq ascending), never a sort of the whole table."""
+    conn = sqlite3.connect(":memory:")
+    for script in MIGRATIONS:
+        conn.executescript(script)
+    query = ListQuery(sort_by=parse_path(sort_by, USER_RESOURCE).path, descending=descending)
+    sql = page_seqs(USERS, "TRUE", sort_order(USERS, query, SQLITE))
+    plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", (100, 90_000))]
+    assert len(plan) == 1 and plan[0].startswith("SCAN u USING COVERING INDEX"), plan
 
 
 def test_upgrading_indexes_the_membership_changes_already_journaled(tmp_path: Path) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from aiohttp import web
 
 from scimlite.api import route
 from scimlite.api.errors import write_context
-from scimlite.api.http import base_url, expected_versions, read_json, respond
+from scimlite.api.http import base_url, expected_versions, read_json, respond, respond_chunks
 from scimlite.api.query import QueryPlan, encode_cursor, plan_query, refs_attr, search_params
 from scimlite.keys import SETTINGS, STORE
 from scimlite.scim import patch as scim_patch
@@ -20,7 +19,7 @@ from scimlite.scim.evaluate import for_resource_type
 from scimlite.scim.models import parse_resource, validate_patched
 from scimlite.scim.project import Projection, parse_projection
 from scimlite.scim.schema import RESOURCE_TYPES, ResourceType
-from scimlite.store import ListQuery, Resource, ResourceStore, Update
+from scimlite.store import ListQuery, Page, Resource, ResourceStore, Update
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +46,14 @@ class ResourceEndpoints:
         created: bool = False,
     ) -> web.Response:
         base = base_url(request)
-        body = render.to_wire(
-            self.resource,
-            record,
-            base,
-            self._projection(request) if projection is None else projection,
-        )
-        where = render.location(base, self.resource, record.id)
-        return respond(
-            body, status, etag=render.etag(record.version), location=where if created else None
-        )
+        shown = self._projection(request) if projection is None else projection
+        tag = render.etag(record.version)
+        where = render.location(base, self.resource, record.id) if created else None
+        if render.large(record):
+            chunks = render.wire_chunks(self.resource, record, base, shown)
+            return respond_chunks(chunks, status, etag=tag, location=where)
+        body = render.to_wire(self.resource, record, base, shown)
+        return respond(body, status, etag=tag, location=where)
 
     async def list(self, request: web.Request) -> web.Response:
         """GET /Users, GET /Groups (RFC 7644 §3.4.2)."""
@@ -69,16 +66,17 @@ class ResourceEndpoints:
     async def _query(self, request: web.Request, params: dict[str, str]) -> web.Response:
         plan = plan_query(self.resource, params, request.config_dict[SETTINGS])
         page = await self._store(request).list_page(plan.query)
-        base = base_url(request)
-        items = [render.to_wire(self.resource, r, base, plan.projection) for r in page.items]
+        base, n = base_url(request), len(page.items)
+        # Streamed: page.items parses each row only when it is rendered (store/kinds.py Rows).
+        items = (render.wire_chunks(self.resource, r, base, plan.projection) for r in page.items)
         if not plan.cursor:
-            return respond(render.list_response(items, page.total, plan.query.start_index))
+            return respond_chunks(render.list_chunks(items, n, page.total, plan.query.start_index))
         next_cursor = None
         if page.more and plan.query.sort_by is None and page.last_position is not None:
             next_cursor = encode_cursor("k", page.last_position)
         elif page.more:
-            next_cursor = encode_cursor("o", plan.query.start_index - 1 + len(items))
-        return respond(render.list_response(items, page.total, None, next_cursor))
+            next_cursor = encode_cursor("o", plan.query.start_index - 1 + n)
+        return respond_chunks(render.list_chunks(items, n, page.total, None, next_cursor))
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         """GET /{type}/{id} (RFC 7644 §3.4.1); If-None-Match → 304 (§3.14)."""
@@ -206,15 +204,20 @@ async def _root_query(request: web.Request, params: dict[str, str]) -> web.Respo
         assert first_error is not None
         raise first_error
     start, count = paging.start_index, paging.count
-    skip, base, total = start - 1, base_url(request), 0
-    items: list[dict[str, Any]] = []
+    skip, base, total, n = start - 1, base_url(request), 0, 0
+    pages: list[tuple[ResourceType, QueryPlan, Page]] = []
     for resource, rstore, plan in plans:
-        wanted = count - len(items)
-        page = await rstore.list_page(replace(plan.query, start_index=skip + 1, count=wanted))
+        page = await rstore.list_page(replace(plan.query, start_index=skip + 1, count=count - n))
         skip = max(0, skip - page.total)
         total += page.total
-        items += [render.to_wire(resource, r, base, plan.projection) for r in page.items]
-    return respond(render.list_response(items, total, start))
+        n += len(page.items)
+        pages.append((resource, plan, page))
+    items = (
+        render.wire_chunks(resource, r, base, plan.projection)
+        for resource, plan, page in pages
+        for r in page.items
+    )
+    return respond_chunks(render.list_chunks(items, n, total, start))
 
 
 def add_routes(app: web.Application, resource: ResourceType) -> None:

@@ -226,6 +226,22 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tokens ADD CONSTRAINT tokens_scope_check
         CHECK (scope IN ('scim', 'admin', 'metrics', 'events'));
     """,
+    # 3: sortBy meta.created / meta.lastModified walk an index to a deep page instead of
+    # sorting every row: their tiebreaker, seq ascending in both directions, was in no index.
+    # One index per key and direction, each ending in seq so the offset is counted in the
+    # index alone (an index-only scan); they replace the plain (created) and
+    # (last_modified) ones, which served ranges only. userName gets none: a btree entry is
+    # limited to ~2.7 kB and userName is not (its uniqueness is a hash exclusion for that
+    # reason), so sortBy userName still sorts. Only indexes change, so processes still on
+    # the previous release keep working.
+    """
+    CREATE INDEX users_created_sort ON users(created, seq);
+    CREATE INDEX users_created_sort_desc ON users(created DESC, seq);
+    CREATE INDEX users_last_modified_sort ON users(last_modified, seq);
+    CREATE INDEX users_last_modified_sort_desc ON users(last_modified DESC, seq);
+    DROP INDEX users_created;
+    DROP INDEX users_last_modified;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -336,6 +336,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tokens_v11 RENAME TO tokens;
     CREATE UNIQUE INDEX tokens_live_name ON tokens(name) WHERE revoked IS NULL;
     """,
+    # 12: sortBy meta.created / meta.lastModified descending. Ties keep insertion order
+    # (seq ascending, RFC 7644 §3.4.2.3 leaves it to us), which a backward scan of
+    # (created) cannot give, so every deep descending page sorted the whole table (90,000
+    # deep at 200k users: 80 -> 3 ms). A forward scan of (created DESC, seq) is that order;
+    # ascending sorts and userName (unique) already walk an index (docs/scim.md).
+    """
+    CREATE INDEX users_created_desc ON users(created DESC, seq);
+    CREATE INDEX users_last_modified_desc ON users(last_modified DESC, seq);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
