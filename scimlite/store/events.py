@@ -229,6 +229,13 @@ def parse_position(position: str, txid: bool, what: str) -> tuple[int, int]:
     return (parts[0], parts[1]) if txid else (0, parts[0])
 
 
+def position_before(position: str, txid: bool) -> str:
+    """The position a feed resumes from to read `position`'s event again (and what
+    follows it): a webhook's "resend from here"."""
+    parsed = parse_position(position, txid, "an event")
+    return _spell((parsed[0], max(parsed[1] - 1, 0)), txid)
+
+
 class Commits:
     """Wakes long-polls when a write of this process commits (the API still polls, for
     writes by other processes on a shared database)."""
