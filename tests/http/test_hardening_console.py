@@ -20,7 +20,16 @@ from tests.support.console import HTML, Doc, get_page, post, sign_in
 from tests.support.scim import Scim
 
 ORIGIN = "http://console.test/"
-CONSOLE_PATHS = ("/", "/users", "/teams", "/journal", "/tokens", "/static/", "/openapi.json")
+CONSOLE_PATHS = (
+    "/",
+    "/users",
+    "/teams",
+    "/journal",
+    "/tokens",
+    "/webhooks",
+    "/static/",
+    "/openapi.json",
+)
 
 
 # --- finding 2: `next` never leaves the console ----------------------------------------

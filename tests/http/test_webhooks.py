@@ -8,15 +8,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 import standardwebhooks
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from scimlite import timeutil
 from scimlite.api.events import configured_base
@@ -29,6 +28,7 @@ from scimlite.store import Store, Webhook, WebhookDelivery
 from tests.support import free_port
 from tests.support.events import settled
 from tests.support.scim import Scim
+from tests.support.webhooks import Receiver, receiving
 
 Client = TestClient[Any, Any]
 BASE, MAX_DELAY, WINDOW = 10.0, 3600.0, 86400.0
@@ -47,40 +47,10 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
     )
 
 
-class Receiver:
-    """A webhook receiver: keeps each request, answers `status` after `delay` seconds."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[dict[str, str], bytes]] = []
-        self.status = 204
-        self.delay = 0.0
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.got.append((dict(request.headers), await request.read()))
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return web.Response(status=self.status, text="no" if self.status >= 300 else "")
-
-    async def wait_for(self, count: int, seconds: float = 20) -> list[Any]:
-        """The bodies of the first `count` requests, once they arrived."""
-        deadline = time.monotonic() + seconds
-        while len(self.got) < count:
-            assert time.monotonic() < deadline, f"{len(self.got)} of {count} arrived"
-            await asyncio.sleep(0.02)
-        return [orjson.loads(body) for _, body in self.got[:count]]
-
-
 @pytest.fixture
-async def receiver() -> Any:
-    got = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", got.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    got.url = str(server.make_url("/hook"))
-    yield got
-    await server.close()
+async def receiver() -> AsyncIterator[Receiver]:
+    async with receiving() as got:
+        yield got
 
 
 class FakeClock:
