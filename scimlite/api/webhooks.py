@@ -199,6 +199,7 @@ class Deliverer:
             if hook.next_attempt is not None and hook.next_attempt > now:
                 await self.clock.sleep(min(hook.next_attempt - now, self.recheck))
                 continue
+            woken = self.store.commits.pending()
             try:
                 found, after = await self.store.events_after(hook.position, 1, hook.types)
             except FellBehind as exc:
@@ -207,7 +208,7 @@ class Deliverer:
             if not found:
                 if after != hook.position:
                     await self.store.skip_webhook(hook.id, hook.position, after)
-                await self.store.commits.wait(self.poll)
+                await self.store.commits.wait(self.poll, since=woken)
                 continue
             await self.deliver(session, hook, found[0], lease_until)
 

@@ -247,10 +247,15 @@ class Commits:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, seconds: float) -> None:
-        """Until the next commit, or `seconds` have passed."""
+    def pending(self) -> asyncio.Event:
+        """What the next commit sets: taken before a read and waited on after it (`since`),
+        so a commit that lands during the read is not missed."""
+        return self._event
+
+    async def wait(self, seconds: float, since: asyncio.Event | None = None) -> None:
+        """Until the next commit (or one after `since` was taken), or `seconds` have passed."""
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), seconds)
+            await asyncio.wait_for((since or self._event).wait(), seconds)
 
 
 class EventQueries:

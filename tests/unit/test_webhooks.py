@@ -3,11 +3,13 @@ and the retry schedule's waits."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import pytest
 
 from scimlite import webhooks
+from scimlite.store.events import Commits
 
 
 @pytest.mark.parametrize(
@@ -73,3 +75,13 @@ def test_the_schedule_doubles_up_to_its_cap_with_full_jitter() -> None:
     assert schedule.cap(10_000) == 3600
     assert schedule.delay(3, lambda: 0.5) == 10 and schedule.delay(3, lambda: 0.0) == 0
     assert not schedule.exhausted(100.0, 100.0 + 86399) and schedule.exhausted(100.0, 86500.0)
+
+
+async def test_a_commit_during_a_read_is_not_missed() -> None:
+    """The worker takes `pending()` before reading the feed and waits on it after: a commit
+    in between wakes it at once instead of after its poll interval."""
+    commits = Commits()
+    before_read = commits.pending()
+    commits.notify()  # a write commits while the feed is being read
+    await asyncio.wait_for(commits.wait(3600, since=before_read), 1)
+    assert before_read.is_set() and not commits.pending().is_set()
