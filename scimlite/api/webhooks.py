@@ -210,11 +210,9 @@ class Deliverer:
                     await self.store.skip_webhook(hook.id, hook.position, after)
                 await self.store.commits.wait(self.poll, since=woken)
                 continue
-            await self.deliver(session, hook, found[0], lease_until)
+            await self.deliver(session, hook, found[0])
 
-    async def deliver(
-        self, session: aiohttp.ClientSession, hook: Webhook, event: Event, lease_until: float
-    ) -> None:
+    async def deliver(self, session: aiohttp.ClientSession, hook: Webhook, event: Event) -> None:
         """One attempt: POST the event, log it, and advance or schedule the retry."""
         body = orjson.dumps(render(event, self.base))
         stamp = int(self.clock.time())
@@ -239,7 +237,7 @@ class Deliverer:
             error=error,
         )
         if error is None:
-            await self.store.webhook_delivered(hook, attempt, lease_until)
+            await self.store.webhook_delivered(hook, attempt)
             return
         now = self.clock.time()
         failures = hook.failures + 1

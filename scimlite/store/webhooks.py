@@ -181,18 +181,15 @@ class WebhookQueries:
             )
         )
 
-    async def webhook_delivered(
-        self, webhook: Webhook, attempt: Attempt, lease_until: float
-    ) -> None:
+    async def webhook_delivered(self, webhook: Webhook, attempt: Attempt) -> None:
         """Log a successful delivery and advance the endpoint past its event, in one
         transaction (unless a resend moved the endpoint meanwhile)."""
 
         def write(conn: Conn) -> None:
             conn.execute(
                 "UPDATE webhooks SET position = ?, failures = 0, failing_since = NULL, "
-                "next_attempt = NULL, last_success = ?, leased_until = ? "
-                "WHERE id = ? AND position = ?",
-                (attempt.event_id, attempt.at, lease_until, webhook.id, webhook.position),
+                "next_attempt = NULL, last_success = ? WHERE id = ? AND position = ?",
+                (attempt.event_id, attempt.at, webhook.id, webhook.position),
             )
             _log(conn, webhook.id, attempt)
 

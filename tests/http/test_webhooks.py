@@ -6,6 +6,7 @@ allowed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -158,6 +159,65 @@ async def test_events_arrive_in_commit_order_and_each_once(
     assert [e["data"]["user"]["userName"] for e in got] == names
     store: Store = scim.client.app[STORE]
     assert (await store.webhook(hook.id)).position == got[-1]["id"]
+
+
+async def test_two_workers_never_deliver_to_one_endpoint_in_parallel(
+    scim: Scim, receiver: Receiver, deliverer: Deliverer, settings: Settings
+) -> None:
+    """As two processes on one PostgreSQL database: the endpoint's lease lets one deliver."""
+    other = Deliverer(scim.client.app[STORE], settings, poll=0.05)
+    running = asyncio.create_task(other.run())
+    try:
+        receiver.delay = 0.05  # long enough for a second worker's request to overlap
+        await add(scim.client, receiver.url)
+        names = [f"user{i}" for i in range(10)]
+        for name in names:
+            await scim.create_user(name)
+        got = await receiver.wait_for(len(names))
+        await asyncio.sleep(0.3)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert [e["data"]["user"]["userName"] for e in got] == names
+    assert len(receiver.got) == len(names) and receiver.most_in_flight == 1
+
+
+async def test_a_lease_goes_to_one_owner_until_it_ends(client: Client) -> None:
+    """The claim both workers race for (store/webhooks.py): one wins, the other gets None
+    until the lease has ended; a disabled or removed endpoint is nobody's."""
+    store: Store = client.app[STORE]
+    hook, _ = await add(client, "http://127.0.0.1:9/")
+    assert await store.claim_webhook(hook.id, "a", 100.0, 110.0) is not None
+    assert await store.claim_webhook(hook.id, "b", 105.0, 115.0) is None
+    assert await store.claim_webhook(hook.id, "a", 105.0, 115.0) is not None  # renewed
+    assert await store.claim_webhook(hook.id, "b", 114.0, 124.0) is None
+    claimed = await store.claim_webhook(hook.id, "b", 115.5, 125.0)
+    assert claimed is not None and claimed.leased_by == "b"
+    await store.release_webhooks("b")
+    assert await store.claim_webhook(hook.id, "a", 116.0, 126.0) is not None
+    await store.disable_webhook(hook.id, timeutil.now(), "test")
+    assert await store.claim_webhook(hook.id, "a", 116.0, 126.0) is None
+    await store.remove_webhook(hook.id)
+    assert await store.claim_webhook(hook.id, "a", 200.0, 210.0) is None
+
+
+async def test_an_endpoint_behind_retention_is_disabled_with_how_to_resync(
+    scim: Scim, receiver: Receiver, deliverer: Deliverer
+) -> None:
+    await scim.create_user("ada")
+    store: Store = scim.client.app[STORE]
+    await store.prune_journal("9999-12-31T00:00:00.000Z")  # retention took every event
+    oldest = "0.0" if store.db.dialect.journal_txid else "0"
+    hook, _ = await add(scim.client, receiver.url, position=oldest)
+
+    async def disabled() -> bool:
+        return (await store.webhook(hook.id)).disabled is not None
+
+    await until(disabled)
+    reason = (await store.webhook(hook.id)).disabled_reason
+    assert reason is not None and "deleted by retention" in reason and "resync" in reason
+    assert receiver.got == []
 
 
 async def test_the_types_filter_sends_only_those_types(

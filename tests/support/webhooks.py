@@ -21,12 +21,18 @@ class Receiver:
         self.status = 204
         self.delay = 0.0
         self.url = ""
+        self.in_flight = self.most_in_flight = 0  # requests being answered at once
 
     async def handle(self, request: web.Request) -> web.Response:
-        self.got.append((dict(request.headers), await request.read()))
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return web.Response(status=self.status, text="no" if self.status >= 300 else "")
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            self.got.append((dict(request.headers), await request.read()))
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            return web.Response(status=self.status, text="no" if self.status >= 300 else "")
+        finally:
+            self.in_flight -= 1
 
     async def wait_for(self, count: int, seconds: float = 20) -> list[Any]:
         """The bodies of the first `count` requests, once they arrived."""
