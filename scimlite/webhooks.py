@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the convention's marker, not a secret
 _SECRET_BYTES = 32
+MAX_URL = 2000
 
 
 def new_secret() -> str:
@@ -37,6 +38,8 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 def check_url(url: str) -> str | None:
     """Why `url` cannot be a receiver (one line), or None: http(s) with a host, no
     credentials (they would land in lists and logs)."""
+    if len(url) > MAX_URL:
+        return f"a webhook URL is at most {MAX_URL} characters"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port

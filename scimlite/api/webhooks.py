@@ -12,6 +12,7 @@ a fake clock instead of waiting.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import random
@@ -103,7 +104,8 @@ class _GuardedResolver(AbstractResolver):
         found = await self._inner.resolve(host, port, family)
         allowed = [r for r in found if not webhooks.refused_address(r["host"])]
         if not allowed:
-            raise OSError(_refused(found[0]["host"] if found else host))
+            # (errno, strerror): aiohttp quotes strerror in the error it raises.
+            raise OSError(errno.EHOSTUNREACH, _refused(found[0]["host"] if found else host))
         return allowed
 
     async def close(self) -> None:
@@ -147,7 +149,9 @@ class Deliverer:
         connector = aiohttp.TCPConnector(
             resolver=None if self.allow_private else _GuardedResolver(), limit=100
         )
-        async with aiohttp.ClientSession(connector=connector) as session:
+        # No cookie jar: one receiver's Set-Cookie must never travel to another.
+        jar = aiohttp.DummyCookieJar()
+        async with aiohttp.ClientSession(connector=connector, cookie_jar=jar) as session:
             try:
                 while True:
                     try:
@@ -164,7 +168,10 @@ class Deliverer:
 
     async def _start_tasks(self, session: aiohttp.ClientSession) -> None:
         now = self.clock.time()
-        for hook in await self.store.list_webhooks():
+        hooks = await self.store.list_webhooks()
+        for gone in {i for i, t in self._tasks.items() if t.done()} - {h.id for h in hooks}:
+            del self._tasks[gone]
+        for hook in hooks:
             running = self._tasks.get(hook.id)
             if running is not None and not running.done():
                 continue

@@ -45,6 +45,7 @@ def test_refused_addresses(address: str, refused: bool) -> None:
         ("https:///x", "a webhook URL is http:// or https://"),
         ("https://u:p@hooks.example.com/", "a webhook URL must not carry"),
         ("http://hooks.example.com:99999/", "not a URL"),
+        ("https://hooks.example.com/" + "x" * 2000, "a webhook URL is at most 2000"),
     ],
 )
 def test_check_url(url: str, problem: str | None) -> None:
