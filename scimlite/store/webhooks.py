@@ -72,14 +72,16 @@ class WebhookQueries:
         return _webhook(await self.db.write(write)), secret
 
     async def list_webhooks(self) -> list[Webhook]:
-        async with self.db.read() as conn:
+        """Every endpoint. The worker asks every second, so on the lookup lane: a handful
+        of rows, never queued behind (or counted against) a long read."""
+        async with self.db.read(lookup=True) as conn:
             rows = await fetch_all(conn, f"SELECT {_COLUMNS} FROM webhooks ORDER BY id")  # noqa: S608
         return [_webhook(r) for r in rows]
 
     async def webhook(self, webhook_id: int) -> Webhook:
         """The endpoint `webhook_id`; NotFound if there is none."""
         sql = f"SELECT {_COLUMNS} FROM webhooks WHERE id = ?"  # noqa: S608
-        async with self.db.read() as conn:
+        async with self.db.read(lookup=True) as conn:
             rows = await fetch_all(conn, sql, (webhook_id,))
         if not rows:
             raise NotFound(f"no webhook with id {webhook_id}")
@@ -234,8 +236,8 @@ class WebhookQueries:
         return [_delivery(r) for r in rows]
 
     async def disabled_webhooks(self) -> int:
-        """How many endpoints are auto-disabled (the console's banner)."""
-        async with self.db.read() as conn:
+        """How many endpoints are auto-disabled (the console's banner, every page)."""
+        async with self.db.read(lookup=True) as conn:
             rows = await fetch_all(conn, "SELECT count(*) FROM webhooks WHERE disabled IS NOT NULL")
         return int(rows[0][0])
 
