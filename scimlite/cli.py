@@ -277,16 +277,16 @@ def cmd_webhook_add(args: argparse.Namespace) -> int:
 
 def cmd_webhook_list(args: argparse.Namespace) -> int:
     async def work(store: Store) -> int:
-        header = ("ID", "URL", "TYPES", "STATUS", "LAST SUCCESS", "FAILURES", "POSITION")
+        header = ("ID", "URL", "TYPES", "STATUS", "LAST SUCCESS", "FAILURES", "NEXT ATTEMPT")
         table = [header] + [
             (
                 str(h.id),
                 h.url,
                 ",".join(h.types) or "all",
-                "disabled" if h.disabled else "enabled",
+                f"disabled ({h.disabled_reason})" if h.disabled else "enabled",
                 h.last_success or "-",
                 str(h.failures),
-                h.position,
+                "-" if h.next_attempt is None else timeutil.from_unix(h.next_attempt),
             )
             for h in await store.list_webhooks()
         ]
@@ -618,8 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
     hooks = webhook_sub.add_parser(
         "list",
         help="list endpoints and their status (never their secrets)",
-        description="List endpoints: id, URL, types, status, last success, failures in a row, "
-        "and the last event delivered.",
+        description="List endpoints: id, URL, types, status (with the reason when "
+        "auto-disabled), last success, failures in a row, and when the next retry is due.",
     )
     existing_db(hooks)
     hooks.set_defaults(func=cmd_webhook_list)

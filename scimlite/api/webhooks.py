@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -283,7 +282,7 @@ class Deliverer:
         return resp.status, f"HTTP {resp.status}" + (f": {excerpt}" if excerpt else "")
 
     def _stamp(self) -> str:
-        return timeutil.format_time(datetime.fromtimestamp(self.clock.time(), UTC))
+        return timeutil.from_unix(self.clock.time())
 
 
 DELIVERER = web.AppKey("deliverer", Deliverer)

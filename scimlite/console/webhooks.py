@@ -4,7 +4,6 @@ The worker (api/webhooks.py) picks up every change within a second."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -41,9 +40,7 @@ def _webhook_id(request: web.Request) -> int:
 
 def unix_time(seconds: float | None) -> str | None:
     """Unix seconds as the console's other times are (RFC 3339), for `short_time`."""
-    if seconds is None:
-        return None
-    return timeutil.format_time(datetime.fromtimestamp(seconds, UTC))
+    return None if seconds is None else timeutil.from_unix(seconds)
 
 
 async def _list_page(

@@ -22,10 +22,11 @@ from scimlite import timeutil
 from scimlite.api.events import configured_base
 from scimlite.api.webhooks import DELIVERER, Deliverer
 from scimlite.app import create_app
-from scimlite.cli import main
+from scimlite.cli import _with_store, main
 from scimlite.keys import STORE
 from scimlite.settings import Settings
 from scimlite.store import Store, Webhook, WebhookDelivery
+from scimlite.store.webhooks import Attempt
 from tests.support import free_port
 from tests.support.events import settled
 from tests.support.scim import Scim
@@ -429,6 +430,38 @@ def test_cli_errors_are_one_line(
     got, out, err = _run(capsys, "webhook", *args, *cli_db)
     assert got == code and err.count("\n") == 1 and err.startswith(message), err
     assert "Traceback" not in err and out == ""
+
+
+async def test_cli_from_replays_what_committed_before(
+    scim: Scim, receiver: Receiver, deliverer: Deliverer, cli_db: list[str]
+) -> None:
+    await scim.create_user("before")
+    oldest = "0.0" if scim.client.app[STORE].db.dialect.journal_txid else "0"
+    argv = ["webhook", "add", receiver.url, "--allow-private", "--from", oldest, *cli_db]
+    assert await asyncio.to_thread(main, argv) == 0
+    (got,) = await receiver.wait_for(1)
+    assert got["data"]["user"]["userName"] == "before"
+
+
+def test_cli_list_shows_why_an_endpoint_is_disabled_and_the_next_attempt(
+    cli_db: list[str], capsys: pytest.CaptureFixture[str], settings: Settings
+) -> None:
+    assert _run(capsys, "token", "create", "okta", "--create", *cli_db)[0] == 0
+    assert _run(capsys, "webhook", "add", "http://127.0.0.1:9/", "--allow-private", *cli_db)[0] == 0
+
+    async def fail_then_disable(store: Store) -> int:
+        (hook,) = await store.list_webhooks()
+        attempt = Attempt(
+            "1", "user.created", "2026-01-01T00:00:00.000Z", {}, "{}", 2, 500, 1.0, "HTTP 500"
+        )
+        await store.webhook_failed(hook, attempt, 1_800_000_000.0, 1_800_000_060.0, None)
+        await store.disable_webhook(hook.id, timeutil.now(), "auto-disabled: 30 deliveries")
+        return 0
+
+    assert asyncio.run(_with_store(settings, fail_then_disable)) == 0
+    code, listing, _ = _run(capsys, "webhook", "list", *cli_db)
+    assert code == 0 and "disabled (auto-disabled: 30 deliveries)" in listing
+    assert "2027-01-15T08:01:00.000Z" in listing and "NEXT ATTEMPT" in listing
 
 
 async def test_a_running_server_picks_up_an_endpoint_added_by_the_cli(
