@@ -88,8 +88,9 @@ def _every(seconds: float, what: str, job: Callable[[Store], Awaitable[object]])
 def _prune_journal(days: int) -> Callable[[Store], Awaitable[int]]:
     async def prune(store: Store) -> int:
         cutoff = timeutil.format_time(datetime.now(UTC) - timedelta(days=days))
+        removed = await store.prune_journal(cutoff)
         await store.prune_webhook_deliveries(cutoff)  # the delivery log: the same retention
-        return await store.prune_journal(cutoff)
+        return removed
 
     return prune
 

@@ -472,3 +472,13 @@ async def test_a_running_server_picks_up_an_endpoint_added_by_the_cli(
     await scim.create_user("ada")
     (got,) = await receiver.wait_for(1)
     assert got["data"]["user"]["userName"] == "ada"
+
+
+async def test_the_delivery_log_is_pruned_with_the_journal(client: Client) -> None:
+    store: Store = client.app[STORE]
+    hook, _ = await add(client, "http://127.0.0.1:9/")
+    for at in ("2020-01-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z"):
+        attempt = Attempt("1", "user.created", at, {}, "{}", 2, 500, 1.0, "HTTP 500")
+        await store.webhook_failed(hook, attempt, 1.0, 2.0, None)
+    assert await store.prune_webhook_deliveries("2026-01-01T00:00:00.000Z") == 1
+    assert [d.at for d in await store.webhook_deliveries(hook.id)] == ["2099-01-01T00:00:00.000Z"]
