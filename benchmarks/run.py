@@ -4,6 +4,7 @@
     python -m benchmarks.run --scenario contention --users 20000 --duration 20
     python -m benchmarks.run --scenario scale-out --users 10000 [--initial-sync 100000]
     python -m benchmarks.run --scenario events --users 10000 [--feed 20000] [--baseline REV]
+    python -m benchmarks.run --scenario webhooks --users 10000 --duration 10
 
 The server under test runs as a real `scimlite serve` process pinned to core 0
 (`taskset`); wrk and this harness run on core 1. Each run starts from a fresh copy of
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks import contention, events, peer, scaleout, workers
+from benchmarks import contention, events, peer, scaleout, webhooks, workers
 from benchmarks.seed import seed
 
 HERE = Path(__file__).parent
@@ -380,6 +381,25 @@ def contention_once(seeded: Path, args: argparse.Namespace) -> list[str]:
     ]
 
 
+def webhooks_once(seeded: Path, args: argparse.Namespace) -> list[str]:
+    """The webhooks scenario (benchmarks/webhooks.py) against one server."""
+    os.environ["SCIMLITE_WEBHOOK_ALLOW_PRIVATE"] = "true"  # the receiver is on 127.0.0.1
+    with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
+        db = Path(tmp) / "bench.db"
+        shutil.copy(seeded, db)
+        token = make_token(db)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        with process(_serve_args(db, port), f"{base}/healthz"):
+            result = webhooks.measure(base, token, db, args.duration)
+    return [
+        f"`python -m benchmarks.run {' '.join(sys.argv[1:])}` — {args.users:,} users, "
+        f"{args.duration} s of latency samples",
+        "",
+        *webhooks.report(result),
+    ]
+
+
 def report(
     results: dict[str, Result],
     extras: dict[str, list[float]],
@@ -459,13 +479,22 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument(
         "--scenario",
-        choices=("throughput", "contention", "scale-out", "events", "peer", "workers"),
+        choices=(
+            "throughput",
+            "contention",
+            "scale-out",
+            "events",
+            "peer",
+            "workers",
+            "webhooks",
+        ),
         default="throughput",
         help="contention: latency of cheap requests while expensive ones run; scale-out: "
         "PostgreSQL with 1, 2 and 4 processes beside SQLite (benchmarks/scaleout.py); "
         "events: the events feed's read throughput and the write path's cost of events "
         "(benchmarks/events.py); peer: scimlite beside scim2-server (benchmarks/peer.py); "
-        "workers: serve --workers 1 and 2 on both cores (benchmarks/workers.py)",
+        "workers: serve --workers 1 and 2 on both cores (benchmarks/workers.py); "
+        "webhooks: delivery throughput and commit-to-webhook latency (benchmarks/webhooks.py)",
     )
     parser.add_argument(
         "--feed", type=int, default=20_000, help="events: how many events the feed holds"
@@ -476,7 +505,7 @@ def main() -> None:
         help="events: also run the writes on this commit (e.g. 0b35407^1, before events)",
     )
     args = parser.parse_args()
-    if args.scenario != "contention" and shutil.which("wrk") is None:
+    if args.scenario not in ("contention", "webhooks") and shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
     os.sched_setaffinity(0, {CLIENT_CORE})
     seeded = args.work_dir / f"scimlite-bench-{args.users}.db"
@@ -497,6 +526,9 @@ def main() -> None:
         return
     if args.scenario == "workers":
         print("\n".join(workers.workers(seeded, args)))
+        return
+    if args.scenario == "webhooks":
+        print("\n".join(webhooks_once(seeded, args)))
         return
     results: dict[str, Result] = {}
     extras: dict[str, list[float]] = {}

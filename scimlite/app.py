@@ -21,6 +21,7 @@ from scimlite.api.http import server_header
 from scimlite.api.metrics import Metrics
 from scimlite.api.ratelimit import FailureLimiter
 from scimlite.api.server import body_deadline
+from scimlite.api.webhooks import DELIVERER, Deliverer
 from scimlite.console.mount import setup_console
 from scimlite.keys import AUTH, METRICS, SETTINGS, STORE
 from scimlite.scim.errors import ScimError
@@ -86,11 +87,23 @@ def _every(seconds: float, what: str, job: Callable[[Store], Awaitable[object]])
 
 
 def _prune_journal(days: int) -> Callable[[Store], Awaitable[int]]:
-    def prune(store: Store) -> Awaitable[int]:
+    async def prune(store: Store) -> int:
         cutoff = timeutil.format_time(datetime.now(UTC) - timedelta(days=days))
-        return store.prune_journal(cutoff)
+        removed = await store.prune_journal(cutoff)
+        await store.prune_webhook_deliveries(cutoff)  # the delivery log: the same retention
+        return removed
 
     return prune
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """Deliver events to webhook endpoints while the server runs (api/webhooks.py)."""
+    app[DELIVERER] = deliverer = Deliverer(app[STORE], app[SETTINGS])
+    task = asyncio.create_task(deliverer.run())
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 async def _index_text(store: Store) -> None:
@@ -158,6 +171,7 @@ def create_app(settings: Settings) -> web.Application:
         days = settings.journal_retention_days
         app.cleanup_ctx.append(_every(3600, "journal pruning", _prune_journal(days)))
     app.cleanup_ctx.append(_every(TEXT_INDEX_SECONDS, "search indexing", _index_text))
+    app.cleanup_ctx.append(_webhooks)
     app.cleanup_ctx.append(
         _every(COUNT_COMPACTION_SECONDS, "counter compaction", Store.compact_counts)
     )

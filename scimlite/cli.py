@@ -14,9 +14,10 @@ from pathlib import Path
 
 import orjson
 
-from scimlite import __version__, demo, tokens
+from scimlite import __version__, demo, timeutil, tokens
 from scimlite.api import SCIM_PREFIX, accesslog, server
 from scimlite.api import events as events_api
+from scimlite.api import webhooks as webhooks_api
 from scimlite.api.workers import Supervisor, cores, inherited
 from scimlite.app import create_app
 from scimlite.assets import EXAMPLE_DB, shipped
@@ -44,6 +45,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         port=getattr(args, "port", None),
         log_format=getattr(args, "log_format", None),
         workers=getattr(args, "workers", None),
+        webhook_allow_private=getattr(args, "allow_private", None) or None,
     )
 
 
@@ -246,12 +248,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_events_tail(args: argparse.Namespace) -> int:
     """Print events as they commit (docs/events.md), until Ctrl-C."""
     settings = _settings(args)
-    types = tuple(t.strip() for t in args.types.split(",")) if args.types else ()
-    unknown = unknown_types(types)
-    if unknown:
-        print(f"error: unknown event type {unknown[0]!r}", file=sys.stderr)
+    types, problem = _event_types(args.types)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
-    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    base = events_api.configured_base(settings)
 
     async def work(store: Store) -> int:
         try:
@@ -264,7 +265,7 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
                 found, position = await events_api.wait_for_new(read, position, store.commits, 60)
                 for event in found:
                     if args.json:
-                        shown = events_api.render(event, base + SCIM_PREFIX)
+                        shown = events_api.render(event, base)
                         print(orjson.dumps(shown).decode(), flush=True)
                     else:
                         print(events_api.one_line(event), flush=True)
@@ -279,6 +280,106 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
         return _run(settings, work)
     except KeyboardInterrupt:
         return 0
+
+
+def _event_types(text: str | None) -> tuple[tuple[str, ...], str | None]:
+    """`--types a,b` as a tuple, and the first unknown type's error line (or None)."""
+    types = tuple(dict.fromkeys(t.strip() for t in text.split(","))) if text else ()
+    unknown = unknown_types(types)
+    return types, (f"unknown event type {unknown[0]!r}" if unknown else None)
+
+
+def _webhook_id(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+
+
+def cmd_webhook_add(args: argparse.Namespace) -> int:
+    """Add an endpoint; its secret is printed once, alone on the last line."""
+    settings = _settings(args)
+    types, problem = _event_types(args.types)
+    problem = problem or asyncio.run(
+        webhooks_api.check_receiver(args.url, settings.webhook_allow_private)
+    )
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+
+    async def work(store: Store) -> int:
+        position = args.start or await store.events_now()
+        try:
+            hook, secret = await store.add_webhook(args.url, types, position, timeutil.now())
+        except ValueError as exc:
+            print(f"error: --from: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"Added webhook {hook.id} to {hook.url} ({', '.join(types) or 'all event types'}; "
+            f"events after {position})."
+        )
+        print("Its signing secret is shown once:")
+        print(secret)
+        return 0
+
+    return _run(settings, work)
+
+
+def cmd_webhook_list(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> int:
+        header = ("ID", "URL", "TYPES", "STATUS", "LAST SUCCESS", "FAILURES", "NEXT ATTEMPT")
+        table = [header] + [
+            (
+                str(h.id),
+                h.url,
+                ",".join(h.types) or "all",
+                f"disabled ({h.disabled_reason})" if h.disabled else "enabled",
+                h.last_success or "-",
+                str(h.failures),
+                "-" if h.next_attempt is None else timeutil.from_unix(h.next_attempt),
+            )
+            for h in await store.list_webhooks()
+        ]
+        widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+        for row in table:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        return 0
+
+    return _run(_settings(args), work)
+
+
+def _on_webhook(args: argparse.Namespace, act: Callable[[Store, int], Awaitable[int]]) -> int:
+    """Run `act` on the endpoint named by `args.id`; one line if there is no such one."""
+    webhook_id = _webhook_id(args.id)
+    if webhook_id is None:
+        print(f"error: no webhook with id {args.id[:40]!r}", file=sys.stderr)
+        return 1
+
+    async def work(store: Store) -> int:
+        try:
+            return await act(store, webhook_id)
+        except NotFound as exc:
+            print(f"error: {exc.detail}", file=sys.stderr)
+            return 1
+
+    return _run(_settings(args), work)
+
+
+def cmd_webhook_remove(args: argparse.Namespace) -> int:
+    async def act(store: Store, webhook_id: int) -> int:
+        await store.remove_webhook(webhook_id)
+        print(f"Removed webhook {webhook_id} and its delivery log.")
+        return 0
+
+    return _on_webhook(args, act)
+
+
+def cmd_webhook_rotate(args: argparse.Namespace) -> int:
+    async def act(store: Store, webhook_id: int) -> int:
+        secret = await store.rotate_webhook_secret(webhook_id)
+        print(f"Rotated the secret of webhook {webhook_id}; it signs from the next delivery on.")
+        print("The new secret is shown once:")
+        print(secret)
+        return 0
+
+    return _on_webhook(args, act)
 
 
 def _database_at(where: str, *, source: bool) -> Database:
@@ -536,6 +637,61 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--json", action="store_true", help="each event as the API's JSON")
     existing_db(tail)
     tail.set_defaults(func=cmd_events_tail)
+
+    webhook = sub.add_parser(
+        "webhook",
+        help="add, list, remove webhook endpoints and rotate their secrets (docs/webhooks.md)",
+        description="Webhook endpoints receive each event as a signed POST (Standard "
+        "Webhooks). A running server picks up changes within a second. Secrets are shown once.",
+    )
+    webhook_sub = webhook.add_subparsers(dest="webhook_command", required=True, metavar="ACTION")
+    add = webhook_sub.add_parser(
+        "add",
+        help="add an endpoint; prints its secret on the last line",
+        description="Add an endpoint receiving the events that commit from now on (or after "
+        "--from). Its signing secret is printed once, alone on the last line.",
+    )
+    add.add_argument("url", help="the receiver, http:// or https://")
+    add.add_argument("--types", metavar="TYPE,…", help="only these event types (default: all)")
+    add.add_argument(
+        "--from",
+        dest="start",
+        metavar="POSITION",
+        help="deliver the events after this event id (default: only what commits from now on)",
+    )
+    add.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="accept a receiver on a private or loopback address (or "
+        "SCIMLITE_WEBHOOK_ALLOW_PRIVATE; the server must allow it too)",
+    )
+    existing_db(add)
+    add.set_defaults(func=cmd_webhook_add)
+    hooks = webhook_sub.add_parser(
+        "list",
+        help="list endpoints and their status (never their secrets)",
+        description="List endpoints: id, URL, types, status (with the reason when "
+        "auto-disabled), last success, failures in a row, and when the next retry is due.",
+    )
+    existing_db(hooks)
+    hooks.set_defaults(func=cmd_webhook_list)
+    remove = webhook_sub.add_parser(
+        "remove",
+        help="remove an endpoint and its delivery log",
+        description="Remove an endpoint: nothing more is delivered to it.",
+    )
+    remove.add_argument("id", help="the endpoint's id, as `scimlite webhook list` shows it")
+    existing_db(remove)
+    remove.set_defaults(func=cmd_webhook_remove)
+    rotate_secret = webhook_sub.add_parser(
+        "rotate-secret",
+        help="give an endpoint a new secret; prints it on the last line",
+        description="Replace an endpoint's signing secret; deliveries are signed with the new "
+        "one from the next on. It is printed once, alone on the last line.",
+    )
+    rotate_secret.add_argument("id", help="the endpoint's id, as `scimlite webhook list` shows it")
+    existing_db(rotate_secret)
+    rotate_secret.set_defaults(func=cmd_webhook_rotate)
 
     backup_cmd.add_argument("path", help="the new file to write (must not exist)")
     # SQLite only: PostgreSQL has pg_dump and point-in-time recovery (docs/scale-out.md).

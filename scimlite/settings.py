@@ -61,6 +61,17 @@ class Settings(BaseModel):
     # the rest and journal the skipped ids (skip), so an IdP's batch naming a user deleted a
     # moment ago is not retried forever (docs/scim.md).
     unknown_members: Literal["reject", "skip"] = "reject"
+    # Webhook receivers on private, loopback, link-local, multicast or unspecified addresses
+    # are refused (SSRF) unless this is on: for a receiver on the same host or network.
+    webhook_allow_private: bool = False
+    # Seconds one delivery may take in all (connect, send, response); longer is a failure.
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300)
+    # Retries (docs/webhooks.md): after the n-th failure in a row the next attempt waits a
+    # random time up to min(base·2^(n-1), max delay) seconds; a streak that has lasted the
+    # window (seconds; 24 h) disables the endpoint.
+    webhook_retry_base: float = Field(default=5.0, gt=0)
+    webhook_retry_max_delay: float = Field(default=3600.0, gt=0)
+    webhook_retry_window: float = Field(default=86400.0, gt=0)
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from multidict import MultiMapping
 
+from scimlite.api import SCIM_PREFIX
 from scimlite.api.auth import authenticate
 from scimlite.api.errors import scim_error
 from scimlite.api.http import base_url
@@ -25,6 +26,7 @@ from scimlite.keys import AUTH, STORE
 from scimlite.scim.errors import ScimError
 from scimlite.scim.render import to_wire
 from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
+from scimlite.settings import Settings
 from scimlite.store import Event
 from scimlite.store.errors import StoreError
 from scimlite.store.events import EVENT_TYPES, Commits, FellBehind, unknown_types
@@ -102,6 +104,13 @@ def render(event: Event, base: str) -> dict[str, Any]:
         "actor": event.token_name,
         "data": data,
     }
+
+
+def configured_base(settings: Settings) -> str:
+    """The SCIM base URL for snapshots' `meta.location` outside a request (events tail,
+    webhooks): the public URL, else the address the server listens on."""
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    return base.rstrip("/") + SCIM_PREFIX
 
 
 def one_line(event: Event) -> str:

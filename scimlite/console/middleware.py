@@ -20,6 +20,8 @@ from scimlite.store.errors import StoreError
 log = logging.getLogger("scimlite.console")
 
 SESSION = web.RequestKey("console_session", Session)  # set only when signed in
+# How many webhook endpoints are auto-disabled: every signed-in page shows a banner then.
+DISABLED_WEBHOOKS = web.RequestKey("disabled_webhooks", int)
 PUBLIC_ROUTES = frozenset({"signin", "static"})
 NOT_CONSOLE = frozenset({"/healthz", "/openapi.json", "/metrics", "/api/v1/events"})
 
@@ -67,6 +69,7 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
     session = await _signed_in(request)
     if session is not None:
         request[SESSION] = session
+        request[DISABLED_WEBHOOKS] = await request.config_dict[STORE].disabled_webhooks()
     public = name in PUBLIC_ROUTES or name == "not-found"
     if request.method == "POST" and name != "signin":  # the sign-in view checks its own form
         if session is None:

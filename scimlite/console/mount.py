@@ -8,7 +8,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from scimlite.console import views
+from scimlite.console import views, webhooks
 from scimlite.console.links import journal_href, resource_href
 from scimlite.console.live import setup_live
 from scimlite.console.middleware import console_middleware
@@ -55,4 +55,5 @@ def setup_console(app: web.Application) -> None:
     tokens.add_route("GET", views.tokens)
     tokens.add_route("POST", views.create_token)
     router.add_post("/tokens/revoke", views.revoke_token, name="token-revoke")
+    webhooks.add_routes(router)
     router.add_static("/static/", asset_dir("static"), name="static")

@@ -24,7 +24,7 @@ from scimlite.console import session as sessions
 from scimlite.console.history import describe
 from scimlite.console.links import resource_href
 from scimlite.console.live import events_page, live_href
-from scimlite.console.middleware import SESSION, redirect
+from scimlite.console.middleware import DISABLED_WEBHOOKS, SESSION, redirect
 from scimlite.console.params import MAX_PAGE, SQLITE_MAX_INT, int_param, read_form, time_param
 from scimlite.console.search import MAX_QUERY, user_search
 from scimlite.console.session import COOKIE, SIGNIN_COOKIE, Session, new_secret, same
@@ -94,6 +94,7 @@ def page(
     base = {
         "session": session,
         "flashes": session.take_flashes() if session else [],
+        "disabled_webhooks": request.get(DISABLED_WEBHOOKS, 0),
         "with_query": with_query,
     }
     return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)

@@ -1,8 +1,9 @@
 """The store: everything scimlite persists, and the only package that speaks SQL.
 
 `Store` is the facade the API and the console use: `users` and `groups` (a
-`ResourceStore` each, resources.py), tokens (tokens.py), the journal (journal.py), the
-console's read queries (console.py) and the users_text index (textindex.py). It runs on a
+`ResourceStore` each, resources.py), tokens (tokens.py), the journal (journal.py), events
+(events.py), webhooks (webhooks.py), the console's read queries (console.py) and the
+users_text index (textindex.py). It runs on a
 `Database` (database.py): a SQLite file (`store/sqlite/`, the default) or a PostgreSQL
 database (`store/postgres/`) that several processes share; `open_database` picks one.
 """
@@ -35,6 +36,8 @@ from scimlite.store.records import (
     TokenActivity,
     TokenInfo,
     Update,
+    Webhook,
+    WebhookDelivery,
     WriteContext,
 )
 from scimlite.store.resources import ResourceStore
@@ -42,6 +45,7 @@ from scimlite.store.rows import fetch_one_sync
 from scimlite.store.sessions import SessionQueries, SessionRecord
 from scimlite.store.textindex import index_pending_text
 from scimlite.store.tokens import TokenQueries
+from scimlite.store.webhooks import WebhookQueries
 
 __all__ = [
     "DirectoryCounts",
@@ -61,6 +65,8 @@ __all__ = [
     "TokenActivity",
     "TokenInfo",
     "Update",
+    "Webhook",
+    "WebhookDelivery",
     "WriteContext",
     "open_database",
 ]
@@ -102,7 +108,9 @@ def open_database(
     )
 
 
-class Store(TokenQueries, JournalQueries, EventQueries, ConsoleQueries, SessionQueries):
+class Store(
+    TokenQueries, JournalQueries, EventQueries, WebhookQueries, ConsoleQueries, SessionQueries
+):
     """Everything scimlite persists, behind one narrow async interface."""
 
     def __init__(self, db: Database) -> None:

@@ -229,6 +229,13 @@ def parse_position(position: str, txid: bool, what: str) -> tuple[int, int]:
     return (parts[0], parts[1]) if txid else (0, parts[0])
 
 
+def position_before(position: str, txid: bool) -> str:
+    """The position a feed resumes from to read `position`'s event again (and what
+    follows it): a webhook's "resend from here"."""
+    parsed = parse_position(position, txid, "an event")
+    return spell((parsed[0], max(parsed[1] - 1, 0)), txid)
+
+
 class Commits:
     """Wakes long-polls when a write of this process commits (the API still polls, for
     writes by other processes on a shared database)."""
@@ -240,10 +247,15 @@ class Commits:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, seconds: float) -> None:
-        """Until the next commit, or `seconds` have passed."""
+    def pending(self) -> asyncio.Event:
+        """What the next commit sets: taken before a read and waited on after it (`since`),
+        so a commit that lands during the read is not missed."""
+        return self._event
+
+    async def wait(self, seconds: float, since: asyncio.Event | None = None) -> None:
+        """Until the next commit (or one after `since` was taken), or `seconds` have passed."""
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), seconds)
+            await asyncio.wait_for((since or self._event).wait(), seconds)
 
 
 class EventQueries:

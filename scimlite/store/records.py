@@ -26,6 +26,8 @@ __all__ = [
     "TokenActivity",
     "TokenInfo",
     "Update",
+    "Webhook",
+    "WebhookDelivery",
     "WriteContext",
 ]
 
@@ -157,3 +159,46 @@ class MemberSummary:
     display_name: str | None
     email: str | None
     active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """A webhook endpoint (store/webhooks.py): where events go and how far they went.
+
+    `position`: the last event delivered (or skipped by the types filter); `types`: the
+    event types it receives, empty for all; `disabled`: when it was auto-disabled, with
+    `disabled_reason`; `failing_since`, `next_attempt`, `leased_until`: unix seconds.
+    """
+
+    id: int
+    url: str
+    types: tuple[str, ...]
+    secret: str
+    created: str
+    position: str
+    disabled: str | None
+    disabled_reason: str | None
+    failures: int
+    failing_since: float | None
+    last_success: str | None
+    next_attempt: float | None
+    leased_by: str | None
+    leased_until: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One attempt to deliver an event: the request sent (headers hold a signature, never
+    the secret) and what came back (`status` None when no response arrived)."""
+
+    id: int
+    webhook_id: int
+    event_id: str
+    event_type: str
+    at: str
+    request_headers: dict[str, str]
+    request_body: str
+    body_bytes: int
+    status: int | None
+    latency_ms: float
+    error: str | None

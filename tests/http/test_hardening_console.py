@@ -27,6 +27,7 @@ CONSOLE_PATHS = (
     "/journal",
     "/events",
     "/tokens",
+    "/webhooks",
     "/static/",
     "/openapi.json",
 )

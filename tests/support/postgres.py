@@ -124,10 +124,11 @@ TEMPLATE = "scimlite_template"
 # database hundreds of them on a busy machine).
 # Events before the journal: TRUNCATE locks in this order, and retention (a server's
 # background job, maybe still finishing) deletes events before journal rows; the other
-# order deadlocks.
+# order deadlocks. Webhooks before their deliveries, for the same reason: a delivery still
+# finishing updates its endpoint, then logs.
 _TABLES = (
     "events, events_pruned, users, user_emails, groups, memberships, tokens, journal, "
-    "journal_refs, console_sessions"
+    "journal_refs, console_sessions, webhooks, webhook_deliveries"
 )
 
 

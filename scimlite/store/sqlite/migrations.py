@@ -345,6 +345,43 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX users_created_desc ON users(created DESC, seq);
     CREATE INDEX users_last_modified_desc ON users(last_modified DESC, seq);
     """,
+    # 13: webhooks (docs/webhooks.md). An endpoint's position is the last event it was
+    # delivered: the durable queue is the events table read from there. The secret is
+    # stored as it is, because signing needs it. `leased_by`/`leased_until` (unix seconds):
+    # the process delivering to it; `failing_since`, `next_attempt`: unix seconds too.
+    """
+    CREATE TABLE webhooks (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
+        types TEXT,
+        secret TEXT NOT NULL,
+        created TEXT NOT NULL,
+        position TEXT NOT NULL,
+        disabled TEXT,
+        disabled_reason TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        failing_since REAL,
+        last_success TEXT,
+        next_attempt REAL,
+        leased_by TEXT,
+        leased_until REAL
+    );
+    CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY,
+        webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        at TEXT NOT NULL,
+        request_headers TEXT NOT NULL,
+        request_body TEXT NOT NULL,
+        body_bytes INTEGER NOT NULL,
+        status INTEGER,
+        latency_ms REAL NOT NULL,
+        error TEXT
+    );
+    CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(webhook_id, id);
+    CREATE INDEX webhook_deliveries_at ON webhook_deliveries(at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

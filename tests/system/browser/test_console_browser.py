@@ -87,7 +87,10 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    settings = Settings(db_path=tmp_path_factory.mktemp("browser") / "scimlite.db")
+    settings = Settings(
+        db_path=tmp_path_factory.mktemp("browser") / "scimlite.db",
+        webhook_allow_private=True,  # the Webhooks test's receiver address is 127.0.0.1
+    )
     with ThreadedApp(settings) as server:
         yield Live(server)
 
@@ -228,7 +231,7 @@ def test_split_screen_width_has_no_page_scroll(page: Page, live: Live, shots: Pa
     _, admin = live.run(live.app[STORE].create_token("narrow", "admin"))
     page.set_viewport_size({"width": 640, "height": 900})
     _sign_in(page, live, admin)
-    for section in ("Users", "Teams", "Journal", "Events", "Tokens", "Dashboard"):
+    for section in ("Users", "Teams", "Journal", "Events", "Tokens", "Webhooks", "Dashboard"):
         _nav(page, section)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, section
@@ -296,6 +299,25 @@ def test_a_hidden_tab_closes_its_stream_and_catches_up(page: Page, live: Live) -
     _set_hidden(page, False)
     expect(page.locator("table.events tbody tr").first).to_contain_text(name)
     _streams(live, 1)
+
+
+def test_webhooks_page(page: Page, live: Live, shots: Path) -> None:
+    """Add an endpoint (its secret shown once), open it, rotate its secret."""
+    _, admin = live.run(live.app[STORE].create_token("hooks", "admin"))
+    _sign_in(page, live, admin)
+    _nav(page, "Webhooks")
+    page.get_by_label("URL").fill("http://127.0.0.1:9/hook")
+    page.get_by_label("Event types").fill("user.deactivated")
+    page.get_by_role("button", name="Add endpoint").click()
+    first = page.get_by_label("The new signing secret").input_value()
+    assert first.startswith("whsec_")
+    page.screenshot(path=shots / "webhooks.png", full_page=True)
+    page.get_by_role("link", name="127.0.0.1:9/hook").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Webhook \d+$"))
+    expect(page.locator("body")).not_to_contain_text(first)
+    page.get_by_role("button", name="Rotate secret").click()  # the confirm is accepted
+    rotated = page.get_by_label("The new signing secret").input_value()
+    assert rotated.startswith("whsec_") and rotated != first
 
 
 # --- the demo directory: what `scimlite demo` shows (issue #16, items 10-14) ---------------

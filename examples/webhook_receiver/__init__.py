@@ -1,0 +1,1 @@
+"""A reference webhook consumer for scimlite (see README.md here)."""
