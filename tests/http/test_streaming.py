@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from scimlite.api import http
 from scimlite.keys import STORE
 from scimlite.scim import render
 from scimlite.scim.project import parse_projection
@@ -18,8 +19,10 @@ from tests.support.scim import Scim
 
 @pytest.fixture(autouse=True)
 def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rosters of more than 2 members are rendered in steps, so a test team shows it."""
+    """Rosters of more than 2 members are rendered in steps, and any body past its first
+    byte is streamed, so a test team shows both."""
     monkeypatch.setattr(render, "REFS_STEP", 2)
+    monkeypatch.setattr(http, "FLUSH", 1)
 
 
 async def _people(scim: Scim) -> tuple[list[str], list[str]]:
@@ -138,3 +141,14 @@ async def test_head_of_a_streamed_list_has_no_body(scim: Scim) -> None:
     assert resp.status == 200
     assert resp.content_type == "application/scim+json"
     assert await resp.read() == b""
+
+
+async def test_a_short_body_is_sent_whole(scim: Scim, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page that fits in the first flush is not streamed: an exists-check costs no
+    chunked coding."""
+    monkeypatch.setattr(http, "FLUSH", 64 * 1024)
+    users, _ = await _people(scim)
+    resp, page = await _raw(scim, '/Users?filter=userName eq "s1@example.com"')
+    assert "Transfer-Encoding" not in resp.headers
+    assert int(resp.headers["Content-Length"]) == len(await resp.read())
+    assert page["Resources"] == [await _whole(scim, USER_RESOURCE, users[1])]
