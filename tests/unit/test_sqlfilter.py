@@ -33,6 +33,7 @@ from scimlite.store.sqlfilter import compile_filter, compile_sort, text_phrases
 from scimlite.store.sqlite.migrations import MIGRATIONS
 from scimlite.store.textindex import index_pending_text
 from scimlite.text import fold
+from tests.support.postgres import empty_database
 
 ENT = ENTERPRISE_USER_SCHEMA
 STORED_APART = ("id", "meta", "schemas", "groups", "members", "password")
@@ -71,6 +72,17 @@ class Db:
 
     def ids(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
         return [row[0] for row in self.conn.execute(sql, params).fetchall()]
+
+
+@pytest.fixture(autouse=True)
+def leave_postgres_empty(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Empty the run's shared PostgreSQL database after a test here wrote to it: the tests
+    that follow (HTTP ones, through `database_url`) expect to find it empty, and row counts
+    kept by triggers reset with it."""
+    yield
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and "postgres" in callspec.params.values():
+        empty_database(request.getfixturevalue("postgres_database"))
 
 
 @pytest.fixture(scope="session")
