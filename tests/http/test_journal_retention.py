@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from scimlite import timeutil
@@ -56,6 +57,15 @@ async def test_a_consumer_behind_retention_is_told_to_resync(scim: Scim, admin: 
     # From the newest pruned event on, or from the oldest retained, the feed goes on.
     assert (await feed(scim.client, admin, after=old["id"], limit=1))["events"] == [kept]
     assert (await feed(scim.client, admin, limit=1))["events"] == [kept]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    """No background pruning for the `client` of these tests: a test that prunes must not
+    race the server's own start-up pruning for the same rows."""
+    return Settings(
+        db_path=tmp_path / "scimlite.db", database_url=database_url, journal_retention_days=0
+    )
 
 
 def _days_ago(days: int) -> str:
