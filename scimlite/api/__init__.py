@@ -1,7 +1,6 @@
 """Everything HTTP (aiohttp): handlers, the error funnel, auth, rendering, OpenAPI, queries."""
 
 import functools
-import re
 
 SCIM_PREFIX = "/scim/v2"  # where the SCIM API is mounted (RFC 7644 §3.13 leaves it to us)
 
@@ -25,5 +24,7 @@ def fold(path: str) -> str:
     """A request path as `route()` patterns read it: `/scim/v2//Users/` → `/scim/v2/Users`."""
     if not path.startswith(SCIM_PREFIX + "/"):
         return path
-    rest = re.sub(r"^/+", "/", path[len(SCIM_PREFIX) :])
+    rest = path[len(SCIM_PREFIX) :]  # starts with "/"; no regex: this runs on every request
+    if rest.startswith("//"):
+        rest = "/" + rest.lstrip("/")
     return SCIM_PREFIX + (rest[:-1] if rest.endswith("/") and len(rest) > 1 else rest)

@@ -130,7 +130,7 @@ def escape(text: str) -> str:
 def _field(value: object) -> str:
     """A `key=value` value that cannot pass for another pair: quoted when it has spaces."""
     text = escape(str(value))
-    if text and not any(ch in text for ch in ' "='):
+    if text and " " not in text and '"' not in text and "=" not in text:
         return text
     return '"' + text.replace('"', '\\"') + '"'
 

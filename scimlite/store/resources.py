@@ -103,6 +103,7 @@ class ResourceStore:
         self._db = db
         self._kind = kind
         self._commits = commits
+        self._by_id_sql: dict[bool, str] = {}
 
     def _select(self, with_refs: bool, *, position: bool = False) -> str:
         k = self._kind
@@ -148,7 +149,13 @@ class ResourceStore:
         return self._found(row, resource_id, load_refs)
 
     def _by_id(self, load_refs: bool) -> str:
-        return f"{self._select(load_refs)} WHERE {self._kind.alias}.id = ?"
+        """The point read's SQL, built once per store (it is asked on every GET)."""
+        sql = self._by_id_sql.get(load_refs)
+        if sql is None:
+            sql = self._by_id_sql[load_refs] = (
+                f"{self._select(load_refs)} WHERE {self._kind.alias}.id = ?"
+            )
+        return sql
 
     def _found(self, row: Any, resource_id: str, load_refs: bool) -> Resource:
         if row is None:

@@ -15,13 +15,16 @@ from scimlite.scim.errors import Forbidden, NotFound, NotImplementedScim
 T = TypeVar("T")
 
 # /serviceConfiguration: SCIM 1.1's name for /ServiceProviderConfig, which connectors use.
-_PUBLIC = ("/ServiceProviderConfig", "/serviceConfiguration", "/ResourceTypes", "/Schemas")
+_PUBLIC = frozenset({"ServiceProviderConfig", "serviceConfiguration", "ResourceTypes", "Schemas"})
 
 
 def is_public(path: str) -> bool:
-    """Discovery may be read without a token (RFC 7644 §4): IdPs probe it before setup."""
-    relative = fold(path).removeprefix(SCIM_PREFIX)
-    return any(relative == p or relative.startswith(p + "/") for p in _PUBLIC)
+    """Discovery may be read without a token (RFC 7644 §4): IdPs probe it before setup.
+    A set lookup of the first segment after the base URL: it runs on every request."""
+    folded = fold(path)
+    if not folded.startswith(SCIM_PREFIX + "/"):
+        return False
+    return folded[len(SCIM_PREFIX) + 1 :].partition("/")[0] in _PUBLIC
 
 
 def _no_filter(request: web.Request) -> None:
