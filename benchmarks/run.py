@@ -71,6 +71,15 @@ LATENCY = (
 )
 
 
+@dataclass(frozen=True)
+class Served:
+    """A server under test: its base URL, an admin token, its process."""
+
+    base: str
+    token: str
+    proc: subprocess.Popen[bytes]
+
+
 @dataclass
 class Result:
     rps: list[float] = field(default_factory=list)
@@ -361,17 +370,27 @@ def sync_once(args: argparse.Namespace, extras: dict[str, list[float]]) -> None:
         extras.setdefault("sync_post_s", []).append(post_s)
 
 
-def contention_once(seeded: Path, args: argparse.Namespace) -> list[str]:
-    """The contention scenario (benchmarks/contention.py) against one server."""
+@contextmanager
+def serving_copy(
+    seeded: Path, args: argparse.Namespace, flags: str = "", cores: str = SERVER_CORE
+) -> Iterator[tuple[Served, Path]]:
+    """`scimlite serve` on a fresh copy of the seeded file with an admin token: the server
+    as clients reach it, and the copy (gone when the server stops)."""
     with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
         db = Path(tmp) / "bench.db"
         shutil.copy(seeded, db)
         token = make_token(db)
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
-        with process(_serve_args(db, port), f"{base}/healthz") as proc:
-            result = contention.measure(base, token, args.users, args.duration)
-            rss = peak_rss_mb(proc.pid)
+        with process(_serve_args(db, port, flags), f"{base}/healthz", cores) as proc:
+            yield Served(base, token, proc), db
+
+
+def contention_once(seeded: Path, args: argparse.Namespace) -> list[str]:
+    """The contention scenario (benchmarks/contention.py) against one server."""
+    with serving_copy(seeded, args) as (server, _):
+        result = contention.measure(server.base, server.token, args.users, args.duration)
+        rss = peak_rss_mb(server.proc.pid)
     return [
         f"`python -m benchmarks.run {' '.join(sys.argv[1:])}` — {args.users:,} users, "
         f"{args.teams:,} teams, {args.duration} s a phase",
@@ -384,14 +403,8 @@ def contention_once(seeded: Path, args: argparse.Namespace) -> list[str]:
 def webhooks_once(seeded: Path, args: argparse.Namespace) -> list[str]:
     """The webhooks scenario (benchmarks/webhooks.py) against one server."""
     os.environ["SCIMLITE_WEBHOOK_ALLOW_PRIVATE"] = "true"  # the receiver is on 127.0.0.1
-    with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
-        db = Path(tmp) / "bench.db"
-        shutil.copy(seeded, db)
-        token = make_token(db)
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        with process(_serve_args(db, port), f"{base}/healthz"):
-            result = webhooks.measure(base, token, db, args.duration)
+    with serving_copy(seeded, args) as (server, db):
+        result = webhooks.measure(server.base, server.token, db, args.duration)
     return [
         f"`python -m benchmarks.run {' '.join(sys.argv[1:])}` — {args.users:,} users, "
         f"{args.duration} s of latency samples",

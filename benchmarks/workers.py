@@ -11,10 +11,8 @@ lock between them. Each run starts from a fresh copy of the seeded file; medians
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 from benchmarks import run as bench
@@ -28,25 +26,19 @@ def workers(seeded: Path, args: argparse.Namespace) -> list[str]:
     results: dict[tuple[int, str], bench.Result] = {}
     for _ in range(args.runs):
         for n in WORKERS:
-            with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
-                db = Path(tmp) / "bench.db"
-                shutil.copy(seeded, db)
-                token = bench.make_token(db)
-                port = bench._free_port()
-                base = f"http://127.0.0.1:{port}"
-                argv = bench._serve_args(db, port, f"--workers {n} {args.serve_flags}")
-                with bench.process(argv, f"{base}/healthz", CORES):
-                    for scenario in SCENARIOS:
-                        measured = bench.wrk(
-                            base,
-                            scenario,
-                            args.users,
-                            token,
-                            args.duration,
-                            args.connections,
-                            cores=CORES,
-                        )
-                        results.setdefault((n, scenario), bench.Result()).add(*measured)
+            flags = f"--workers {n} {args.serve_flags}"
+            with bench.serving_copy(seeded, args, flags, CORES) as (server, _):
+                for scenario in SCENARIOS:
+                    measured = bench.wrk(
+                        server.base,
+                        scenario,
+                        args.users,
+                        server.token,
+                        args.duration,
+                        args.connections,
+                        cores=CORES,
+                    )
+                    results.setdefault((n, scenario), bench.Result()).add(*measured)
     lines = [
         f"`python -m benchmarks.run {' '.join(sys.argv[1:])}` — {args.users:,} users, "
         f"medians of {args.runs} runs, {args.duration} s a scenario, {args.connections} "

@@ -27,7 +27,7 @@ from scimlite.store import Event, Store, TokenInfo, open_database
 from scimlite.store.copy import Copied, copy_directory
 from scimlite.store.database import Database, DatabaseError
 from scimlite.store.errors import Conflict, NotFound
-from scimlite.store.events import FellBehind, unknown_types
+from scimlite.store.events import FellBehind, split_types, unknown_types
 from scimlite.store.sqlite.backup import backup
 
 BOOTSTRAP_TOKEN = "admin"  # noqa: S105 - the token's name, not a secret
@@ -284,7 +284,7 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
 
 def _event_types(text: str | None) -> tuple[tuple[str, ...], str | None]:
     """`--types a,b` as a tuple, and the first unknown type's error line (or None)."""
-    types = tuple(dict.fromkeys(t.strip() for t in text.split(","))) if text else ()
+    types = split_types(text) if text else ()
     unknown = unknown_types(types)
     return types, (f"unknown event type {unknown[0]!r}" if unknown else None)
 

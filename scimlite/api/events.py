@@ -29,7 +29,7 @@ from scimlite.scim.schema import GROUP_RESOURCE, USER_RESOURCE
 from scimlite.settings import Settings
 from scimlite.store import Event
 from scimlite.store.errors import StoreError
-from scimlite.store.events import EVENT_TYPES, Commits, FellBehind, unknown_types
+from scimlite.store.events import EVENT_TYPES, Commits, FellBehind, split_types, unknown_types
 from scimlite.tokens import Scope
 
 EVENTS_PATH = "/api/v1/events"
@@ -58,7 +58,7 @@ def parse_query(query: MultiMapping[str]) -> FeedQuery:
     """The feed's parameters, or BadRequest naming the first one that is wrong."""
     types: tuple[str, ...] = ()
     if "types" in query:
-        types = tuple(dict.fromkeys(t.strip() for t in query["types"].split(",")))
+        types = split_types(query["types"])
         unknown = unknown_types(types)
         if unknown:
             raise BadRequest(

@@ -17,7 +17,7 @@ from scimlite.console.views import page
 from scimlite.keys import SETTINGS, STORE
 from scimlite.store import Store, Webhook
 from scimlite.store.errors import NotFound
-from scimlite.store.events import EVENT_TYPES, unknown_types
+from scimlite.store.events import EVENT_TYPES, split_types, unknown_types
 
 DELIVERIES = 50  # the latest attempts a detail page shows
 
@@ -68,7 +68,7 @@ async def add_webhook(request: web.Request) -> web.Response:
     """Add an endpoint starting at "now"; its secret is in this response only."""
     form = await read_form(request)
     url = form.get("url", "").strip()
-    types = tuple(dict.fromkeys(t.strip() for t in form.get("types", "").split(",") if t.strip()))
+    types = tuple(t for t in split_types(form.get("types", "")) if t)
     unknown = unknown_types(types)
     problem = f"Unknown event type {unknown[0]!r}." if unknown else None
     allow = request.config_dict[SETTINGS].webhook_allow_private

@@ -369,6 +369,13 @@ def _event(r: Any, txid: bool) -> Event:
     )
 
 
+def split_types(text: str) -> tuple[str, ...]:
+    """A comma-separated list of event types as the feed, the CLI and the console take it:
+    each name stripped, duplicates dropped, the order kept (an empty name stays, to be
+    refused as unknown where it counts)."""
+    return tuple(dict.fromkeys(t.strip() for t in text.split(",")))
+
+
 def unknown_types(names: Iterable[str]) -> list[str]:
     """The names in `names` that are no event type."""
     return [n for n in names if n not in EVENT_TYPES]

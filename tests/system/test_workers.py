@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,17 @@ def test_workers_auto_is_one_per_core(tmp_path: Path) -> None:
 def _json(payload: bytes) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(payload)
     return data
+
+
+@pytest.mark.parametrize("value", ["0", "many", "257"])
+def test_a_bad_workers_value_is_one_line_and_creates_nothing(tmp_path: Path, value: str) -> None:
+    db = tmp_path / "never.db"
+    argv = [sys.executable, "-m", "scimlite", "serve", "--db", str(db), "--port", "0"]
+    done = subprocess.run(
+        [*argv, "--workers", value], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("error: invalid setting workers (SCIMLITE_WORKERS)")
+    assert done.stderr.count("\n") == 1
+    assert not db.exists()
