@@ -12,12 +12,11 @@ from aiohttp import web
 
 from scimlite import timeutil
 from scimlite.api import SCIM_PREFIX, events, openapi, route
-from scimlite.api.accesslog import REQUEST_IDS, RequestIds, access_log
+from scimlite.api.accesslog import RequestIds, access_log
 from scimlite.api.auth import AuthState, authenticate
 from scimlite.api.errors import scim_middleware
 from scimlite.api.handlers import bulk, discovery
 from scimlite.api.handlers.resources import add_routes, root_list, root_search
-from scimlite.api.http import server_header
 from scimlite.api.metrics import Metrics
 from scimlite.api.ratelimit import FailureLimiter
 from scimlite.api.server import body_deadline
@@ -55,9 +54,8 @@ def _database(settings: Settings, metrics: Metrics) -> Database:
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the database for the app's lifetime; close it after in-flight requests end."""
-    db = _database(app[SETTINGS], app[METRICS])
+    db = app[STORE].db
     await db.open()
-    app[STORE] = Store(db)
     yield
     await db.close()
 
@@ -114,8 +112,8 @@ async def _index_text(store: Store) -> None:
 
 async def _scim_auth(request: web.Request) -> None:
     if not discovery.is_public(request.path):  # RFC 7644 §4: discovery needs no token
-        store, state = request.config_dict[STORE], request.config_dict[AUTH]
-        await authenticate(request, store, state, SCIM_SCOPES)
+        app = request.app
+        await authenticate(request, app[STORE], app[AUTH], SCIM_SCOPES)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -125,12 +123,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format (api/metrics.py), for `metrics` and `admin` tokens only."""
-    store = request.config_dict[STORE]
+    store = request.app[STORE]
     try:
-        await authenticate(request, store, request.config_dict[AUTH], METRICS_SCOPES)
+        await authenticate(request, store, request.app[AUTH], METRICS_SCOPES)
     except ScimError as refused:  # a scraper reads the status; the text is for a person
         return web.Response(status=refused.status, text=refused.detail, headers=refused.headers)
-    collected = request.config_dict[METRICS]
+    collected = request.app[METRICS]
     await collected.refresh(store)
     return collected.exposition()
 
@@ -140,8 +138,13 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(openapi.document(request.app[SETTINGS]))
 
 
-def create_scim_app() -> web.Application:
+def create_scim_app(shared: web.Application | None = None) -> web.Application:
+    """The /scim/v2 sub-app; it carries `shared`'s settings, store, auth and metrics itself
+    (keys.py says why)."""
     scim = web.Application(middlewares=[scim_middleware(_scim_auth)])
+    if shared is not None:
+        scim[SETTINGS], scim[STORE] = shared[SETTINGS], shared[STORE]
+        scim[AUTH], scim[METRICS] = shared[AUTH], shared[METRICS]
     for resource in RESOURCE_TYPES:
         add_routes(scim, resource)
     scim.router.add_post(route("/.search"), root_search)
@@ -153,19 +156,19 @@ def create_scim_app() -> web.Application:
 
 
 def create_app(settings: Settings) -> web.Application:
+    limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
+    collected = Metrics(limiter)
     app = web.Application(
-        middlewares=[access_log, body_deadline],
+        middlewares=[access_log(RequestIds(), collected), body_deadline],
         client_max_size=settings.max_body_bytes,
         # A client that hangs up cancels its handler, which interrupts its query
         # (SQLiteDatabase.read); aiohttp leaves this off unless asked, whatever runs the app.
         handler_args={"handler_cancellation": True},
     )
-    app.on_response_prepare.append(server_header)
     app[SETTINGS] = settings
-    app[REQUEST_IDS] = RequestIds()
-    limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
     app[AUTH] = AuthState(limiter=limiter)
-    app[METRICS] = Metrics(limiter)
+    app[METRICS] = collected
+    app[STORE] = Store(_database(settings, collected))  # opened by _store_ctx
     app.cleanup_ctx.append(_store_ctx)
     if settings.journal_retention_days:
         days = settings.journal_retention_days
@@ -180,5 +183,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", metrics)
     events.add_routes(app)
     setup_console(app)  # GET / is the console dashboard (sign-in first)
-    app.add_subapp(SCIM_PREFIX, create_scim_app())
+    app.add_subapp(SCIM_PREFIX, create_scim_app(app))
     return app

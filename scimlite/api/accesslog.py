@@ -11,6 +11,7 @@ through), otherwise made here, and echoed in the response.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -22,17 +23,16 @@ from contextlib import nullcontext
 from typing import Any, Literal
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from scimlite.api import route_label
 from scimlite.api.auth import TOKEN
 from scimlite.api.errors import WRITES
-from scimlite.keys import METRICS
+from scimlite.api.http import SERVER
+from scimlite.api.metrics import Metrics
 
 LogFormat = Literal["text", "json"]
-REQUEST_ID = web.RequestKey("request_id", str)
 HEADER = "X-Request-Id"
-_FIELDS = ("request_id", "remote", "token", "method", "path", "status", "latency_ms")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 log = logging.getLogger("scimlite.access")
@@ -53,23 +53,15 @@ class RequestIds:
         return f"{self._prefix}-{next(self._count):x}"
 
 
-REQUEST_IDS = web.AppKey("request_ids", RequestIds)
-
-
-def _request_id(request: web.Request) -> str:
-    inbound = request.headers.get(HEADER, "")
-    if _SANE_ID.fullmatch(inbound):
-        return inbound
-    return request.config_dict[REQUEST_IDS].next()
-
-
-def _emit(request: web.Request, status: int, started: float) -> None:
+def _emit(
+    request: web.Request, request_id: str, status: int, started: float, metrics: Metrics
+) -> None:
     """Log the request's outcome and count it in the metrics (GET /metrics)."""
     seconds = time.perf_counter() - started
     token = request.get(TOKEN)
     name = token.name if token else None  # the name, never the secret
     fields: dict[str, Any] = {
-        "request_id": request[REQUEST_ID],
+        "request_id": request_id,
         "remote": request.remote,
         "token": name,
         "method": request.method,
@@ -86,28 +78,37 @@ def _emit(request: web.Request, status: int, started: float) -> None:
     route = route_label(resource.canonical) if resource is not None else "unmatched"
     writes = request.get(WRITES)
     quirks = (note for ctx in writes for note in ctx.quirks) if writes else ()
-    metrics = request.config_dict[METRICS]
     metrics.request_done(route, request.method, status, seconds, name, quirks)
 
 
-@web.middleware
-async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost middleware: assigns the request id, logs the outcome of every request."""
-    started = time.perf_counter()
-    request[REQUEST_ID] = _request_id(request)
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        exc.headers[HEADER] = request[REQUEST_ID]
-        _emit(request, exc.status, started)
-        raise
-    except BaseException:
-        _emit(request, 500, started)  # aiohttp answers 500 (or drops a cancelled request)
-        raise
-    if not response.prepared:
-        response.headers[HEADER] = request[REQUEST_ID]
-    _emit(request, response.status, started)
-    return response
+def access_log(ids: RequestIds, metrics: Metrics) -> Middleware:
+    """The outermost middleware: gives each request its id, logs the outcome of every
+    request, and names scimlite in its `Server` header (not aiohttp's and Python's versions
+    to look exploits up by). What it needs is bound here, not looked up per request."""
+
+    @web.middleware
+    async def logged(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        inbound = request.headers.get(HEADER)
+        request_id = inbound if inbound and _SANE_ID.fullmatch(inbound) else ids.next()
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            exc.headers[HEADER] = request_id
+            exc.headers["Server"] = SERVER
+            _emit(request, request_id, exc.status, started, metrics)
+            raise
+        except BaseException:
+            _emit(request, request_id, 500, started, metrics)  # aiohttp answers 500 (or drops
+            raise  # a cancelled request)
+        if not response.prepared:  # a handler that prepares its response sets its own
+            headers = response.headers
+            headers[HEADER] = request_id
+            headers["Server"] = SERVER
+        _emit(request, request_id, response.status, started, metrics)
+        return response
+
+    return logged
 
 
 def _utc(seconds: float | None) -> time.struct_time:
@@ -128,19 +129,36 @@ def escape(text: str) -> str:
 
 
 def _field(value: object) -> str:
-    """A `key=value` value that cannot pass for another pair: quoted when it has spaces."""
-    text = escape(str(value))
+    """A `key=value` value that cannot pass for another pair: quoted when it has spaces.
+
+    Runs for each field of every access line, so the common case (nothing to escape or
+    quote) is a few scans in C and returns the text as it is."""
+    text = value if type(value) is str else str(value)
+    if text.isprintable() and not ("\\" in text or " " in text or '"' in text or "=" in text):
+        return text if text else '""'
+    text = escape(text)
     if text and " " not in text and '"' not in text and "=" not in text:
         return text
     return '"' + text.replace('"', '\\"') + '"'
 
 
+def _pairs(fields: Any) -> str:
+    """The access fields as `key=value` pairs (request_id, remote, token, method, path,
+    status, latency_ms), leaving out a remote or token that is absent."""
+    remote, token = fields["remote"], fields["token"]
+    return (
+        f"request_id={_field(fields['request_id'])}"
+        + ("" if remote is None else f" remote={_field(remote)}")
+        + ("" if token is None else f" token={_field(token)}")
+        + f" method={_field(fields['method'])} path={_field(fields['path'])}"
+        + f" status={fields['status']} latency_ms={fields['latency_ms']}"
+    )
+
+
 def _text_line(asctime: str, level: str, logger: str, message: str, fields: Any) -> str:
     """The text format of one record, escaped onto one line (tracebacks are added after)."""
     line = f"{asctime} {level} {logger} {escape(message)}"
-    if fields:
-        line += " " + " ".join(f"{k}={_field(fields[k])}" for k in _FIELDS if fields[k] is not None)
-    return line
+    return f"{line} {_pairs(fields)}" if fields else line
 
 
 def _json_entry(
@@ -213,6 +231,10 @@ class DirectAccessLog:
     `%`-formatting) cost about a fifth of a GET by id (docs/benchmarks.md). Used only when
     `configure` installed scimlite's own handler, so an embedding application's logging
     (or pytest's) still receives every record through `logging`.
+
+    Inside an event loop the lines of the requests answered in one turn of the loop are
+    written together at the start of the next (`flush`): one system call for many requests,
+    never a line held back longer than that turn.
     """
 
     def __init__(self, handler: logging.StreamHandler[Any], log_format: LogFormat) -> None:
@@ -220,6 +242,7 @@ class DirectAccessLog:
         self._json = log_format == "json"
         self._second = -1
         self._asctime = ""
+        self._pending: list[tuple[str, dict[str, Any]]] = []
 
     def _stamp(self, now: float) -> str:
         """The text format's time: strftime once per second, as that is all it changes."""
@@ -238,16 +261,36 @@ class DirectAccessLog:
     def write(self, fields: dict[str, Any]) -> None:
         if not log.isEnabledFor(logging.INFO):
             return
-        line = self.line(fields, time.time())
+        pending = self._pending
+        pending.append((self.line(fields, time.time()), fields))
+        if len(pending) > 1:
+            return  # a flush is already scheduled
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no loop: nothing to wait for
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pending lines in one call (server.run calls it once more at the end)."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
         try:
             with self._handler.lock or nullcontext():
-                self._handler.stream.write(line + "\n")
+                self._handler.stream.write("".join(f"{line}\n" for line, _ in pending))
         except (OSError, ValueError):  # a closed or broken stream: logging reports it
-            message = f"{fields['method']} {fields['path']} {fields['status']}"
-            log.info("%s", message, extra={"access": fields})
+            for _, fields in pending:
+                message = f"{fields['method']} {fields['path']} {fields['status']}"
+                log.info("%s", message, extra={"access": fields})
 
 
 _direct: DirectAccessLog | None = None
+
+
+def flush() -> None:
+    """Write access lines still pending (DirectAccessLog.flush); for the end of a server."""
+    if _direct is not None:
+        _direct.flush()
 
 
 def configure(log_format: LogFormat) -> None:

@@ -107,7 +107,7 @@ def write_context(
         token.name if token else None,
         method or request.method,
         path or request.path_qs,
-        skip_unknown_members=request.config_dict[SETTINGS].unknown_members == "skip",
+        skip_unknown_members=request.app[SETTINGS].unknown_members == "skip",
     )
     request.setdefault(WRITES, []).append(ctx)
     return ctx
@@ -142,7 +142,7 @@ def scim_middleware(before: Callable[[web.Request], Awaitable[None]]) -> Middlew
         authenticated = request.get(TOKEN) is not None
         if authenticated and request.method in _WRITES and error.status not in _UNJOURNALED:
             try:
-                await request.config_dict[STORE].record_failure(
+                await request.app[STORE].record_failure(
                     write_context(request), error.status, error.detail, *_target(request)
                 )
             except Exception:

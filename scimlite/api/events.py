@@ -149,9 +149,9 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> w
 
 async def events(request: web.Request) -> web.Response:
     """`{"events": [...], "next": position}` in commit order (docs/events.md)."""
-    store = request.config_dict[STORE]
+    store = request.app[STORE]
     try:
-        await authenticate(request, store, request.config_dict[AUTH], EVENTS_SCOPES)
+        await authenticate(request, store, request.app[AUTH], EVENTS_SCOPES)
     except ScimError as refused:
         return _error(refused.status, refused.detail, refused.headers)
     try:

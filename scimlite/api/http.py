@@ -137,12 +137,7 @@ def expected_versions(if_match: str | None) -> frozenset[int] | None:
 
 def base_url(request: web.Request) -> str:
     """The SCIM base URL clients should use, e.g. `https://host/scim/v2`."""
-    public = request.config_dict[SETTINGS].public_url
+    public = request.app[SETTINGS].public_url
     if public:
         return public.rstrip("/") + SCIM_PREFIX
     return f"{request.scheme}://{request.host}{SCIM_PREFIX}"
-
-
-async def server_header(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every response the app sends names scimlite, not its stack."""
-    response.headers["Server"] = SERVER

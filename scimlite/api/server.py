@@ -37,6 +37,7 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.typedefs import Handler
 from aiohttp.web_request import BaseRequest
 
+from scimlite.api import accesslog
 from scimlite.api.http import SERVER, error_response
 from scimlite.keys import SETTINGS
 from scimlite.scim.errors import ScimError
@@ -247,6 +248,7 @@ def run(app: web.Application, settings: Settings, sockets: list[socket.socket]) 
         loop.run_until_complete(loop.shutdown_asyncgens())
     finally:
         loop.close()
+        accesslog.flush()  # the last turn's lines
     return served
 
 
@@ -260,7 +262,7 @@ async def body_deadline(request: web.Request, handler: Handler) -> web.StreamRes
     payload = request.content
     if payload.is_eof():
         return await handler(request)
-    seconds = request.config_dict[SETTINGS].body_timeout
+    seconds = request.app[SETTINGS].body_timeout
     expired = False
 
     def expire() -> None:

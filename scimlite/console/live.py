@@ -27,7 +27,7 @@ import orjson
 from aiohttp import web
 
 from scimlite.api.events import render, wait_for_new
-from scimlite.api.http import base_url
+from scimlite.api.http import SERVER, base_url
 from scimlite.console.history import Named, describe
 from scimlite.console.middleware import SECURITY_HEADERS
 from scimlite.console.params import SQLITE_MAX_INT, int_param
@@ -125,7 +125,7 @@ def _message(position: str, html: str) -> bytes:
 
 async def _stream(request: web.Request, start: str, read: Read, rows: Render) -> web.StreamResponse:
     """Serve a stream from `start` (a reconnect's Last-Event-ID wins)."""
-    streams = request.config_dict[LIVE_STREAMS]
+    streams = request.app[LIVE_STREAMS]
     position = request.headers.get("Last-Event-ID") or start
     with streams.slot() as admitted:
         if not admitted:
@@ -149,10 +149,11 @@ async def _send(
             "Content-Type": "text/event-stream; charset=utf-8",
             "Cache-Control": "no-store",
             "X-Accel-Buffering": "no",  # a buffering proxy (nginx) would hold the rows back
+            "Server": SERVER,  # prepared here, before the access log's middleware sees it
         }
     )
     await response.prepare(request)
-    commits = request.config_dict[STORE].commits
+    commits = request.app[STORE].commits
     try:
         await response.write(f"retry: {RETRY_MS}\n\n".encode())
         loop = asyncio.get_running_loop()
@@ -184,7 +185,7 @@ def _journal_row_html(request: web.Request) -> Callable[[list[Any]], str]:
 async def journal_stream(request: web.Request) -> web.StreamResponse:
     """New journal rows for the unfiltered journal page, oldest first (the page puts each
     on top)."""
-    store = request.config_dict[STORE]
+    store = request.app[STORE]
     html = _journal_row_html(request)
 
     async def read(position: str) -> tuple[list[Any], str]:
@@ -208,7 +209,7 @@ def event_types(request: web.Request) -> tuple[str, ...]:
 
 async def events_stream(request: web.Request) -> web.StreamResponse:
     """New events for the Events page (its type filter applies), oldest first."""
-    store = request.config_dict[STORE]
+    store = request.app[STORE]
     types = event_types(request)
     macros = aiohttp_jinja2.get_env(request.app).get_template("_partials.html").module
     event_row: Any = getattr(macros, "event_row")  # noqa: B009 - a Jinja macro
@@ -227,7 +228,7 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
 async def events_page(request: web.Request) -> dict[str, Any]:
     """The Events page's context: newest first, EVENTS_PAGE a page (Older → by row id),
     live when it shows the newest."""
-    store = request.config_dict[STORE]
+    store = request.app[STORE]
     types = event_types(request)
     before = int_param(request, "before", low=1, high=SQLITE_MAX_INT)
     now = await store.events_now()  # before the page's rows: a row in both is shown once

@@ -55,7 +55,7 @@ async def _csrf_field(request: web.Request) -> str | None:
 
 async def _signed_in(request: web.Request) -> Session | None:
     """The request's session, if its token is still live (revocation ends sessions)."""
-    return await current(request.config_dict[STORE], request.cookies.get(COOKIE))
+    return await current(request.app[STORE], request.cookies.get(COOKIE))
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -69,7 +69,7 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
     session = await _signed_in(request)
     if session is not None:
         request[SESSION] = session
-        request[DISABLED_WEBHOOKS] = await request.config_dict[STORE].disabled_webhooks()
+        request[DISABLED_WEBHOOKS] = await request.app[STORE].disabled_webhooks()
     public = name in PUBLIC_ROUTES or name == "not-found"
     if request.method == "POST" and name != "signin":  # the sign-in view checks its own form
         if session is None:
@@ -83,7 +83,7 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
         return redirect(f"/signin?next={quote(request.path_qs, safe='/')}")
     response = await handler(request)
     if session is not None and session.flashes_shown:
-        await request.config_dict[STORE].clear_flashes(session.id)
+        await request.app[STORE].clear_flashes(session.id)
     return response
 
 

@@ -60,7 +60,7 @@ _URL_SAFE = "/?#&=%+:;@!$'()*,~"
 
 
 def _store(request: web.Request) -> Store:
-    return request.config_dict[STORE]
+    return request.app[STORE]
 
 
 def _session(request: web.Request) -> Session:
@@ -122,7 +122,7 @@ async def _form(request: web.Request) -> dict[str, str]:
 
 
 def _set_cookie(request: web.Request, response: web.Response, name: str, value: str) -> None:
-    public = request.config_dict[SETTINGS].public_url or ""
+    public = request.app[SETTINGS].public_url or ""
     response.set_cookie(
         name,
         value,
@@ -219,7 +219,7 @@ def _failed_signin(request: web.Request, target: str | None) -> web.Response:
     /scim/v2 add up. It only decides how a failure is answered: a valid token still
     signs in from a throttled address, as it is still served by the API.
     """
-    wait = request.config_dict[AUTH].limiter.failed(request.remote or "unknown")
+    wait = request.app[AUTH].limiter.failed(request.remote or "unknown")
     if wait is None:
         return _signin_page(request, target, "That token is not valid, or has been revoked.", 401)
     seconds = retry_after(wait)

@@ -23,7 +23,7 @@ DELIVERIES = 50  # the latest attempts a detail page shows
 
 
 def _store(request: web.Request) -> Store:
-    return request.config_dict[STORE]
+    return request.app[STORE]
 
 
 async def _flash(request: web.Request, message: str) -> None:
@@ -71,7 +71,7 @@ async def add_webhook(request: web.Request) -> web.Response:
     types = tuple(t for t in split_types(form.get("types", "")) if t)
     unknown = unknown_types(types)
     problem = f"Unknown event type {unknown[0]!r}." if unknown else None
-    allow = request.config_dict[SETTINGS].webhook_allow_private
+    allow = request.app[SETTINGS].webhook_allow_private
     problem = problem or await check_receiver(url, allow)
     if problem is not None:
         return await _list_page(request, error=problem[0].upper() + problem[1:], form=form)

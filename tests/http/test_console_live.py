@@ -86,6 +86,7 @@ async def test_a_write_after_connecting_is_streamed(console: Client, scim: Scim,
     assert resp.headers["Content-Type"] == "text/event-stream; charset=utf-8"
     assert resp.headers["Cache-Control"] == "no-store"
     assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+    assert resp.headers.getall("Server") == ["scimlite"]  # prepared by the view itself
     await scim.create_user("u-ada")
     _, html = await rows(resp)
     assert names(html) == ["u-ada"]

@@ -167,7 +167,7 @@ class _Run:
 async def post_bulk(request: web.Request) -> web.Response:
     """POST /Bulk: 200 with a BulkResponse; per-operation outcomes are in its `status`es."""
     request_body = bulk.parse_bulk(await read_json(request))
-    run = _Run(request.config_dict[STORE], base_url(request), request)
+    run = _Run(request.app[STORE], base_url(request), request)
     plan = bulk.plan(request_body.operations)
     limit = request_body.fail_on_errors
     for start in range(0, len(plan.ordered), CHUNK):

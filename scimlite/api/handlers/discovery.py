@@ -35,7 +35,7 @@ def _no_filter(request: web.Request) -> None:
 
 async def service_provider_config(request: web.Request) -> web.Response:
     _no_filter(request)
-    settings = request.config_dict[SETTINGS]
+    settings = request.app[SETTINGS]
     return respond(discovery.service_provider_config(settings, base_url(request)))
 
 

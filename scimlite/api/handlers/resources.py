@@ -27,7 +27,7 @@ class ResourceEndpoints:
     resource: ResourceType
 
     def _store(self, request: web.Request) -> ResourceStore:
-        return request.config_dict[STORE].resources(self.resource)
+        return request.app[STORE].resources(self.resource)
 
     def _projection(self, request: web.Request) -> Projection:
         return parse_projection(
@@ -64,7 +64,7 @@ class ResourceEndpoints:
         return await self._query(request, await search_params(request))
 
     async def _query(self, request: web.Request, params: dict[str, str]) -> web.Response:
-        plan = plan_query(self.resource, params, request.config_dict[SETTINGS])
+        plan = plan_query(self.resource, params, request.app[SETTINGS])
         page = await self._store(request).list_page(plan.query)
         base, n = base_url(request), len(page.items)
         # Streamed: page.items parses each row only when it is rendered (store/kinds.py Rows).
@@ -181,8 +181,8 @@ async def _root_query(request: web.Request, params: dict[str, str]) -> web.Respo
     A filter naming attributes of one type only searches that type, as does one testing
     `meta.resourceType`; one that fits no type is a 400 invalidFilter.
     """
-    settings = request.config_dict[SETTINGS]
-    store = request.config_dict[STORE]
+    settings = request.app[SETTINGS]
+    store = request.app[STORE]
     plans: list[tuple[ResourceType, ResourceStore, QueryPlan]] = []
     first_error: ScimError | None = None
     paging: ListQuery | None = None  # startIndex and count, read as any type reads them
