@@ -199,32 +199,42 @@ class _Token(NamedTuple):
     pos: int  # 1-based
 
 
+# One match per token, the whitespace before it included; the group that matched
+# (`lastindex`) is its kind. A filter is parsed on every filtered request, so the scanner
+# avoids a match per run of spaces and a group-name lookup per token.
 _TOKEN_RE = re.compile(
     r"""
-      (?P<space>\s+)
-    | (?P<punct>[()\[\].])
-    | (?P<string>"(?:[^"\\]|\\.)*")
-    | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
-    | (?P<word>[A-Za-z$][\w$:./-]*)
+    \s*(?:
+        ([()\[\].])
+      | ("[^"\\]*(?:\\.[^"\\]*)*")
+      | (-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+      | ([A-Za-z$][\w$:./-]*)
+    )
     """,
     re.VERBOSE | re.ASCII | re.DOTALL,
 )
+_KINDS = ("", "punct", "string", "number", "word")
+_SPACE = " \t\n\r\f\v"  # what \s matches under re.ASCII
 
 
 def _tokenize(text: str, error: type[ScimError]) -> list[_Token]:
     tokens: list[_Token] = []
-    index = 0
-    while index < len(text):
-        match = _TOKEN_RE.match(text, index)
-        if match is None:
-            what = "unterminated string" if text[index] == '"' else f"unexpected {text[index]!r}"
-            raise error(f"{what} at position {index + 1}")
-        kind = match.lastgroup or ""
-        if kind != "space":
-            lexeme = match.group()
-            tokens.append(_Token(lexeme if kind == "punct" else kind, lexeme, index + 1))
-        index = match.end()
-    tokens.append(_Token("end", "", len(text) + 1))
+    index, end = 0, len(text)
+    match = _TOKEN_RE.match
+    while index < end:
+        found = match(text, index)
+        if found is None:
+            start = end - len(text[index:].lstrip(_SPACE))
+            if start == end:  # only whitespace is left
+                break
+            what = "unterminated string" if text[start] == '"' else f"unexpected {text[start]!r}"
+            raise error(f"{what} at position {start + 1}")
+        group = found.lastindex or 0
+        lexeme = found.group(group)
+        kind = _KINDS[group]
+        tokens.append(_Token(lexeme if kind == "punct" else kind, lexeme, found.start(group) + 1))
+        index = found.end()
+    tokens.append(_Token("end", "", end + 1))
     return tokens
 
 
@@ -383,6 +393,9 @@ class _Parser:
     def literal(self, token: _Token) -> CompValue:
         """compValue = false / null / true / number / string (RFC 7159 rules)."""
         if token.kind == "string":
+            plain = token.text[1:-1]
+            if plain.isprintable() and "\\" not in plain:  # nothing to decode or refuse
+                return plain
             try:
                 value = json.loads(token.text)
                 value.encode("utf-8")
