@@ -12,7 +12,7 @@ from aiohttp import web
 
 from scimlite import timeutil
 from scimlite.api import SCIM_PREFIX, events, openapi, route
-from scimlite.api.accesslog import RequestIds, access_log
+from scimlite.api.accesslog import OUTCOMES, Outcomes, RequestIds, access_log
 from scimlite.api.auth import AuthState, authenticate
 from scimlite.api.errors import scim_middleware
 from scimlite.api.handlers import bulk, discovery
@@ -116,6 +116,10 @@ async def _scim_auth(request: web.Request) -> None:
         await authenticate(request, app[STORE], app[AUTH], SCIM_SCOPES)
 
 
+async def _flush_outcomes(app: web.Application) -> None:
+    app[OUTCOMES].flush()
+
+
 async def healthz(request: web.Request) -> web.Response:
     """Liveness and readiness: answers once the database is open."""
     return web.json_response({"status": "ok"})
@@ -128,6 +132,7 @@ async def metrics(request: web.Request) -> web.Response:
         await authenticate(request, store, request.app[AUTH], METRICS_SCOPES)
     except ScimError as refused:  # a scraper reads the status; the text is for a person
         return web.Response(status=refused.status, text=refused.detail, headers=refused.headers)
+    request.app[OUTCOMES].flush()  # the requests answered in this turn count too
     collected = request.app[METRICS]
     await collected.refresh(store)
     return collected.exposition()
@@ -158,8 +163,9 @@ def create_scim_app(shared: web.Application | None = None) -> web.Application:
 def create_app(settings: Settings) -> web.Application:
     limiter = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
     collected = Metrics(limiter)
+    outcomes = Outcomes(collected)
     app = web.Application(
-        middlewares=[access_log(RequestIds(), collected), body_deadline],
+        middlewares=[access_log(RequestIds(), outcomes), body_deadline],
         client_max_size=settings.max_body_bytes,
         # A client that hangs up cancels its handler, which interrupts its query
         # (SQLiteDatabase.read); aiohttp leaves this off unless asked, whatever runs the app.
@@ -168,6 +174,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[AUTH] = AuthState(limiter=limiter)
     app[METRICS] = collected
+    app[OUTCOMES] = outcomes
+    app.on_cleanup.append(_flush_outcomes)  # the last turn's requests
     app[STORE] = Store(_database(settings, collected))  # opened by _store_ctx
     app.cleanup_ctx.append(_store_ctx)
     if settings.journal_retention_days:

@@ -37,7 +37,6 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.typedefs import Handler
 from aiohttp.web_request import BaseRequest
 
-from scimlite.api import accesslog
 from scimlite.api.http import SERVER, error_response
 from scimlite.keys import SETTINGS
 from scimlite.scim.errors import ScimError
@@ -248,7 +247,6 @@ def run(app: web.Application, settings: Settings, sockets: list[socket.socket]) 
         loop.run_until_complete(loop.shutdown_asyncgens())
     finally:
         loop.close()
-        accesslog.flush()  # the last turn's lines
     return served
 
 
