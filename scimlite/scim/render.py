@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -22,22 +23,32 @@ def location(base_url: str, resource: ResourceType, resource_id: str) -> str:
     return f"{base_url}{resource.endpoint}/{resource_id}"
 
 
+@functools.cache
+def _ref_shape(resource: ResourceType) -> tuple[str, str, str, str]:
+    """What every rendered reference of `resource` shares, from the schema's attribute:
+    the endpoint `$ref` points at, the one canonical `type`, when `display` is returned
+    ("default" or "request"), and the attribute's name."""
+    attr = resource.schema.attribute(resource.membership_attr)
+    assert attr is not None
+    ref_type, display, kind = attr.sub("$ref"), attr.sub("display"), attr.sub("type")
+    assert ref_type is not None and display is not None and kind is not None
+    other = next(r for r in RESOURCE_TYPES if r.id == ref_type.reference_types[0])
+    return other.endpoint, kind.canonical_values[0], display.returned, attr.name
+
+
 def _refs(
     resource: ResourceType, record: Resource, base_url: str, projection: Projection
 ) -> list[dict[str, str | None]]:
     """User.groups (RFC 7643 §4.1.2) or Group.members (§4.2), from the schema's attribute:
     `$ref` points at its reference type's endpoint, `type` is its one canonical value, and
     `display` comes when it is returned by default or asked for (members.display)."""
-    attr = resource.schema.attribute(resource.membership_attr)
+    endpoint, of, returned, name = _ref_shape(resource)
     refs = record.refs
-    assert attr is not None and refs is not None
-    ref_type, display, kind = attr.sub("$ref"), attr.sub("display"), attr.sub("type")
-    assert ref_type is not None and display is not None and kind is not None
-    other = next(r for r in RESOURCE_TYPES if r.id == ref_type.reference_types[0])
-    at, of = f"{base_url}{other.endpoint}/", kind.canonical_values[0]
-    if display.returned != "request":
+    assert refs is not None
+    at = f"{base_url}{endpoint}/"
+    if returned != "request":
         return [{"value": r.id, "$ref": at + r.id, "display": r.display, "type": of} for r in refs]
-    if projection.requests(attr.name, "display"):
+    if projection.requests(name, "display"):
         return [{"value": r.id, "$ref": at + r.id, "type": of, "display": r.display} for r in refs]
     return [{"value": r.id, "$ref": at + r.id, "type": of} for r in refs]
 

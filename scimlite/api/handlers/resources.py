@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from aiohttp import web
@@ -67,16 +67,23 @@ class ResourceEndpoints:
         plan = plan_query(self.resource, params, request.app[SETTINGS])
         page = await self._store(request).list_page(plan.query)
         base, n = base_url(request), len(page.items)
-        # Streamed: page.items parses each row only when it is rendered (store/kinds.py Rows).
-        items = (render.wire_chunks(self.resource, r, base, plan.projection) for r in page.items)
-        if not plan.cursor:
-            return respond_chunks(render.list_chunks(items, n, page.total, plan.query.start_index))
+        start: int | None = plan.query.start_index
         next_cursor = None
-        if page.more and plan.query.sort_by is None and page.last_position is not None:
-            next_cursor = encode_cursor("k", page.last_position)
-        elif page.more:
-            next_cursor = encode_cursor("o", plan.query.start_index - 1 + n)
-        return respond_chunks(render.list_chunks(items, n, page.total, None, next_cursor))
+        if plan.cursor:
+            start = None
+            if page.more and plan.query.sort_by is None and page.last_position is not None:
+                next_cursor = encode_cursor("k", page.last_position)
+            elif page.more:
+                next_cursor = encode_cursor("o", plan.query.start_index - 1 + n)
+        records: Sequence[Resource] = page.items
+        if n <= 1:  # an exists-check's answer: rendered in one piece, unless a large roster
+            records = list(records)  # parsed once
+            if not any(render.large(r) for r in records):
+                shown = [render.to_wire(self.resource, r, base, plan.projection) for r in records]
+                return respond(render.list_response(shown, page.total, start, next_cursor))
+        # Streamed: page.items parses each row only when it is rendered (store/kinds.py Rows).
+        items = (render.wire_chunks(self.resource, r, base, plan.projection) for r in records)
+        return respond_chunks(render.list_chunks(items, n, page.total, start, next_cursor))
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         """GET /{type}/{id} (RFC 7644 §3.4.1); If-None-Match → 304 (§3.14)."""
