@@ -9,18 +9,20 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from scimlite import timeutil
 from scimlite.api import SCIM_PREFIX, events, openapi, route
 from scimlite.api.accesslog import OUTCOMES, Outcomes, RequestIds, access_log
 from scimlite.api.auth import AuthState, authenticate
-from scimlite.api.errors import scim_middleware
+from scimlite.api.errors import Surface, scim_surface
 from scimlite.api.handlers import bulk, discovery
 from scimlite.api.handlers.resources import add_routes, root_list, root_search
 from scimlite.api.metrics import Metrics
 from scimlite.api.ratelimit import FailureLimiter
 from scimlite.api.server import body_deadline
 from scimlite.api.webhooks import DELIVERER, Deliverer
+from scimlite.console.middleware import NOT_CONSOLE, console_surface
 from scimlite.console.mount import setup_console
 from scimlite.keys import AUTH, METRICS, SETTINGS, STORE
 from scimlite.scim.errors import ScimError
@@ -143,21 +145,33 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(openapi.document(request.app[SETTINGS]))
 
 
-def create_scim_app(shared: web.Application | None = None) -> web.Application:
-    """The /scim/v2 sub-app; it carries `shared`'s settings, store, auth and metrics itself
-    (keys.py says why)."""
-    scim = web.Application(middlewares=[scim_middleware(_scim_auth)])
-    if shared is not None:
-        scim[SETTINGS], scim[STORE] = shared[SETTINGS], shared[STORE]
-        scim[AUTH], scim[METRICS] = shared[AUTH], shared[METRICS]
+def add_scim_routes(app: web.Application) -> None:
+    """The SCIM API's routes, under /scim/v2 on the app itself: a sub-app would add a
+    second routing step and two middleware layers to every request."""
     for resource in RESOURCE_TYPES:
-        add_routes(scim, resource)
-    scim.router.add_post(route("/.search"), root_search)
-    scim.router.add_get("", root_list)  # the base URL itself, /scim/v2 …
-    scim.router.add_get(route("/"), root_list)  # … and /scim/v2/
-    discovery.add_routes(scim)
-    bulk.add_routes(scim)
-    return scim
+        add_routes(app, resource)
+    app.router.add_post(route("/.search"), root_search)
+    app.router.add_get(SCIM_PREFIX, root_list)  # the base URL itself, /scim/v2 …
+    app.router.add_get(route("/"), root_list)  # … and /scim/v2/
+    discovery.add_routes(app)
+    bulk.add_routes(app)
+
+
+def _surfaces(scim: Surface) -> Middleware:
+    """The one middleware after the access log and the body deadline: /scim/v2 answers SCIM
+    errors and needs a token, /healthz and the like pass straight through, and everything
+    else is the console (its sign-in, CSRF checks and error pages)."""
+
+    @web.middleware
+    async def dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith(SCIM_PREFIX):
+            return await scim(request, handler)
+        if path in NOT_CONSOLE:
+            return await handler(request)
+        return await console_surface(request, handler)
+
+    return dispatch
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -165,7 +179,11 @@ def create_app(settings: Settings) -> web.Application:
     collected = Metrics(limiter)
     outcomes = Outcomes(collected)
     app = web.Application(
-        middlewares=[access_log(RequestIds(), outcomes), body_deadline],
+        middlewares=[
+            access_log(RequestIds(), outcomes),
+            body_deadline,
+            _surfaces(scim_surface(_scim_auth)),
+        ],
         client_max_size=settings.max_body_bytes,
         # A client that hangs up cancels its handler, which interrupts its query
         # (SQLiteDatabase.read); aiohttp leaves this off unless asked, whatever runs the app.
@@ -191,5 +209,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/metrics", metrics)
     events.add_routes(app)
     setup_console(app)  # GET / is the console dashboard (sign-in first)
-    app.add_subapp(SCIM_PREFIX, create_scim_app(app))
+    add_scim_routes(app)
     return app

@@ -1,9 +1,7 @@
 """Every `web.AppKey` scimlite uses, in one place, so state is typed and never global.
 
-The /scim/v2 sub-app holds the root's settings, store, auth and metrics as well
-(`create_scim_app`), so every handler reads `request.app[KEY]`: `request.config_dict`
-builds a new ChainMapProxy on each access and raises a KeyError through each app that
-lacks the key — a measurable share of a GET by id (docs/benchmarks.md).
+Handlers read `request.app[KEY]` (there is one app): `request.config_dict` builds a new
+ChainMapProxy on each access, a measurable share of a GET by id (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -6,11 +6,11 @@ SCIM_PREFIX = "/scim/v2"  # where the SCIM API is mounted (RFC 7644 §3.13 leave
 
 
 def route(path: str) -> str:
-    """The route pattern of a SCIM endpoint such as `/Users/{id}`, which also matches it
+    """The route pattern of a SCIM endpoint such as `/Users/{id}` under /scim/v2, matching it
     with extra slashes after the base URL and one trailing slash (`/scim/v2//Users`,
     `/scim/v2/Users/?filter=…`): admins paste base URLs ending in "/", and IdPs append
     paths to them as they are. `fold()` reads a path the same way."""
-    return "/{_lead:/*}" + path.removeprefix("/") + "{_trail:/?}"
+    return SCIM_PREFIX + "/{_lead:/*}" + path.removeprefix("/") + "{_trail:/?}"
 
 
 @functools.lru_cache(maxsize=256)

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Handler
 
 from scimlite.api import SCIM_PREFIX
 from scimlite.api.auth import TOKEN
@@ -113,15 +113,14 @@ def write_context(
     return ctx
 
 
-def scim_middleware(before: Callable[[web.Request], Awaitable[None]]) -> Middleware:
-    """The /scim/v2 sub-app's one middleware: `before(request)` (authentication), then the
-    handler; every failure of either becomes an RFC 7644 §3.12 error.
+# A part of the app's one dispatching middleware (app.py): what runs around a handler.
+Surface = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
-    One layer instead of two (errors at the root app, the token check in the sub-app): each
-    middleware is a coroutine call and aiohttp's per-middleware wrapper on every request.
-    """
 
-    @web.middleware
+def scim_surface(before: Callable[[web.Request], Awaitable[None]]) -> Surface:
+    """What runs around every /scim/v2 handler: `before(request)` (authentication), then the
+    handler; every failure of either becomes an RFC 7644 §3.12 error."""
+
     async def scim_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             await before(request)

@@ -9,7 +9,6 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scimlite.api import SCIM_PREFIX
 from scimlite.api.errors import scim_error
 from scimlite.console.params import read_form, refuse_nul
 from scimlite.console.session import COOKIE, Session, current, same
@@ -96,11 +95,9 @@ def _error_page(
     return response
 
 
-@web.middleware
-async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Everything outside /scim/v2 and NOT_CONSOLE (/healthz, /metrics …) is the console."""
-    if request.path.startswith(SCIM_PREFIX) or request.path in NOT_CONSOLE:
-        return await handler(request)
+async def console_surface(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """What runs around every console page: everything outside /scim/v2 and NOT_CONSOLE
+    (/healthz, /metrics …; app.py dispatches)."""
     try:
         response = await _guarded(request, handler)
     except ScimError as exc:

@@ -11,7 +11,6 @@ from aiohttp import web
 from scimlite.console import views, webhooks
 from scimlite.console.links import journal_href, resource_href
 from scimlite.console.live import setup_live
-from scimlite.console.middleware import console_middleware
 
 
 def asset_dir(name: str) -> Path:
@@ -35,7 +34,6 @@ def setup_console(app: web.Application) -> None:
         filters={"short_time": _short_time},
     )
     env.globals.update(resource_href=resource_href, journal_href=journal_href)
-    app.middlewares.append(console_middleware)
     router = app.router
     router.add_get("/", views.dashboard, name="dashboard")
     signin = router.add_resource("/signin", name="signin")

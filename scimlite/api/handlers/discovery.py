@@ -87,4 +87,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(route("/Schemas"), schemas)
     app.router.add_get(route("/Schemas/{urn}"), schema)
     app.router.add_route("*", route("/Me"), me)
-    app.router.add_route("*", "/Me/{tail:.*}", me)
+    app.router.add_route("*", SCIM_PREFIX + "/Me/{tail:.*}", me)
