@@ -511,9 +511,101 @@ def compile_filter(
     """
     if not dialect.text_index:
         use_text = lambda _: False  # noqa: E731 - no users_text on this engine
-    compiler = _Compiler(resource, use_text, dialect)
-    sql = compiler.node(f, compiler.top)
-    return sql, compiler.params
+    shaped = _shape(f)
+    if shaped is None:
+        compiler = _Compiler(resource, use_text, dialect)
+        return compiler.node(f, compiler.top), compiler.params
+    shape, values = shaped
+    key = (shape, resource.id, dialect.name)
+    template = _TEMPLATES.get(key)
+    if template is None:
+        template = _template(f, len(values), resource, dialect)
+        if template is None:
+            compiler = _Compiler(resource, use_text, dialect)
+            return compiler.node(f, compiler.top), compiler.params
+        if len(_TEMPLATES) >= _TEMPLATES_KEPT:
+            _TEMPLATES.pop(next(iter(_TEMPLATES)))  # the oldest shape
+        _TEMPLATES[key] = template
+    sql, slots = template
+    return sql, [fold(values[i]) if folded else values[i] for i, folded in slots]
+
+
+# Compiled filters by shape: the lookups IdPs send (`userName eq "…"`, `emails[type eq
+# "work"].value eq "…"`) differ only in their strings, and compiling one cost as much as
+# the SQLite statement that answers it. A shape is the filter with its strings taken out;
+# only shapes whose comparisons are all `eq` or `ne` on a string qualify, because their SQL
+# cannot depend on the strings (no substring test asks users_text, no null test). Each
+# template is also checked when made (see _template).
+_TEMPLATES: dict[tuple[object, ...], tuple[str, list[tuple[int, bool]]]] = {}
+_TEMPLATES_KEPT = 256
+_SHAPE_NODES = 16  # larger filters are rare enough to compile each time
+_MARK = "\ue000M"  # a private-use character and a letter that folding changes
+
+
+def _shape(f: Filter) -> tuple[tuple[object, ...], list[str]] | None:
+    """The filter's shape (its nodes in pre-order, strings left out) and its strings in
+    the same order; None when it does not qualify for a template."""
+    shape: list[object] = []
+    values: list[str] = []
+    stack: list[Filter] = [f]
+    while stack:
+        node = stack.pop()
+        if len(shape) == _SHAPE_NODES:
+            return None
+        if isinstance(node, Compare):
+            if node.op not in ("eq", "ne") or not isinstance(node.value, str):
+                return None
+            shape.append((node.path, node.op))
+            values.append(node.value)
+        elif isinstance(node, Present):
+            shape.append((node.path, "pr"))
+        elif isinstance(node, And | Or):
+            shape.append(type(node).__name__)
+            stack += (node.right, node.left)  # left is taken first
+        elif isinstance(node, Not):
+            shape.append("not")
+            stack.append(node.inner)
+        else:
+            shape.append((node.path, "["))
+            stack.append(node.filter)
+    return tuple(shape), values
+
+
+def _marked(f: Filter, marks: list[str]) -> Filter:
+    """`f` with its string literals replaced, in pre-order, by `marks` (recursive: `f` has
+    at most _SHAPE_NODES nodes)."""
+    if isinstance(f, Compare):
+        return replace(f, value=marks.pop(0)) if isinstance(f.value, str) else f
+    if isinstance(f, And | Or):
+        left = _marked(f.left, marks)
+        return replace(f, left=left, right=_marked(f.right, marks))
+    if isinstance(f, Not):
+        return replace(f, inner=_marked(f.inner, marks))
+    if isinstance(f, ValueFilter):
+        return replace(f, filter=_marked(f.filter, marks))
+    return f
+
+
+def _template(
+    f: Filter, strings: int, resource: ResourceType, dialect: Dialect
+) -> tuple[str, list[tuple[int, bool]]] | None:
+    """The SQL of `f`'s shape and, for each parameter, which string it binds and whether
+    folded; made by compiling `f` with distinct marks for its strings. None (compile each
+    time) unless every parameter is a mark or a mark's fold and no mark is in the SQL."""
+    marks = [f"{_MARK}{i}" for i in range(strings)]
+    compiler = _Compiler(resource, lambda _: False, dialect)
+    sql = compiler.node(_marked(f, list(marks)), compiler.top)
+    slots: list[tuple[int, bool]] = []
+    for param in compiler.params:
+        if param in marks:
+            slots.append((marks.index(param), False))
+        elif isinstance(param, str) and param in (folded := [fold(m) for m in marks]):
+            slots.append((folded.index(param), True))
+        else:
+            return None
+    if _MARK[0] in sql:
+        return None
+    return sql, slots
 
 
 def text_phrases(f: Filter, resource: ResourceType) -> set[str]:
