@@ -6,6 +6,7 @@ resources of a page is a plain walk over dictionaries.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,12 +126,15 @@ def _paths(
     return frozenset(paths)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_projection(
     resource: ResourceType, attributes: str | None, excluded: str | None, *, lenient: bool = False
 ) -> Projection:
     """Both parameters are comma-separated attribute paths; at most one may be given.
 
     `lenient` skips names the resource type does not have (root /.search spans types).
+    Cached: a client sends the same few projections with every request (an IdP's
+    `excludedAttributes=members` on each team change), and a Projection is immutable.
     """
     if attributes and excluded:
         raise InvalidValue("give either attributes or excludedAttributes, not both")
