@@ -1,4 +1,5 @@
-"""Mount the console on the application: Jinja, routes, static files, sessions, middleware."""
+"""Mount the console on the application: Jinja, routes, static files, sessions (its
+middleware, console/middleware.py, is reached through app.py's dispatch)."""
 
 from __future__ import annotations
 
