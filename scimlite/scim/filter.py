@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple, NoReturn, TypeAlias
@@ -249,6 +250,9 @@ class _Parser:
         self.tokens = _tokenize(text, error)
         self.index = 0
         self.depth = 0
+        # Per Compare built, in order: how its value was made from a literal token (value
+        # token index, operator, attribute, operator token index), None for true/false/null.
+        self.slots: list[_Slot | None] = []
 
     def fail(self, message: str, pos: int) -> NoReturn:
         raise self.error(f"{message} at position {pos}")
@@ -346,6 +350,7 @@ class _Parser:
             return Present(path)
         if op not in _OPS:
             self.unexpected(op_token, "an operator (eq ne co sw ew gt ge lt le pr)")
+        op_index = self.index - 1
         value_token = self.take()
         value = self.literal(value_token)
         if leaf.type == "complex":
@@ -358,6 +363,8 @@ class _Parser:
                     name.pos,
                 )
             path, leaf = replace(path, sub_attr=value_attr.name), value_attr
+        literal = value_token.kind in ("string", "number")
+        self.slots.append((self.index - 1, _OPS[op], leaf, op_index) if literal else None)
         return Compare(path, _OPS[op], self.check(_OPS[op], value, leaf, op_token, value_token))
 
     def value_filter(self, path: AttrPath, top: Attribute, name: _Token) -> ValueFilter:
@@ -446,13 +453,60 @@ class _Parser:
 
 
 def parse_filter(text: str, resource: ResourceType) -> Filter:
-    """Parse a `filter` parameter (RFC 7644 §3.4.2.2); InvalidFilter names what and where."""
+    """Parse a `filter` parameter (RFC 7644 §3.4.2.2); InvalidFilter names what and where.
+
+    A filter whose tokens match an earlier one's but for its string and number literals
+    (an IdP's `userName eq "…"` lookups) is built from that filter's tree: only its
+    literals are read and checked against their attributes, by the parser's own
+    `literal` and `check`, so errors and values are exactly the full parse's.
+    """
     parser = _Parser(text, resource, InvalidFilter)
+    tokens = parser.tokens
+    key = (resource.id, tuple(t.kind if t.kind in _LITERALS else t.text for t in tokens))
+    template = _TEMPLATES.get(key)
+    if template is not None:
+        tree, slots = template
+        return _rebuilt(tree, iter(slots), parser)
     if parser.peek().kind == "end":
         parser.fail("the filter is empty", 1)
     node = parser.disjunction(None)
     parser.end()
+    if len(tokens) <= _TEMPLATE_TOKENS:
+        if len(_TEMPLATES) >= _TEMPLATES_KEPT:
+            _TEMPLATES.pop(next(iter(_TEMPLATES)))  # the oldest shape
+        _TEMPLATES[key] = (node, parser.slots)
     return node
+
+
+_Slot = tuple[int, Op, Attribute, int]
+_LITERALS = frozenset({"string", "number"})
+# Parsed filters by their tokens with string and number literals left out (parse_filter).
+_TEMPLATES: dict[tuple[str, tuple[str, ...]], tuple[Filter, list[_Slot | None]]] = {}
+_TEMPLATES_KEPT = 256
+_TEMPLATE_TOKENS = 48  # longer filters are rare enough to parse each time
+
+
+def _rebuilt(tree: Filter, slots: Iterator[_Slot | None], parser: _Parser) -> Filter:
+    """`tree` with each comparison's value made, in order, from this filter's literal as
+    its slot says (a None slot keeps the tree's true, false or null). Recursive: a
+    template has at most _TEMPLATE_TOKENS tokens."""
+    if isinstance(tree, Compare):
+        slot = next(slots)
+        if slot is None:
+            return tree
+        at, op, leaf, op_at = slot
+        token = parser.tokens[at]
+        value = parser.check(op, parser.literal(token), leaf, parser.tokens[op_at], token)
+        return Compare(tree.path, tree.op, value)
+    if isinstance(tree, And):
+        return And(_rebuilt(tree.left, slots, parser), _rebuilt(tree.right, slots, parser))
+    if isinstance(tree, Or):
+        return Or(_rebuilt(tree.left, slots, parser), _rebuilt(tree.right, slots, parser))
+    if isinstance(tree, Not):
+        return Not(_rebuilt(tree.inner, slots, parser))
+    if isinstance(tree, ValueFilter):
+        return ValueFilter(tree.path, _rebuilt(tree.filter, slots, parser))
+    return tree
 
 
 def parse_path(text: str, resource: ResourceType) -> PatchPath:

@@ -555,10 +555,12 @@ def _shape(f: Filter) -> tuple[tuple[object, ...], list[str]] | None:
         if isinstance(node, Compare):
             if node.op not in ("eq", "ne") or not isinstance(node.value, str):
                 return None
-            shape.append((node.path, node.op))
+            path = node.path  # as strings: they hash in C, an AttrPath in Python
+            shape.append((path.urn, path.attr, path.sub_attr, node.op))
             values.append(node.value)
         elif isinstance(node, Present):
-            shape.append((node.path, "pr"))
+            path = node.path
+            shape.append((path.urn, path.attr, path.sub_attr, "pr"))
         elif isinstance(node, And | Or):
             shape.append(type(node).__name__)
             stack += (node.right, node.left)  # left is taken first
@@ -566,7 +568,8 @@ def _shape(f: Filter) -> tuple[tuple[object, ...], list[str]] | None:
             shape.append("not")
             stack.append(node.inner)
         else:
-            shape.append((node.path, "["))
+            path = node.path
+            shape.append((path.urn, path.attr, path.sub_attr, "["))
             stack.append(node.filter)
     return tuple(shape), values
 
