@@ -126,7 +126,6 @@ def _paths(
     return frozenset(paths)
 
 
-@functools.lru_cache(maxsize=256)
 def parse_projection(
     resource: ResourceType, attributes: str | None, excluded: str | None, *, lenient: bool = False
 ) -> Projection:
@@ -136,6 +135,15 @@ def parse_projection(
     Cached: a client sends the same few projections with every request (an IdP's
     `excludedAttributes=members` on each team change), and a Projection is immutable.
     """
+    if not attributes and not excluded:
+        return ALL  # most requests: no lookup (hashing a ResourceType walks its schema)
+    return _parse_projection(resource, attributes, excluded, lenient)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_projection(
+    resource: ResourceType, attributes: str | None, excluded: str | None, lenient: bool
+) -> Projection:
     if attributes and excluded:
         raise InvalidValue("give either attributes or excludedAttributes, not both")
     if attributes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -23,11 +22,21 @@ def location(base_url: str, resource: ResourceType, resource_id: str) -> str:
     return f"{base_url}{resource.endpoint}/{resource_id}"
 
 
-@functools.cache
 def _ref_shape(resource: ResourceType) -> tuple[str, str, str, str]:
     """What every rendered reference of `resource` shares, from the schema's attribute:
     the endpoint `$ref` points at, the one canonical `type`, when `display` is returned
-    ("default" or "request"), and the attribute's name."""
+    ("default" or "request"), and the attribute's name. Kept by the type's id: hashing a
+    ResourceType walks its whole schema."""
+    shape = _REF_SHAPES.get(resource.id)
+    if shape is None:
+        shape = _REF_SHAPES[resource.id] = _make_ref_shape(resource)
+    return shape
+
+
+_REF_SHAPES: dict[str, tuple[str, str, str, str]] = {}
+
+
+def _make_ref_shape(resource: ResourceType) -> tuple[str, str, str, str]:
     attr = resource.schema.attribute(resource.membership_attr)
     assert attr is not None
     ref_type, display, kind = attr.sub("$ref"), attr.sub("display"), attr.sub("type")
