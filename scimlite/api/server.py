@@ -125,7 +125,7 @@ class _ScimRequestHandler(web.RequestHandler):
         log.warning("refused a malformed request from %s: %s", request.remote, detail)
         # RFC 7644 §3.12 even before routing: the path may be unknown, the body is SCIM.
         response = error_response(ScimError(detail, status=status))
-        response.headers["Server"] = SERVER  # no app here to run server_header
+        response.headers["Server"] = SERVER  # no app here, so no access-log middleware
         response.force_close()
         return response
 
