@@ -157,6 +157,9 @@ def add_scim_routes(app: web.Application) -> None:
     bulk.add_routes(app)
 
 
+SCIM_BASE = SCIM_PREFIX + "/"  # /scim/v2foo is no SCIM path: the console's 404 page
+
+
 def _surfaces(scim: Surface) -> Middleware:
     """The one middleware after the access log and the body deadline: /scim/v2 answers SCIM
     errors and needs a token, /healthz and the like pass straight through, and everything
@@ -165,7 +168,7 @@ def _surfaces(scim: Surface) -> Middleware:
     @web.middleware
     async def dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path.startswith(SCIM_PREFIX):
+        if path.startswith(SCIM_BASE) or path == SCIM_PREFIX:
             return await scim(request, handler)
         if path in NOT_CONSOLE:
             return await handler(request)

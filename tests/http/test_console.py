@@ -589,3 +589,12 @@ async def test_counter_deltas_fold_into_their_base(scim: Scim) -> None:
     assert folded == (7 if store.db.dialect.count_deltas else 0)  # 3 users, 1 team, 3 members
     assert await store.compact_counts() == 0
     assert await store.directory_counts() == before
+
+
+async def test_only_paths_under_the_scim_base_url_answer_scim_errors(
+    client: TestClient[Any, Any],
+) -> None:
+    beside = await client.get("/scim/v2foo", allow_redirects=False)
+    assert beside.status == 404 and beside.content_type == "text/html"
+    under = await client.get("/scim/v2/foo", allow_redirects=False)
+    assert under.status == 401 and under.content_type == "application/scim+json"
