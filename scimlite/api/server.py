@@ -233,6 +233,12 @@ def run(app: web.Application, settings: Settings, sockets: list[socket.socket]) 
         try:
             await stop.wait()
         finally:
+            # From here on a signal changes nothing, up to the process's exit: once the loop
+            # closed, SIGTERM's default action would kill a worker that its parent's
+            # forwarded stop reached late, before it reported how many requests it served.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)
             await runner.cleanup()
             served = server.requests_count
 

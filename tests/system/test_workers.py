@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -127,17 +128,37 @@ def test_a_worker_that_dies_is_replaced(server: ServerProcess) -> None:
     assert workers_of(server) == []
 
 
-def test_sigint_twice_still_stops_every_worker_cleanly(server: ServerProcess) -> None:
+def serving(pid: int, db: Path) -> bool:
+    """Whether the worker has opened the database: its app is started, so its own
+    handlers for SIGINT and SIGTERM are in place (a signal before that, while the
+    interpreter starts, ends the worker as the signal's default does)."""
+    with suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with suppress(OSError):
+                if Path(os.readlink(fd)).resolve() == db:
+                    return True
+    return False
+
+
+def test_sigint_twice_still_stops_every_worker_cleanly(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     """Ctrl-C reaches every worker from the terminal and again from the parent."""
     assert server.proc is not None
     workers = workers_of(server)
+    assert len(workers) == WORKERS
+    deadline = time.monotonic() + 15
+    db = (tmp_path / "workers.db").resolve()
+    while not all(serving(pid, db) for pid in workers):
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.05)
     for pid in workers:
         os.kill(pid, signal.SIGINT)
     server.proc.send_signal(signal.SIGINT)
     assert server.proc.wait(timeout=15) == 0
     server.stop()  # already ended: only collects its output
     assert "Traceback" not in server.output(), server.output()
-    assert sorted(served_by_worker(server.output())) == list(range(WORKERS))
+    assert sorted(served_by_worker(server.output())) == list(range(WORKERS)), server.output()
 
 
 def test_workers_auto_is_one_per_core(tmp_path: Path) -> None:
