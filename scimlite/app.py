@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from scimlite import timeutil
-from scimlite.api import SCIM_PREFIX, events, openapi, route
+from scimlite.api import SCIM_BASE, SCIM_PREFIX, events, openapi, route
 from scimlite.api.accesslog import OUTCOMES, Outcomes, RequestIds, access_log
 from scimlite.api.auth import AuthState, authenticate
 from scimlite.api.errors import Surface, scim_surface
@@ -155,9 +155,6 @@ def add_scim_routes(app: web.Application) -> None:
     app.router.add_get(route("/"), root_list)  # … and /scim/v2/
     discovery.add_routes(app)
     bulk.add_routes(app)
-
-
-SCIM_BASE = SCIM_PREFIX + "/"  # /scim/v2foo is no SCIM path: the console's 404 page
 
 
 def _surfaces(scim: Surface) -> Middleware:

@@ -3,6 +3,7 @@
 import functools
 
 SCIM_PREFIX = "/scim/v2"  # where the SCIM API is mounted (RFC 7644 §3.13 leaves it to us)
+SCIM_BASE = SCIM_PREFIX + "/"  # what every path under it starts with (not /scim/v2foo)
 
 
 def route(path: str) -> str:
@@ -22,7 +23,7 @@ def route_label(canonical: str) -> str:
 
 def fold(path: str) -> str:
     """A request path as `route()` patterns read it: `/scim/v2//Users/` → `/scim/v2/Users`."""
-    if not path.startswith(SCIM_PREFIX + "/"):
+    if not path.startswith(SCIM_BASE):
         return path
     rest = path[len(SCIM_PREFIX) :]  # starts with "/"; no regex: this runs on every request
     if rest.startswith("//"):

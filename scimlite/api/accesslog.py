@@ -80,6 +80,7 @@ class Outcomes:
     def flush(self) -> None:
         """Log and count the pending outcomes (the Request objects are released)."""
         pending, self._pending = self._pending, []
+        direct = _direct
         lines: list[dict[str, Any]] = []
         for request, request_id, status, seconds in pending:
             token = request.get(TOKEN)
@@ -94,7 +95,7 @@ class Outcomes:
                 "status": status,
                 "latency_ms": round(seconds * 1000, 2),
             }
-            if _direct is not None:
+            if direct is not None:
                 lines.append(fields)
             else:
                 log.info("%s %s %s", method, request.path, status, extra={"access": fields})
@@ -104,8 +105,8 @@ class Outcomes:
             writes = request.get(WRITES)
             quirks = (note for ctx in writes for note in ctx.quirks) if writes else ()
             self._metrics.request_done(route, method, status, seconds, name, quirks)
-        if lines and _direct is not None:
-            _direct.write(lines)
+        if direct is not None and lines:
+            direct.write(lines)
 
 
 # Here rather than in keys.py, which the modules this one imports import.

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple, NoReturn, TypeAlias
@@ -466,7 +466,8 @@ def parse_filter(text: str, resource: ResourceType) -> Filter:
     template = _TEMPLATES.get(key)
     if template is not None:
         tree, slots = template
-        return _rebuilt(tree, iter(slots), parser)
+        bound = iter(slots)
+        return with_values(tree, lambda compare: _bind(parser, next(bound), compare))
     if parser.peek().kind == "end":
         parser.fail("the filter is empty", 1)
     node = parser.disjunction(None)
@@ -486,26 +487,30 @@ _TEMPLATES_KEPT = 256
 _TEMPLATE_TOKENS = 48  # longer filters are rare enough to parse each time
 
 
-def _rebuilt(tree: Filter, slots: Iterator[_Slot | None], parser: _Parser) -> Filter:
-    """`tree` with each comparison's value made, in order, from this filter's literal as
-    its slot says (a None slot keeps the tree's true, false or null). Recursive: a
-    template has at most _TEMPLATE_TOKENS tokens."""
+def _bind(parser: _Parser, slot: _Slot | None, compare: Compare) -> CompValue:
+    """A template comparison's value from this filter's literal, as its slot says (a None
+    slot keeps the template's true, false or null)."""
+    if slot is None:
+        return compare.value
+    at, op, leaf, op_at = slot
+    token = parser.tokens[at]
+    return parser.check(op, parser.literal(token), leaf, parser.tokens[op_at], token)
+
+
+def with_values(tree: Filter, value_of: Callable[[Compare], CompValue]) -> Filter:
+    """`tree` with each comparison's value replaced by `value_of(comparison)`, taken in the
+    order the comparisons have in the filter's text. Recursive: for the small trees that
+    templates keep (parse_filter here, compile_filter in the store)."""
     if isinstance(tree, Compare):
-        slot = next(slots)
-        if slot is None:
-            return tree
-        at, op, leaf, op_at = slot
-        token = parser.tokens[at]
-        value = parser.check(op, parser.literal(token), leaf, parser.tokens[op_at], token)
-        return Compare(tree.path, tree.op, value)
+        return Compare(tree.path, tree.op, value_of(tree))
     if isinstance(tree, And):
-        return And(_rebuilt(tree.left, slots, parser), _rebuilt(tree.right, slots, parser))
+        return And(with_values(tree.left, value_of), with_values(tree.right, value_of))
     if isinstance(tree, Or):
-        return Or(_rebuilt(tree.left, slots, parser), _rebuilt(tree.right, slots, parser))
+        return Or(with_values(tree.left, value_of), with_values(tree.right, value_of))
     if isinstance(tree, Not):
-        return Not(_rebuilt(tree.inner, slots, parser))
+        return Not(with_values(tree.inner, value_of))
     if isinstance(tree, ValueFilter):
-        return ValueFilter(tree.path, _rebuilt(tree.filter, slots, parser))
+        return ValueFilter(tree.path, with_values(tree.filter, value_of))
     return tree
 
 

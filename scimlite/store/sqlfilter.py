@@ -37,6 +37,7 @@ from scimlite.scim.filter import (
     lookup,
     operands,
     positive,
+    with_values,
 )
 from scimlite.scim.schema import Attribute, ResourceType
 from scimlite.store.database import POSTGRES, SQLITE, Dialect
@@ -512,20 +513,20 @@ def compile_filter(
     if not dialect.text_index:
         use_text = lambda _: False  # noqa: E731 - no users_text on this engine
     shaped = _shape(f)
-    if shaped is None:
+    template = None
+    if shaped is not None:
+        shape, values = shaped
+        key = (shape, resource.id, dialect.name)
+        template = _TEMPLATES.get(key)
+        if template is None:
+            template = _template(f, len(values), resource, dialect)
+            if template is not None:
+                if len(_TEMPLATES) >= _TEMPLATES_KEPT:
+                    _TEMPLATES.pop(next(iter(_TEMPLATES)))  # the oldest shape
+                _TEMPLATES[key] = template
+    if template is None:
         compiler = _Compiler(resource, use_text, dialect)
         return compiler.node(f, compiler.top), compiler.params
-    shape, values = shaped
-    key = (shape, resource.id, dialect.name)
-    template = _TEMPLATES.get(key)
-    if template is None:
-        template = _template(f, len(values), resource, dialect)
-        if template is None:
-            compiler = _Compiler(resource, use_text, dialect)
-            return compiler.node(f, compiler.top), compiler.params
-        if len(_TEMPLATES) >= _TEMPLATES_KEPT:
-            _TEMPLATES.pop(next(iter(_TEMPLATES)))  # the oldest shape
-        _TEMPLATES[key] = template
     sql, slots = template
     return sql, [fold(values[i]) if folded else values[i] for i, folded in slots]
 
@@ -574,21 +575,6 @@ def _shape(f: Filter) -> tuple[tuple[object, ...], list[str]] | None:
     return tuple(shape), values
 
 
-def _marked(f: Filter, marks: list[str]) -> Filter:
-    """`f` with its string literals replaced, in pre-order, by `marks` (recursive: `f` has
-    at most _SHAPE_NODES nodes)."""
-    if isinstance(f, Compare):
-        return replace(f, value=marks.pop(0)) if isinstance(f.value, str) else f
-    if isinstance(f, And | Or):
-        left = _marked(f.left, marks)
-        return replace(f, left=left, right=_marked(f.right, marks))
-    if isinstance(f, Not):
-        return replace(f, inner=_marked(f.inner, marks))
-    if isinstance(f, ValueFilter):
-        return replace(f, filter=_marked(f.filter, marks))
-    return f
-
-
 def _template(
     f: Filter, strings: int, resource: ResourceType, dialect: Dialect
 ) -> tuple[str, list[tuple[int, bool]]] | None:
@@ -596,13 +582,16 @@ def _template(
     folded; made by compiling `f` with distinct marks for its strings. None (compile each
     time) unless every parameter is a mark or a mark's fold and no mark is in the SQL."""
     marks = [f"{_MARK}{i}" for i in range(strings)]
+    folded = [fold(m) for m in marks]
+    left = iter(marks)
+    marked = with_values(f, lambda c: next(left) if isinstance(c.value, str) else c.value)
     compiler = _Compiler(resource, lambda _: False, dialect)
-    sql = compiler.node(_marked(f, list(marks)), compiler.top)
+    sql = compiler.node(marked, compiler.top)
     slots: list[tuple[int, bool]] = []
     for param in compiler.params:
         if param in marks:
             slots.append((marks.index(param), False))
-        elif isinstance(param, str) and param in (folded := [fold(m) for m in marks]):
+        elif param in folded:
             slots.append((folded.index(param), True))
         else:
             return None

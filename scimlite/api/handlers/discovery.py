@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from scimlite.api import SCIM_PREFIX, fold, route
+from scimlite.api import SCIM_BASE, SCIM_PREFIX, fold, route
 from scimlite.api.http import base_url, respond
 from scimlite.keys import SETTINGS
 from scimlite.scim import discovery, render
@@ -22,9 +22,9 @@ def is_public(path: str) -> bool:
     """Discovery may be read without a token (RFC 7644 §4): IdPs probe it before setup.
     A set lookup of the first segment after the base URL: it runs on every request."""
     folded = fold(path)
-    if not folded.startswith(SCIM_PREFIX + "/"):
+    if not folded.startswith(SCIM_BASE):
         return False
-    return folded[len(SCIM_PREFIX) + 1 :].partition("/")[0] in _PUBLIC
+    return folded[len(SCIM_BASE) :].partition("/")[0] in _PUBLIC
 
 
 def _no_filter(request: web.Request) -> None:
